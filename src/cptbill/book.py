@@ -1,0 +1,281 @@
+"""One small interface every door offers, and the check and recode jobs written against it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cptbill import contract as c
+from cptbill.contract import header_key
+from cptbill.errors import CptbillError
+from cptbill.history import History, favoured_code, outcomes
+from cptbill.models import Claim, Line, LineResult, Payer, Plan, Settings
+from cptbill.plan import make_plan
+from cptbill.schema import (
+    column_index,
+    is_session_header,
+    parse_claims,
+    parse_month,
+    parse_payers,
+    parse_sessions,
+    parse_settings,
+)
+
+Rows = list[list[Any]]
+
+
+class Book(Protocol):
+    """A workbook as the core sees it: sheets of values, written back in bulk."""
+
+    def sheet_names(self) -> list[str]:
+        """Sheet names in workbook order."""
+        ...
+
+    def read(self, sheet: str) -> Rows:
+        """The sheet's values from A1 (row 0 is the header row); [] for an empty sheet."""
+        ...
+
+    def write_column(self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None) -> None:
+        """Write values into one column (1-based) at the given 1-based rows, in one go."""
+        ...
+
+    def append_rows(self, sheet: str, header: Sequence[str], rows: Rows) -> None:
+        """Append rows below the last used row, creating the sheet with `header` when missing."""
+        ...
+
+    def replace_rows(self, sheet: str, header: Sequence[str], rows: Rows, formats: Sequence[str | None] = ()) -> None:
+        """Replace a program-owned sheet's content with header + rows, creating it when missing."""
+        ...
+
+    def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
+        """Mark (True) or unmark (False) flagged lines, where the door shows flags by colour."""
+        ...
+
+
+@dataclass
+class Loaded:
+    """Everything the core needs from a workbook, read once."""
+
+    session_sheets: dict[str, Rows]
+    lines: list[Line]
+    payers: dict[str, Payer]
+    payers_rows: Rows
+    claims: list[Claim] | None
+    settings: Settings
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def history(self) -> History:
+        return outcomes(self.claims or [])
+
+
+def find_sheet(book: Book, name: str) -> str | None:
+    """The workbook's own spelling of a sheet name, matched ignoring case and spaces."""
+    wanted = header_key(name)
+    return next((s for s in book.sheet_names() if header_key(s) == wanted), None)
+
+
+def load(book: Book) -> Loaded:
+    """Read the session sheets, Payers, Claims and Settings once."""
+    warnings: list[str] = []
+    sessions: dict[str, Rows] = {}
+    for name in book.sheet_names():
+        if name in (c.CHANGES, c.SUMMARY, c.RESUBMIT, c.SHORTFALLS, c.CLAIMS, c.PAYERS):
+            continue
+        rows = book.read(name)
+        if rows and is_session_header(rows[0]):
+            sessions[name] = rows
+    if not sessions:
+        raise CptbillError(
+            "No session sheet found: a sheet needs the headers Date, Client, Payer and Minutes in row 1."
+        )
+    payers_name = find_sheet(book, c.PAYERS)
+    payers_rows = book.read(payers_name) if payers_name else []
+    payers, payer_warnings = parse_payers(payers_rows)
+    if payers_name is None:
+        warnings.append("No Payers sheet: every payer is unknown.")
+    claims_name = find_sheet(book, c.CLAIMS)
+    claims, claim_warnings = parse_claims(book.read(claims_name)) if claims_name else (None, [])
+    settings_name = find_sheet(book, c.SETTINGS)
+    settings, setting_warnings = parse_settings(book.read(settings_name) if settings_name else [])
+    lines = [line for name, rows in sessions.items() for line in parse_sessions(name, rows)]
+    return Loaded(
+        session_sheets=sessions,
+        lines=lines,
+        payers=payers,
+        payers_rows=payers_rows,
+        claims=claims,
+        settings=settings,
+        warnings=warnings + payer_warnings + claim_warnings + setting_warnings,
+    )
+
+
+def _scope_sheet(loaded: Loaded, sheet: str | None) -> str | None:
+    if sheet is None:
+        return None
+    for name in loaded.session_sheets:
+        if header_key(name) == header_key(sheet):
+            return name
+    known = ", ".join(loaded.session_sheets)
+    raise CptbillError(f"No session sheet named '{sheet}'; the session sheets are: {known}.")
+
+
+def check(book: Book, month: str | None = None, sheet: str | None = None) -> tuple[Plan, Loaded]:
+    """The flags of the lines as they stand, and how many lines a recode would change."""
+    month = parse_month(month)
+    loaded = load(book)
+    plan = make_plan(
+        loaded.lines, loaded.payers, loaded.settings, loaded.history,
+        month=month, sheet=_scope_sheet(loaded, sheet), check=True,
+    )  # fmt: skip
+    return plan, loaded
+
+
+#: Extra work a recode does after writing the session sheets (the report adds its sheets here).
+AfterRecode = Callable[[Book, Loaded, Plan], None]
+
+
+def recode(
+    book: Book,
+    month: str | None = None,
+    sheet: str | None = None,
+    *,
+    now: dt.datetime | None = None,
+    after: Sequence[AfterRecode] = (),
+) -> tuple[Plan, Loaded]:
+    """Plan the lines in scope and write Code, Units, Expected, Flags and the Changes log."""
+    month = parse_month(month)
+    loaded = load(book)
+    plan = make_plan(
+        loaded.lines, loaded.payers, loaded.settings, loaded.history,
+        month=month, sheet=_scope_sheet(loaded, sheet),
+    )  # fmt: skip
+    write_plan(book, loaded, plan)
+    log_changes(book, plan, month, now or dt.datetime.now().replace(microsecond=0))
+    if loaded.claims is not None:
+        write_learned(book, loaded)
+    for step in after:
+        step(book, loaded, plan)
+    return plan, loaded
+
+
+def owned_columns(book: Book, sheet: str, header: Sequence[Any]) -> dict[str, int]:
+    """1-based columns of Code, Units, Expected and Flags, adding missing ones at the right end."""
+    index = column_index(header)
+    last = max((i for i, v in enumerate(header) if v is not None and str(v).strip()), default=-1)
+    columns = {}
+    for name in c.OWNED:
+        if header_key(name) in index:
+            columns[name] = index[header_key(name)] + 1
+        else:
+            last += 1
+            columns[name] = last + 1
+            book.write_column(sheet, columns[name], {1: name})
+    return columns
+
+
+MONEY_FORMAT = "#,##0.00"
+
+
+def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
+    """Write each owned column of each session sheet once, only the cells that change."""
+    lines = {(line.sheet, line.row): line for line in loaded.lines}
+    by_sheet: dict[str, list[LineResult]] = {}
+    for result in plan.results:
+        by_sheet.setdefault(result.sheet, []).append(result)
+    for sheet, results in by_sheet.items():
+        columns = owned_columns(book, sheet, loaded.session_sheets[sheet][0])
+        cells: dict[str, dict[int, Any]] = {name: {} for name in c.OWNED}
+        for result in results:
+            line = lines[(sheet, result.row)]
+            if result.code != line.code:
+                cells[c.CODE][result.row] = result.code
+            if result.units != line.units:
+                cells[c.UNITS][result.row] = result.units
+            if result.expected != line.expected:
+                cells[c.EXPECTED][result.row] = None if result.expected is None else float(result.expected)
+            if result.flags_text != line.flags_text.strip():
+                cells[c.FLAGS][result.row] = result.flags_text or None
+        formats = {c.EXPECTED: MONEY_FORMAT, c.UNITS: "0", c.CODE: "@"}
+        for name, values in cells.items():
+            if values:
+                book.write_column(sheet, columns[name], values, formats.get(name))
+        book.highlight(sheet, {r.row: bool(r.flags) for r in results})
+
+
+def log_changes(book: Book, plan: Plan, month: str | None, now: dt.datetime) -> None:
+    """Append one Changes row per overwritten line, and one row counting the filled lines."""
+    rows: Rows = [
+        [now, ch.sheet, ch.row, ch.client, ch.date, ch.before, ch.after, ch.why] for ch in plan.changes
+    ]
+    if plan.filled:
+        scope = f"month {month}" if month else "all months"
+        rows.append([now, None, None, None, None, None, f"filled {plan.filled} lines", f"recode of {scope}"])
+    if rows:
+        book.append_rows(c.CHANGES, c.CHANGES_COLUMNS, rows)
+
+
+def write_learned(book: Book, loaded: Loaded) -> None:
+    """Refresh the Payers sheet's Learned column from claim history (never touching Preferred)."""
+    sheet = find_sheet(book, c.PAYERS)
+    if sheet is None or not loaded.payers:
+        return
+    header = loaded.payers_rows[0]
+    index = column_index(header)
+    column = index.get(header_key(c.LEARNED))
+    if column is None:
+        last = max((i for i, v in enumerate(header) if v is not None and str(v).strip()), default=-1)
+        column = last + 1
+        book.write_column(sheet, column + 1, {1: c.LEARNED})
+    history = loaded.history
+    cells: dict[int, Any] = {}
+    for payer in loaded.payers.values():
+        code, why = favoured_code(payer, history)
+        text = f"{code}: {why}" if code else why
+        row = loaded.payers_rows[payer.row - 1]
+        current = row[column] if column < len(row) else None
+        if current != text:
+            cells[payer.row] = text
+    if cells:
+        book.write_column(sheet, column + 1, cells)
+
+
+class MemoryBook:
+    """A workbook held in lists, for tests and for callers that already have the values."""
+
+    def __init__(self, sheets: dict[str, Rows]) -> None:
+        self.sheets = {name: [list(r) for r in rows] for name, rows in sheets.items()}
+        self.formats: dict[tuple[str, int], str] = {}
+        self.highlighted: dict[str, dict[int, bool]] = {}
+
+    def sheet_names(self) -> list[str]:
+        return list(self.sheets)
+
+    def read(self, sheet: str) -> Rows:
+        return [list(r) for r in self.sheets.get(sheet, [])]
+
+    def write_column(self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None) -> None:
+        rows = self.sheets.setdefault(sheet, [])
+        for row, value in cells.items():
+            while len(rows) < row:
+                rows.append([])
+            target = rows[row - 1]
+            while len(target) < column:
+                target.append(None)
+            target[column - 1] = value
+        if number_format:
+            self.formats[(sheet, column)] = number_format
+
+    def append_rows(self, sheet: str, header: Sequence[str], rows: Rows) -> None:
+        existing = self.sheets.setdefault(sheet, [])
+        if not existing:
+            existing.append(list(header))
+        existing.extend(list(r) for r in rows)
+
+    def replace_rows(self, sheet: str, header: Sequence[str], rows: Rows, formats: Sequence[str | None] = ()) -> None:
+        self.sheets[sheet] = [list(header), *[list(r) for r in rows]]
+
+    def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
+        self.highlighted.setdefault(sheet, {}).update(flagged)

@@ -1,0 +1,107 @@
+"""The workbook contract in one place: sheet names, column headers, flags, settings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+# Sheets
+PAYERS = "Payers"
+CLAIMS = "Claims"
+SETTINGS = "Settings"
+CHANGES = "Changes"
+SUMMARY = "Summary"
+RESUBMIT = "Resubmit"
+SHORTFALLS = "Shortfalls"
+HOW_TO = "How to use"
+
+# Session sheet columns
+DATE = "Date"
+CLIENT = "Client"
+PAYER = "Payer"
+MINUTES = "Minutes"
+SERVICE = "Service"
+VISIT = "Visit"
+LOCK = "Lock"
+CODE = "Code"
+UNITS = "Units"
+EXPECTED = "Expected"
+FLAGS = "Flags"
+
+SESSION_REQUIRED = (DATE, CLIENT, PAYER, MINUTES)
+SESSION_OPTIONAL = (SERVICE, VISIT, LOCK)
+#: Columns the program writes, in the order it adds missing ones at the right end.
+OWNED = (CODE, UNITS, EXPECTED, FLAGS)
+
+# Payers sheet columns
+ACCEPTS = "Accepts"
+PREFERRED = "Preferred"
+RATE_PREFIX = "Rate "
+UNIT_RULE = "Unit rule"
+MAX_UNITS = "Max units"
+ERA_NAMES = "ERA names"
+LEARNED = "Learned"
+
+# Claims sheet columns
+BILLED = "Billed"
+PAID = "Paid"
+STATUS = "Status"
+REASON = "Reason"
+CLAIM_ID = "Claim ID"
+LINE = "Line"
+SOURCE = "Source"
+MODIFIERS = "Modifiers"
+CLAIMS_COLUMNS = (
+    DATE, CLIENT, PAYER, CODE, UNITS, BILLED, PAID, STATUS, REASON,
+    CLAIM_ID, LINE, SOURCE, MODIFIERS,
+)  # fmt: skip
+
+# Changes sheet columns
+CHANGES_COLUMNS = ("When", "Sheet", "Row", "Client", "Date", "Before", "After", "Why")
+
+# Settings sheet
+SETTING = "Setting"
+VALUE = "Value"
+DEFAULT_CODE = "Default code"
+
+
+class Flag(StrEnum):
+    """Stable flag identifiers written in the Flags column as `ID: explanation`."""
+
+    MIXED_CODES = "MIXED_CODES"
+    UNDER_8_MIN = "UNDER_8_MIN"
+    NOT_ACCEPTED = "NOT_ACCEPTED"
+    UNKNOWN_PAYER = "UNKNOWN_PAYER"
+    NO_RATE = "NO_RATE"
+    NOT_PAID = "NOT_PAID"
+    OVER_CAP = "OVER_CAP"
+    BAD_MINUTES = "BAD_MINUTES"
+    BAD_DATE = "BAD_DATE"
+    BAD_SERVICE = "BAD_SERVICE"
+    UNITS_MISMATCH = "UNITS_MISMATCH"
+    DENIED_BEFORE = "DENIED_BEFORE"
+    DUPLICATE = "DUPLICATE"
+
+
+class Status(StrEnum):
+    """Claim statuses on the Claims sheet."""
+
+    PAID = "Paid"
+    DENIED = "Denied"
+    PARTIAL = "Partial"
+    PENDING = "Pending"
+    REVERSED = "Reversed"
+
+
+def header_key(value: Any) -> str:
+    """Header text as compared: case, surrounding spaces and a trailing colon ignored."""
+    if value is None:
+        return ""
+    return str(value).strip().rstrip(":").strip().casefold()
+
+
+def name_key(value: Any) -> str:
+    """Payer and client names as compared: case and surrounding or repeated spaces ignored."""
+    if value is None:
+        return ""
+    return " ".join(str(value).split()).casefold()

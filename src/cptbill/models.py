@@ -1,0 +1,177 @@
+"""Typed models of the workbook's rows and of the plan the core returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cptbill.codes import MANUAL_THERAPY
+from cptbill.contract import Flag, Status, name_key
+from cptbill.units import Rule
+
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal) -> Decimal:
+    """Round to cents, halves away from zero, as billing does."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class Model(BaseModel):
+    """Frozen base model: rows are values, not objects to mutate."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class FlagNote(Model):
+    """One flag on a line: a stable id and a short explanation for people."""
+
+    flag: Flag
+    note: str
+
+    def __str__(self) -> str:
+        return f"{self.flag.value}: {self.note}"
+
+
+class Settings(Model):
+    """The Settings sheet, with its defaults."""
+
+    default_code: str = MANUAL_THERAPY
+    unit_rule: Rule = Rule.CMS
+
+
+class Payer(Model):
+    """One row of the Payers sheet."""
+
+    name: str
+    row: int = 0
+    accepts: tuple[str, ...] = ()  # massage codes; empty = both
+    preferred: str | None = None
+    rates: dict[str, Decimal | None] = Field(default_factory=dict)
+    unit_rule: Rule | None = None
+    max_units: int | None = None
+    era_names: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return name_key(self.name)
+
+    def takes(self, code: str) -> bool:
+        """Whether the payer takes this massage code (blank Accepts = both)."""
+        return not self.accepts or code in self.accepts
+
+    def rate(self, code: str) -> Decimal | None:
+        return self.rates.get(code)
+
+
+class Line(Model):
+    """One session line as read from a session sheet."""
+
+    sheet: str
+    row: int  # the Excel row number (1 = header)
+    date: dt.date | None = None
+    client: str = ""
+    payer: str = ""
+    minutes: float | None = None
+    service: str | None = None  # None = massage family, else an untimed code such as 97010
+    visit: str = ""
+    locked: bool = False
+    code: str | None = None  # as it stands in the sheet
+    units: int | None = None
+    expected: Decimal | None = None
+    flags_text: str = ""
+    problems: tuple[FlagNote, ...] = ()  # cells that could not be read
+
+    @property
+    def self_pay(self) -> bool:
+        return not self.payer.strip()
+
+    @property
+    def unreadable(self) -> bool:
+        """Minutes, date or service that cannot be read: code and units stay as they are."""
+        return bool(self.problems)
+
+
+class Claim(Model):
+    """One row of the Claims sheet: what a payer did with a billed line."""
+
+    row: int = 0
+    date: dt.date | None = None
+    client: str = ""
+    payer: str = ""
+    code: str | None = None
+    units: float = 0
+    billed: Decimal | None = None
+    paid: Decimal | None = None
+    status: Status | None = None
+    reason: str = ""
+    claim_id: str = ""
+    line: str = ""
+
+
+class LineResult(Model):
+    """What a line should hold: the plan for its Code, Units, Expected and Flags."""
+
+    sheet: str
+    row: int
+    code: str | None
+    units: int | None
+    expected: Decimal | None
+    flags: tuple[FlagNote, ...] = ()
+    changed: bool = False  # Code, Units, Expected or Flags differ from the sheet
+
+    @property
+    def flags_text(self) -> str:
+        return "; ".join(str(f) for f in self.flags)
+
+
+class Change(Model):
+    """One overwrite of a non-empty Code, Units or Expected, for the Changes sheet."""
+
+    sheet: str
+    row: int
+    client: str
+    date: dt.date | None
+    before: str
+    after: str
+    why: str
+
+
+class Plan(Model):
+    """The result of a check or a recode over the lines in scope."""
+
+    month: str | None = None
+    results: tuple[LineResult, ...] = ()
+    changes: tuple[Change, ...] = ()
+    filled: int = 0  # lines whose empty cells were filled, not logged one by one
+
+    @property
+    def lines(self) -> int:
+        return len(self.results)
+
+    @property
+    def changed(self) -> int:
+        return sum(r.changed for r in self.results)
+
+    @property
+    def expected_total(self) -> Decimal:
+        return sum((r.expected for r in self.results if r.expected is not None), Decimal(0))
+
+    def flag_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for result in self.results:
+            for flag in dict.fromkeys(f.flag.value for f in result.flags):
+                counts[flag] = counts.get(flag, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def summary(self) -> dict[str, object]:
+        """The JSON object of `check --json` and `recode --json`."""
+        return {
+            "month": self.month,
+            "lines": self.lines,
+            "changed": self.changed,
+            "expected_total": float(self.expected_total),
+            "flags": self.flag_counts(),
+        }

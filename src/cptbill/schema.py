@@ -1,0 +1,431 @@
+"""The workbook contract as code: find columns by header, read cells into models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from cptbill import contract as c
+from cptbill.codes import HOT_COLD_PACK, MASSAGE_FAMILY, normalize_code
+from cptbill.contract import Flag, Status, header_key, name_key
+from cptbill.errors import CptbillError, UnitsError
+from cptbill.models import Claim, FlagNote, Line, Payer, Settings
+from cptbill.units import MAX_MINUTES, Rule, parse_rule
+
+Rows = Sequence[Sequence[Any]]
+
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_MAX_SERIAL = 2958465  # 9999-12-31
+_TEXT_DATES = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%d.%m.%Y")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_SERVICES_MASSAGE = {"", "massage", "manual therapy", "massage therapy", *MASSAGE_FAMILY}
+_SERVICES_PACK = {
+    "hot/cold pack", "hot/cold packs", "hot pack", "cold pack", "hot packs", "cold packs",
+    "hot or cold pack", HOT_COLD_PACK,
+}  # fmt: skip
+
+
+def column_index(header: Sequence[Any]) -> dict[str, int]:
+    """Map each header key to its 0-based column; the first of two equal headers wins."""
+    index: dict[str, int] = {}
+    for i, value in enumerate(header):
+        key = header_key(value)
+        if key and key not in index:
+            index[key] = i
+    return index
+
+
+def is_session_header(header: Sequence[Any]) -> bool:
+    """A session sheet's header row names at least Date, Client, Payer and Minutes."""
+    index = column_index(header)
+    return all(header_key(name) in index for name in c.SESSION_REQUIRED)
+
+
+def is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def row_is_blank(row: Sequence[Any]) -> bool:
+    return all(is_blank(v) for v in row)
+
+
+def cell(row: Sequence[Any], index: dict[str, int], name: str) -> Any:
+    """The value under header `name`, or None when the column or the cell is absent."""
+    i = index.get(header_key(name))
+    if i is None or i >= len(row):
+        return None
+    return row[i]
+
+
+def parse_date(value: Any) -> dt.date:
+    """A date from an Excel date, an ISO or US text date, or an Excel serial number."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or not 1 <= value <= _MAX_SERIAL:
+            raise ValueError("not a date serial")
+        return _EXCEL_EPOCH + dt.timedelta(days=int(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ].*", text):
+            text = text[:10]
+        for pattern in _TEXT_DATES:
+            try:
+                return dt.datetime.strptime(text, pattern).date()
+            except ValueError:
+                continue
+    raise ValueError("not a date")
+
+
+def parse_number(value: Any) -> float:
+    """A finite number from a number or numeric text ("45", " 45.0 ", "$31.20")."""
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, Decimal):
+        number = float(value)
+    elif isinstance(value, str):
+        number = float(value.strip().replace("$", "").replace(",", ""))
+    else:
+        raise ValueError("not a number")
+    if not math.isfinite(number):
+        raise ValueError("not a finite number")
+    return number
+
+
+def parse_money(value: Any) -> Decimal | None:
+    """Money from a number or text; None for blank. Raises ValueError for other text."""
+    if is_blank(value):
+        return None
+    try:
+        return Decimal(str(parse_number(value))) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise ValueError("not an amount") from None
+
+
+def parse_units(value: Any) -> int | None:
+    """Units as written in the sheet; None for blank or anything that is not a whole number."""
+    try:
+        number = parse_number(value)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def parse_code(value: Any) -> str | None:
+    """A code as written in the sheet; None for blank or anything that is not a code."""
+    if is_blank(value):
+        return None
+    try:
+        return normalize_code(value)
+    except UnitsError:
+        return None
+
+
+def parse_codes(value: Any) -> tuple[str, ...]:
+    """Comma- or semicolon-separated codes (Accepts); raises ValueError naming a bad one."""
+    if is_blank(value):
+        return ()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(int(value))
+    codes = []
+    for part in re.split(r"[,;/\s]+", str(value).strip()):
+        if part:
+            code = parse_code(part)
+            if code is None:
+                raise ValueError(f"'{part}' is not a code")
+            codes.append(code)
+    return tuple(dict.fromkeys(codes))
+
+
+def parse_month(text: str | None) -> str | None:
+    """Check a YYYY-MM month argument."""
+    if text is None or not str(text).strip():
+        return None
+    match = _MONTH.match(str(text).strip())
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise CptbillError(f"'{text}' is not a month; write it as YYYY-MM, e.g. 2026-11.")
+    return match.group(0)
+
+
+def parse_service(value: Any) -> str | None:
+    """None for the massage family, an untimed code (97010) for packs; ValueError otherwise."""
+    text = "" if is_blank(value) else " ".join(str(value).split()).casefold()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(int(value))
+    if text in _SERVICES_MASSAGE:
+        return None
+    if text in _SERVICES_PACK:
+        return HOT_COLD_PACK
+    raise ValueError(text)
+
+
+def parse_sessions(sheet: str, rows: Rows) -> list[Line]:
+    """Session lines of one sheet (rows[0] is the header); blank rows are skipped."""
+    if not rows:
+        return []
+    index = column_index(rows[0])
+    lines = []
+    for offset, row in enumerate(rows[1:], start=2):
+        if row_is_blank(row):
+            continue
+        lines.append(_parse_line(sheet, offset, row, index))
+    return lines
+
+
+def _parse_line(sheet: str, row_number: int, row: Sequence[Any], index: dict[str, int]) -> Line:
+    problems: list[FlagNote] = []
+    raw_date = cell(row, index, c.DATE)
+    date = None
+    try:
+        date = parse_date(raw_date)
+    except ValueError:
+        what = "missing" if is_blank(raw_date) else "not a date"
+        problems.append(FlagNote(flag=Flag.BAD_DATE, note=f"date {what}"))
+    service = None
+    raw_service = cell(row, index, c.SERVICE)
+    try:
+        service = parse_service(raw_service)
+    except ValueError:
+        problems.append(
+            FlagNote(flag=Flag.BAD_SERVICE, note="service not massage, manual therapy or hot/cold pack")
+        )
+    minutes = _parse_minutes(cell(row, index, c.MINUTES), untimed=service is not None)
+    if isinstance(minutes, FlagNote):
+        problems.append(minutes)
+        minutes = None
+    return Line(
+        sheet=sheet,
+        row=row_number,
+        date=date,
+        client="" if is_blank(cell(row, index, c.CLIENT)) else str(cell(row, index, c.CLIENT)).strip(),
+        payer="" if is_blank(cell(row, index, c.PAYER)) else str(cell(row, index, c.PAYER)).strip(),
+        minutes=minutes,
+        service=service,
+        visit="" if is_blank(cell(row, index, c.VISIT)) else str(cell(row, index, c.VISIT)).strip(),
+        locked=not is_blank(cell(row, index, c.LOCK)),
+        code=parse_code(cell(row, index, c.CODE)),
+        units=parse_units(cell(row, index, c.UNITS)),
+        expected=_money_or_none(cell(row, index, c.EXPECTED)),
+        flags_text="" if is_blank(cell(row, index, c.FLAGS)) else str(cell(row, index, c.FLAGS)),
+        problems=tuple(problems),
+    )
+
+
+def _parse_minutes(value: Any, untimed: bool) -> float | FlagNote | None:
+    if is_blank(value):
+        # A hot/cold pack is untimed: its minutes may be left blank.
+        return None if untimed else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing")
+    try:
+        minutes = parse_number(value)
+    except ValueError:
+        return FlagNote(flag=Flag.BAD_MINUTES, note="minutes not a number")
+    if minutes < 0:
+        return FlagNote(flag=Flag.BAD_MINUTES, note="minutes negative")
+    if minutes > MAX_MINUTES:
+        return FlagNote(flag=Flag.BAD_MINUTES, note=f"over {MAX_MINUTES} minutes")
+    return minutes
+
+
+def _money_or_none(value: Any) -> Decimal | None:
+    try:
+        return parse_money(value)
+    except ValueError:
+        return None
+
+
+def parse_payers(rows: Rows) -> tuple[dict[str, Payer], list[str]]:
+    """Payers by name key, and warnings about cells that could not be read."""
+    warnings: list[str] = []
+    payers: dict[str, Payer] = {}
+    if not rows:
+        return payers, warnings
+    header = rows[0]
+    index = column_index(header)
+    rate_columns = {}
+    for i, value in enumerate(header):
+        key = header_key(value)
+        if key.startswith(header_key(c.RATE_PREFIX) + " ") or key.startswith("rate "):
+            code = parse_code(key.split(" ", 1)[1])
+            if code:
+                rate_columns[code] = i
+    for row_number, row in enumerate(rows[1:], start=2):
+        if row_is_blank(row):
+            continue
+        name = cell(row, index, c.PAYER)
+        if is_blank(name):
+            warnings.append(f"{c.PAYERS} row {row_number}: no payer name; row ignored.")
+            continue
+        where = f"{c.PAYERS} row {row_number}"
+        payer = _parse_payer(str(name).strip(), row_number, row, index, rate_columns, where, warnings)
+        if payer.key in payers:
+            warnings.append(f"{where}: payer '{payer.name}' is listed twice; the first row is used.")
+            continue
+        payers[payer.key] = payer
+    return payers, warnings
+
+
+def _parse_payer(
+    name: str,
+    row_number: int,
+    row: Sequence[Any],
+    index: dict[str, int],
+    rate_columns: dict[str, int],
+    where: str,
+    warnings: list[str],
+) -> Payer:
+    try:
+        accepts = tuple(code for code in parse_codes(cell(row, index, c.ACCEPTS)) if code in MASSAGE_FAMILY)
+    except ValueError as error:
+        warnings.append(f"{where}: Accepts has {error}; treated as both massage codes.")
+        accepts = ()
+    preferred = parse_code(cell(row, index, c.PREFERRED))
+    if preferred is not None and (preferred not in MASSAGE_FAMILY or (accepts and preferred not in accepts)):
+        warnings.append(f"{where}: Preferred {preferred} is not a massage code it accepts; ignored.")
+        preferred = None
+    rates: dict[str, Decimal | None] = {}
+    for code, i in rate_columns.items():
+        value = row[i] if i < len(row) else None
+        try:
+            rates[code] = parse_money(value)
+        except ValueError:
+            warnings.append(f"{where}: Rate {code} is not an amount; treated as unknown.")
+            rates[code] = None
+    rule = None
+    raw_rule = cell(row, index, c.UNIT_RULE)
+    if not is_blank(raw_rule):
+        try:
+            rule = parse_rule(raw_rule)
+        except UnitsError:
+            warnings.append(f"{where}: Unit rule must be CMS or AMA; the default is used.")
+    max_units = None
+    raw_max = cell(row, index, c.MAX_UNITS)
+    if not is_blank(raw_max):
+        try:
+            number = parse_number(raw_max)
+            if number < 0 or not number.is_integer():
+                raise ValueError
+            max_units = int(number)
+        except ValueError:
+            warnings.append(f"{where}: Max units must be a whole number; no cap is used.")
+    era = cell(row, index, c.ERA_NAMES)
+    era_names = () if is_blank(era) else tuple(p.strip() for p in str(era).split(",") if p.strip())
+    return Payer(
+        name=name,
+        row=row_number,
+        accepts=accepts,
+        preferred=preferred,
+        rates=rates,
+        unit_rule=rule,
+        max_units=max_units,
+        era_names=era_names,
+    )
+
+
+def parse_claims(rows: Rows) -> tuple[list[Claim], list[str]]:
+    """Claims in sheet order, and warnings about rows that could not be read."""
+    warnings: list[str] = []
+    claims: list[Claim] = []
+    if not rows:
+        return claims, warnings
+    index = column_index(rows[0])
+    statuses = {s.value.casefold(): s for s in Status}
+    for row_number, row in enumerate(rows[1:], start=2):
+        if row_is_blank(row):
+            continue
+        where = f"{c.CLAIMS} row {row_number}"
+        raw_status = cell(row, index, c.STATUS)
+        status = None if is_blank(raw_status) else statuses.get(str(raw_status).strip().casefold())
+        if status is None and not is_blank(raw_status):
+            warnings.append(f"{where}: Status is not Paid, Denied, Partial, Pending or Reversed; ignored.")
+        try:
+            date = parse_date(cell(row, index, c.DATE))
+        except ValueError:
+            date = None
+        try:
+            billed = parse_money(cell(row, index, c.BILLED))
+            paid = parse_money(cell(row, index, c.PAID))
+        except ValueError:
+            warnings.append(f"{where}: Billed or Paid is not an amount; row ignored.")
+            continue
+        try:
+            units = parse_number(cell(row, index, c.UNITS)) if not is_blank(cell(row, index, c.UNITS)) else 0.0
+        except ValueError:
+            warnings.append(f"{where}: Units is not a number; counted as 0.")
+            units = 0.0
+        claims.append(
+            Claim(
+                row=row_number,
+                date=date,
+                client=_text(cell(row, index, c.CLIENT)),
+                payer=_text(cell(row, index, c.PAYER)),
+                code=parse_code(cell(row, index, c.CODE)),
+                units=units,
+                billed=billed,
+                paid=paid,
+                status=status,
+                reason=_text(cell(row, index, c.REASON)),
+                claim_id=_text(cell(row, index, c.CLAIM_ID)),
+                line=_text(cell(row, index, c.LINE)),
+            )
+        )
+    return claims, warnings
+
+
+def _text(value: Any) -> str:
+    if is_blank(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
+    """The Settings sheet (two columns, Setting and Value), with defaults for what is missing."""
+    warnings: list[str] = []
+    values: dict[str, Any] = {}
+    if rows:
+        index = column_index(rows[0])
+        for row in rows[1:]:
+            name = cell(row, index, c.SETTING)
+            if not is_blank(name):
+                values[header_key(name)] = cell(row, index, c.VALUE)
+    settings = Settings()
+    code = values.get(header_key(c.DEFAULT_CODE))
+    if not is_blank(code):
+        parsed = parse_code(code)
+        if parsed in MASSAGE_FAMILY:
+            settings = settings.model_copy(update={"default_code": parsed})
+        else:
+            warnings.append(f"{c.SETTINGS}: Default code must be 97124 or 97140; 97140 is used.")
+    rule = values.get(header_key(c.UNIT_RULE))
+    if not is_blank(rule):
+        try:
+            settings = settings.model_copy(update={"unit_rule": parse_rule(rule)})
+        except UnitsError:
+            warnings.append(f"{c.SETTINGS}: Unit rule must be CMS or AMA; CMS is used.")
+    return settings, warnings
+
+
+def find_payer(payers: dict[str, Payer], name: str) -> Payer | None:
+    return payers.get(name_key(name))
+
+
+__all__ = [
+    "Rule",
+    "column_index",
+    "is_session_header",
+    "parse_claims",
+    "parse_date",
+    "parse_month",
+    "parse_payers",
+    "parse_sessions",
+    "parse_settings",
+]
