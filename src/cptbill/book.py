@@ -37,7 +37,9 @@ class Book(Protocol):
         """The sheet's values from A1 (row 0 is the header row); [] for an empty sheet."""
         ...
 
-    def write_column(self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None) -> None:
+    def write_column(
+        self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None
+    ) -> None:
         """Write values into one column (1-based) at the given 1-based rows, in one go."""
         ...
 
@@ -45,13 +47,33 @@ class Book(Protocol):
         """Append rows below the last used row, creating the sheet with `header` when missing."""
         ...
 
-    def replace_rows(self, sheet: str, header: Sequence[str], rows: Rows, formats: Sequence[str | None] = ()) -> None:
+    def replace_rows(
+        self, sheet: str, header: Sequence[str], rows: Rows, formats: Sequence[str | None] = ()
+    ) -> None:
         """Replace a program-owned sheet's content with header + rows, creating it when missing."""
         ...
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
         """Mark (True) or unmark (False) flagged lines, where the door shows flags by colour."""
         ...
+
+    def bar_chart(self, sheet: str, chart: BarChartSpec) -> None:
+        """Add (or replace) a native clustered bar chart on a sheet, where the door can."""
+        ...
+
+
+@dataclass(frozen=True)
+class BarChartSpec:
+    """A clustered column chart over a block of a sheet (1-based rows and columns)."""
+
+    title: str
+    header_row: int  # row holding the series names
+    first_row: int  # first data row
+    last_row: int
+    category_column: int  # labels along the x axis
+    value_columns: tuple[int, ...]  # one series each
+    anchor: str  # top-left cell of the chart, e.g. "L2"
+    y_title: str = ""
 
 
 @dataclass
@@ -249,6 +271,7 @@ class MemoryBook:
         self.sheets = {name: [list(r) for r in rows] for name, rows in sheets.items()}
         self.formats: dict[tuple[str, int], str] = {}
         self.highlighted: dict[str, dict[int, bool]] = {}
+        self.charts: dict[str, BarChartSpec] = {}
 
     def sheet_names(self) -> list[str]:
         return list(self.sheets)
@@ -256,7 +279,9 @@ class MemoryBook:
     def read(self, sheet: str) -> Rows:
         return [list(r) for r in self.sheets.get(sheet, [])]
 
-    def write_column(self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None) -> None:
+    def write_column(
+        self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None
+    ) -> None:
         rows = self.sheets.setdefault(sheet, [])
         for row, value in cells.items():
             while len(rows) < row:
@@ -274,8 +299,13 @@ class MemoryBook:
             existing.append(list(header))
         existing.extend(list(r) for r in rows)
 
-    def replace_rows(self, sheet: str, header: Sequence[str], rows: Rows, formats: Sequence[str | None] = ()) -> None:
+    def replace_rows(
+        self, sheet: str, header: Sequence[str], rows: Rows, formats: Sequence[str | None] = ()
+    ) -> None:
         self.sheets[sheet] = [list(header), *[list(r) for r in rows]]
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
         self.highlighted.setdefault(sheet, {}).update(flagged)
+
+    def bar_chart(self, sheet: str, chart: BarChartSpec) -> None:
+        self.charts[sheet] = chart

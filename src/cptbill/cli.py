@@ -23,7 +23,9 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 # Options shared by several commands.
-RuleOption = Annotated[str, typer.Option("--rule", help="Unit rule: cms (8-minute rule, pooled) or ama (per code).")]
+RuleOption = Annotated[
+    str, typer.Option("--rule", help="Unit rule: cms (8-minute rule, pooled) or ama (per code).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else.")]
 MonthOption = Annotated[
     str | None, typer.Option("--month", metavar="YYYY-MM", help="Only the lines of this month.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cptbill.codes import MASSAGE_FAMILY, other_massage_code
@@ -61,42 +62,61 @@ class Outcome(Model):
 History = Mapping[tuple[str, str], Outcome]
 
 
+@dataclass
+class _Tally:
+    counts: Counter[str] = field(default_factory=Counter)
+    paid_total: Decimal = Decimal(0)
+    paid_units: float = 0.0
+    latest_per_unit: Decimal | None = None
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+_COUNTER = {
+    Status.PAID: "paid",
+    Status.PARTIAL: "paid",
+    Status.DENIED: "denied",
+    Status.PENDING: "pending",
+    Status.REVERSED: "reversed",
+}
+
+
 def outcomes(claims: Iterable[Claim]) -> dict[tuple[str, str], Outcome]:
     """Outcomes per (payer name key, code), from the claims in sheet order."""
-    table: dict[tuple[str, str], dict[str, object]] = {}
-    reasons: dict[tuple[str, str], Counter[str]] = {}
+    tallies: dict[tuple[str, str], _Tally] = {}
     for claim in claims:
         if claim.code is None or claim.status is None or not claim.payer.strip():
             continue
-        key = (name_key(claim.payer), claim.code)
-        row = table.setdefault(key, {"paid_total": Decimal(0), "paid_units": 0.0})
+        tally = tallies.setdefault((name_key(claim.payer), claim.code), _Tally())
         status = claim.status
-        count_name = {
-            Status.PAID: "paid", Status.PARTIAL: "paid", Status.DENIED: "denied",
-            Status.PENDING: "pending", Status.REVERSED: "reversed",
-        }[status]  # fmt: skip
-        row[count_name] = int(row.get(count_name, 0)) + 1  # type: ignore[call-overload]
+        tally.counts[_COUNTER[status]] += 1
         if status is Status.PARTIAL:
-            row["partial"] = int(row.get("partial", 0)) + 1  # type: ignore[call-overload]
-        if status in (Status.PAID, Status.PARTIAL, Status.REVERSED) and claim.paid is not None:
-            row["paid_total"] = row["paid_total"] + claim.paid  # type: ignore[operator]
-            units = abs(claim.units)
+            tally.counts["partial"] += 1
+        if status is not Status.PENDING and status is not Status.DENIED and claim.paid is not None:
+            tally.paid_total += claim.paid
             # A reversal takes back a paid claim: its amount and its units net out.
-            row["paid_units"] = row["paid_units"] + (-units if status is Status.REVERSED else units)  # type: ignore[operator]
+            units = abs(claim.units)
+            tally.paid_units += -units if status is Status.REVERSED else units
             if status is not Status.REVERSED and claim.units > 0:
-                row["latest_per_unit"] = money(claim.paid / Decimal(str(claim.units)))
+                tally.latest_per_unit = money(claim.paid / Decimal(str(claim.units)))
         if claim.reason and status is not Status.PENDING:
             for reason in claim.reason.replace(",", ";").split(";"):
                 if reason.strip():
-                    reasons.setdefault(key, Counter())[reason.strip().upper()] += 1
+                    tally.reasons[reason.strip().upper()] += 1
     return {
         key: Outcome(
             payer=key[0],
             code=key[1],
-            reasons=tuple(r for r, _ in reasons.get(key, Counter()).most_common()),
-            **row,  # type: ignore[arg-type]
+            paid=t.counts["paid"],
+            partial=t.counts["partial"],
+            denied=t.counts["denied"],
+            pending=t.counts["pending"],
+            reversed=t.counts["reversed"],
+            paid_total=t.paid_total,
+            paid_units=t.paid_units,
+            latest_per_unit=t.latest_per_unit,
+            reasons=tuple(r for r, _ in t.reasons.most_common()),
         )
-        for key, row in table.items()
+        for key, t in tallies.items()
     }
 
 
@@ -172,10 +192,17 @@ def resubmissions(claims: list[Claim], payers: Mapping[str, Payer]) -> list[Resu
             note = f"resubmit as {other}"
         result.append(
             Resubmission(
-                row=claim.row, date=claim.date, client=claim.client, payer=claim.payer,
-                denied_code=claim.code, units=claim.units, reason=claim.reason,
-                new_code=new_code, expected=expected, note=note,
-            )  # fmt: skip
+                row=claim.row,
+                date=claim.date,
+                client=claim.client,
+                payer=claim.payer,
+                denied_code=claim.code,
+                units=claim.units,
+                reason=claim.reason,
+                new_code=new_code,
+                expected=expected,
+                note=note,
+            )
         )
     return result
 
@@ -217,9 +244,15 @@ def shortfalls(claims: Iterable[Claim], payers: Mapping[str, Payer]) -> list[Sho
         if difference > Decimal("0.01"):
             result.append(
                 Shortfall(
-                    row=claim.row, date=claim.date, client=claim.client, payer=claim.payer,
-                    code=claim.code, units=claim.units, expected=expected, paid=claim.paid,
+                    row=claim.row,
+                    date=claim.date,
+                    client=claim.client,
+                    payer=claim.payer,
+                    code=claim.code,
+                    units=claim.units,
+                    expected=expected,
+                    paid=claim.paid,
                     difference=difference,
-                )  # fmt: skip
+                )
             )
     return result

@@ -80,7 +80,12 @@ def _visits(lines: Iterable[Line]) -> list[list[Line]]:
         if line.unreadable:
             continue
         if line.visit:
-            key: tuple[object, ...] = (line.sheet, name_key(line.payer), "visit", name_key(line.visit))
+            key: tuple[object, ...] = (
+                line.sheet,
+                name_key(line.payer),
+                "visit",
+                name_key(line.visit),
+            )
         else:
             key = (line.sheet, name_key(line.payer), line.date, name_key(line.client))
         groups[key].append(line)
@@ -158,9 +163,14 @@ def _plan_visit(
     locked = [line for line in massage if line.locked]
     unlocked = [line for line in massage if not line.locked]
     left = max(0, total - sum(line.units or 0 for line in locked))
-    for line, units_of_line in zip(unlocked, spread([ln.minutes or 0.0 for ln in unlocked], left), strict=True):
+    for line, units_of_line in zip(
+        unlocked, spread([ln.minutes or 0.0 for ln in unlocked], left), strict=True
+    ):
         plans[(line.sheet, line.row)] = Planned(
-            code=target, units=units_of_line, flags=tuple(visit_flags), why=f"{code_why}; {units_why}"
+            code=target,
+            units=units_of_line,
+            flags=tuple(visit_flags),
+            why=f"{code_why}; {units_why}",
         )
     for line in locked:
         flags = list(visit_flags)
@@ -221,10 +231,19 @@ def _results(
             if key in mixed:
                 flags.append(FlagNote(flag=Flag.MIXED_CODES, note="visit bills both 97124 and 97140"))
         if key in duplicates:
-            flags.append(FlagNote(flag=Flag.DUPLICATE, note="same client, date, payer and minutes on another line"))
+            flags.append(
+                FlagNote(flag=Flag.DUPLICATE, note="same client, date, payer and minutes on another line")
+            )
         flags.sort(key=lambda f: _FLAG_ORDER[f.flag])
         results.append(
-            LineResult(sheet=line.sheet, row=line.row, code=code, units=units, expected=expected, flags=tuple(flags))
+            LineResult(
+                sheet=line.sheet,
+                row=line.row,
+                code=code,
+                units=units,
+                expected=expected,
+                flags=tuple(flags),
+            )
         )
     return results
 
@@ -240,7 +259,9 @@ def _expected(
     if code is not None:
         denied = denied_before(payer.key, code, history)
         if denied:
-            flags.append(FlagNote(flag=Flag.DENIED_BEFORE, note=f"{payer.name} denied {code} {denied} time(s)"))
+            flags.append(
+                FlagNote(flag=Flag.DENIED_BEFORE, note=f"{payer.name} denied {code} {denied} time(s)")
+            )
     if code is None or units is None:
         return None, flags
     rate = payer.rate(code)
@@ -279,11 +300,14 @@ def _changes(
             plan = planned.get((line.sheet, line.row))
             changes.append(
                 Change(
-                    sheet=line.sheet, row=line.row, client=line.client, date=line.date,
+                    sheet=line.sheet,
+                    row=line.row,
+                    client=line.client,
+                    date=line.date,
                     before=describe(line.code, line.units, line.expected),
                     after=describe(new.code, new.units, new.expected),
                     why=plan.why if plan else "",
-                )  # fmt: skip
+                )
             )
         elif any(old is None and value is not None for old, value in pairs):
             filled += 1

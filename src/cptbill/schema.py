@@ -87,9 +87,7 @@ def parse_number(value: Any) -> float:
     """A finite number from a number or numeric text ("45", " 45.0 ", "$31.20")."""
     if isinstance(value, bool):
         raise ValueError("not a number")
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, Decimal):
+    if isinstance(value, (int | float, Decimal)):
         number = float(value)
     elif isinstance(value, str):
         number = float(value.strip().replace("$", "").replace(",", ""))
@@ -356,7 +354,9 @@ def parse_claims(rows: Rows) -> tuple[list[Claim], list[str]]:
             warnings.append(f"{where}: Billed or Paid is not an amount; row ignored.")
             continue
         try:
-            units = parse_number(cell(row, index, c.UNITS)) if not is_blank(cell(row, index, c.UNITS)) else 0.0
+            units = (
+                parse_number(cell(row, index, c.UNITS)) if not is_blank(cell(row, index, c.UNITS)) else 0.0
+            )
         except ValueError:
             warnings.append(f"{where}: Units is not a number; counted as 0.")
             units = 0.0

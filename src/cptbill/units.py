@@ -46,7 +46,7 @@ def check_minutes(minutes: Any) -> float:
 
 def table_units(minutes: float) -> int:
     """The 15-minute table: 0-7 -> 0, 8-22 -> 1, 23-37 -> 2, ... (no validation)."""
-    return int(math.floor((minutes + 7) / 15))
+    return math.floor((minutes + 7) / 15)
 
 
 def units(minutes: float, rule: Rule | str = Rule.CMS) -> int:
