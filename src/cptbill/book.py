@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from cptbill import contract as c
 from cptbill.contract import header_key
 from cptbill.errors import CptbillError
-from cptbill.history import History, favoured_code, outcomes
+from cptbill.history import History, learned_text, outcomes
 from cptbill.models import Claim, Line, LineResult, Payer, Plan, Settings
 from cptbill.plan import make_plan
 from cptbill.schema import (
@@ -183,12 +184,25 @@ def recode(
     return plan, loaded
 
 
-def owned_columns(book: Book, sheet: str, header: Sequence[Any]) -> dict[str, int]:
-    """1-based columns of Code, Units, Expected and Flags, adding missing ones at the right end."""
+def owned_columns(
+    book: Book,
+    sheet: str,
+    header: Sequence[Any],
+    names: Sequence[str] = c.OWNED,
+    *,
+    rows: Sequence[Sequence[Any]] = (),
+) -> dict[str, int]:
+    """1-based columns of `names` (Code, Units, Expected, Flags), adding missing ones at the right end.
+
+    The right end is past the last header and past every value in `rows`, so that a
+    column of data without a header is never written over.
+    """
     index = column_index(header)
     last = max((i for i, v in enumerate(header) if v is not None and str(v).strip()), default=-1)
+    if any(header_key(name) not in index for name in names):
+        last = max([last, *(max((i for i, v in enumerate(r) if v is not None), default=-1) for r in rows)])
     columns = {}
-    for name in c.OWNED:
+    for name in names:
         if header_key(name) in index:
             columns[name] = index[header_key(name)] + 1
         else:
@@ -198,7 +212,7 @@ def owned_columns(book: Book, sheet: str, header: Sequence[Any]) -> dict[str, in
     return columns
 
 
-MONEY_FORMAT = "#,##0.00"
+MONEY_FORMAT = '"$"#,##0.00'  # currency, as the template formats rates and amounts
 
 
 def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
@@ -208,7 +222,8 @@ def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
     for result in plan.results:
         by_sheet.setdefault(result.sheet, []).append(result)
     for sheet, results in by_sheet.items():
-        columns = owned_columns(book, sheet, loaded.session_sheets[sheet][0])
+        rows = loaded.session_sheets[sheet]
+        columns = owned_columns(book, sheet, rows[0], rows=rows)
         cells: dict[str, dict[int, Any]] = {name: {} for name in c.OWNED}
         for result in results:
             line = lines[(sheet, result.row)]
@@ -254,14 +269,39 @@ def write_learned(book: Book, loaded: Loaded) -> None:
     history = loaded.history
     cells: dict[int, Any] = {}
     for payer in loaded.payers.values():
-        code, why = favoured_code(payer, history)
-        text = f"{code}: {why}" if code else why
+        text = learned_text(payer, history)
         row = loaded.payers_rows[payer.row - 1]
         current = row[column] if column < len(row) else None
         if current != text:
             cells[payer.row] = text
     if cells:
         book.write_column(sheet, column + 1, cells)
+
+
+def _comparable(value: Any) -> Any:
+    """A cell value as a door reads it back: whole datetimes are dates, numbers are floats."""
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        return value.date()
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and not value:
+        return None
+    return value
+
+
+def same_rows(current: Rows, new: Rows) -> bool:
+    """Whether a sheet already holds these rows (trailing blanks ignored)."""
+
+    def trimmed(rows: Rows) -> list[list[Any]]:
+        result = [[_comparable(v) for v in row] for row in rows]
+        for row in result:
+            while row and row[-1] is None:
+                row.pop()
+        while result and not result[-1]:
+            result.pop()
+        return result
+
+    return trimmed(current) == trimmed(new)
 
 
 class MemoryBook:

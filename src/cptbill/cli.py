@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.units import allocate, parse_rule, units
+
+if TYPE_CHECKING:  # the commands import the core and openpyxl only when they run
+    from cptbill.book import Book, Loaded
+    from cptbill.models import Plan
+    from cptbill.report import Report
 
 app = typer.Typer(
     add_completion=False,
@@ -96,16 +104,335 @@ def _number(text: str, code: str | None = None) -> float:
     return int(value) if value.is_integer() else value
 
 
+@app.command("new", epilog="Example: cptbill new massage-billing.xlsx --sample")
+def new_command(
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="The new workbook (.xlsx); must not exist yet.")
+    ],
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Add a sample month (November 2026) with payers and claims.")
+    ] = False,
+) -> None:
+    """Write a new billing workbook from the template: Sessions, Payers, Claims, Settings, How to use."""
+    from cptbill.template import write_template  # openpyxl is only loaded by the commands that need it
+
+    write_template(path, sample=sample)
+    what = "a sample month, November 2026" if sample else "empty tables to fill in"
+    out.print(f"Wrote {escape(str(path))} ({what}).")
+    if sample:
+        out.print(f"Next: cptbill check {escape(str(path))} --month 2026-11")
+
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", metavar="OUT", help="Write the result to OUT and leave PATH as it was."),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="With --out: write the copy even when it loses workbook features."),
+]
+
+
+@app.command("check", epilog="Example: cptbill check massage-billing.xlsx --month 2026-11")
+def check_command(
+    path: BookArgument,
+    month: MonthOption = None,
+    sheet: SheetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Report the flags of the lines as they stand, changing nothing."""
+    from cptbill.book import check
+    from cptbill.xlsx import at_risk_features, read_file
+
+    with _progress(as_json) as progress:
+        book = read_file(path, progress=progress)
+        try:
+            plan, loaded = check(book, month, sheet)
+        finally:
+            book.workbook.close()
+    if as_json:
+        print_json(plan.summary())
+        return
+    features = at_risk_features(path)
+    if features:
+        loaded.warnings.append(
+            f"Saving this workbook here would lose {', '.join(features)}: recode it from Excel "
+            "(the cptbill add-in), or write a copy with --out NEW.xlsx --force."
+        )
+    _print_summary(plan, loaded, "would change")
+
+
+@app.command("recode", epilog="Example: cptbill recode massage-billing.xlsx --month 2026-11")
+def recode_command(
+    path: BookArgument,
+    month: MonthOption = None,
+    sheet: SheetOption = None,
+    out_path: OutOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write Code, Units, Expected and Flags for the lines in scope, and log changes (backup kept)."""
+    from cptbill.book import recode
+    from cptbill.report import refresh
+    from cptbill.xlsx import update_file
+
+    def job(book: Book) -> tuple[Plan, Loaded]:
+        return recode(book, month, sheet, after=[refresh])  # the Excel add-in runs the same steps
+
+    with _progress(as_json) as progress:
+        done = update_file(path, job, out=out_path, force=force, progress=progress)
+    plan, loaded = done.result
+    if as_json:
+        print_json(plan.summary())
+        return
+    _print_summary(plan, loaded, "changed")
+    if done.saved is None:
+        out.print("Nothing to change; the workbook was left as it was.")
+    elif done.backup is not None:
+        out.print(
+            f"Saved {done.saved}; the previous version is {done.backup.name}.", markup=False, soft_wrap=True
+        )
+    else:
+        out.print(f"Saved {done.saved}.", markup=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
+    """A spinner on stderr naming the current step, when stderr is a terminal and not --json."""
+    if quiet or not err.is_terminal:
+        yield None
+        return
+    with err.status("Starting") as status:
+        yield lambda text: status.update(escape(text) + " ...")
+
+
+def _print_summary(plan: Plan, loaded: Loaded, verb: str, shown: int = 10) -> None:
+    scope = f"month {plan.month}" if plan.month else "all months"
+    out.print(
+        f"[bold]{plan.lines}[/] lines in scope ({scope}), [bold]{plan.changed}[/] {verb}, "
+        f"expected total [bold]{plan.expected_total:,.2f}[/]",
+        soft_wrap=True,
+    )
+    counts = plan.flag_counts()
+    if counts:
+        out.print("Flags (lines): " + ", ".join(f"{flag} {n}" for flag, n in counts.items()), soft_wrap=True)
+        flagged = [r for r in plan.results if r.flags]
+        more = f" (first {shown} of {len(flagged)})" if len(flagged) > shown else ""
+        out.print(f"Flagged lines{more}:")
+        for result in flagged[:shown]:
+            out.print(f"  {result.sheet} row {result.row}: {result.flags_text}", markup=False, soft_wrap=True)
+    else:
+        out.print("No flags.")
+    for warning in loaded.warnings:
+        out.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
+
+
+@app.command("report", epilog="Example: cptbill report massage-billing.xlsx --month 2026-11")
+def report_command(
+    path: BookArgument,
+    month: MonthOption = None,
+    out_path: OutOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the Summary (with a chart), Resubmit and Shortfalls sheets, and print the summary."""
+    from cptbill.book import load
+    from cptbill.report import write_report
+    from cptbill.schema import parse_month
+    from cptbill.xlsx import update_file
+
+    chosen = parse_month(month)  # a bad month is refused before the file is opened
+
+    def job(book: Book) -> tuple[Report, Loaded]:
+        loaded = load(book)
+        return write_report(book, loaded, None, chosen), loaded
+
+    with _progress(as_json) as progress:
+        done = update_file(path, job, out=out_path, force=force, progress=progress)
+    report, loaded = done.result
+    if as_json:
+        print_json(report.summary())
+        return
+    _print_report(report, loaded)
+    where = f"; the previous version is {done.backup.name}" if done.backup else ""
+    out.print(f"Saved {done.saved}{where}.", markup=False, soft_wrap=True)
+
+
+def _print_report(report: Report, loaded: Loaded) -> None:
+    from rich.table import Table
+
+    from cptbill.report import REPORT_CODES
+
+    scope = f"month {report.month}" if report.month else "all months"
+    table = Table(
+        title=f"Summary ({scope})", title_justify="left", box=None, pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )  # fmt: skip
+    table.add_column("Month", no_wrap=True)
+    table.add_column("Payer", overflow="fold", min_width=10)
+    for name in ("Visits", *REPORT_CODES, "Expected", "Paid", "Short", "Denied"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in report.rows:
+        rate = "-" if row.denial_rate is None else f"{row.denial_rate:.0%}"
+        cells = [
+            row.month, row.payer, str(row.visits), *(str(row.units.get(code, 0)) for code in REPORT_CODES),
+            f"{row.expected:,.2f}", f"{row.paid:,.2f}", f"{row.shortfall:,.2f}", rate,
+        ]  # fmt: skip
+        table.add_row(*(escape(cell) for cell in cells), style="bold" if row is report.total else None)
+    # A pipe or a file gets the whole table, not one cropped to 80 columns.
+    (out if out.is_terminal else Console(highlight=False, width=max(out.width, 120))).print(table)
+    if report.resubmit is None:
+        out.print(
+            "No Claims sheet: nothing to resubmit, no shortfalls (add one, or run cptbill import-era).",
+            soft_wrap=True,
+        )
+    else:
+        with_code = sum(r.new_code is not None for r in report.resubmit)
+        out.print(
+            f"Resubmit: [bold]{len(report.resubmit)}[/] denied claim(s) not retried yet, {with_code} "
+            f"with the other code (expected {report.resubmit_expected:,.2f}); see the Resubmit sheet.",
+            soft_wrap=True,
+        )
+        out.print(
+            f"Shortfalls: [bold]{len(report.shortfalls or [])}[/] service(s) paid below units x rate, "
+            f"[bold]{report.shortfall_total:,.2f}[/] in all; see the Shortfalls sheet.",
+            soft_wrap=True,
+        )
+    if report.uncoded:
+        out.print(
+            f"[yellow]Warning:[/] {report.uncoded} billed line(s) have no Code yet; "
+            "run cptbill recode first for a complete Summary.",
+            soft_wrap=True,
+        )
+    for warning in loaded.warnings:
+        out.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
+
+
+@app.command("import-era", epilog="Example: cptbill import-era massage-billing.xlsx october.835 --json")
+def import_era_command(
+    path: BookArgument,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE.835 ...", help="X12 835 remittance files.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Append the service lines of 835 remittances (ERA) to the Claims sheet, skipping known lines."""
+    from cptbill.era import ImportResult, import_remittances, read_remittance
+    from cptbill.xlsx import update_file
+
+    remittances = [read_remittance(file) for file in files]  # every file is checked before the workbook
+
+    def job(book: Book) -> ImportResult:
+        return import_remittances(book, None, remittances)
+
+    with _progress(as_json) as progress:
+        done = update_file(path, job, progress=progress)
+    result = done.result
+    if as_json:
+        print_json(result.summary())
+        return
+    files_read = f"{result.files} file" + ("s" if result.files != 1 else "")
+    out.print(
+        f"{files_read}, [bold]{result.lines}[/] service lines: [bold]{result.added}[/] added to Claims, "
+        f"{result.duplicates} duplicates skipped."
+    )
+    if result.unmatched_payers:
+        out.print(
+            "[yellow]Unmatched payers[/] (imported under the remittance's name; add to a payer's "
+            f"ERA names on the Payers sheet): {escape(', '.join(result.unmatched_payers))}"
+        )
+    out.print(f"Provider-level adjustments (PLB, not claim lines): {result.provider_adjustments:,.2f}")
+    if done.saved is None:
+        out.print("Nothing new; the workbook was left as it was.")
+    elif done.backup is not None:
+        out.print(f"Saved {done.saved}; the previous version is {done.backup.name}.", markup=False)
+    else:
+        out.print(f"Saved {done.saved}.", markup=False)
+
+
+DEMO_MONTH = "2026-11"
+
+
+@app.command("demo", epilog="Example: cptbill demo")
+def demo_command(
+    folder: Annotated[
+        Path, typer.Argument(metavar="[FOLDER]", help="Where to write the demo files (default: here).")
+    ] = Path("."),
+) -> None:
+    """Write a sample workbook, import a sample remittance, recode November 2026 and report."""
+    from importlib.resources import files
+
+    from cptbill.book import recode
+    from cptbill.era import import_remittances, read_remittance
+    from cptbill.history import learned_text
+    from cptbill.report import write_report
+    from cptbill.template import write_template
+    from cptbill.xlsx import update_file
+
+    if not folder.is_dir():
+        raise CptbillError(f"The folder {folder} does not exist.")
+    path = _unused(folder / "massage-billing.xlsx")
+    era = _unused(folder / "sample-remittance.835")
+    era.write_bytes((files("cptbill") / "data" / "sample-remittance.835").read_bytes())
+    write_template(path, sample=True)
+    out.rule("1. A billing workbook")
+    out.print(
+        f"Wrote {path.name}: November 2026 sessions for 5 payers, and claims from September and October.",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+
+    out.rule("2. A remittance (ERA) comes in")
+    remittance = read_remittance(era)
+    imported = update_file(path, lambda book: import_remittances(book, None, [remittance])).result
+    out.print(
+        f"Imported {era.name}: {imported.lines} service lines, {imported.added} added to the Claims sheet "
+        f"(provider-level adjustments {imported.provider_adjustments:,.2f}).",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+
+    def job(book: Book) -> tuple[Plan, Loaded, Report]:
+        plan, loaded = recode(book, DEMO_MONTH)
+        return plan, loaded, write_report(book, loaded, plan, DEMO_MONTH)
+
+    plan, loaded, report = update_file(path, job).result
+    out.rule("3. What the claims taught (the Learned column on the Payers sheet)")
+    history = loaded.history
+    for payer in loaded.payers.values():
+        out.print(f"{payer.name}: {learned_text(payer, history)}", markup=False, soft_wrap=True)
+
+    out.rule("4. November 2026 recoded with what was learned")
+    _print_summary(plan, loaded, "changed")
+    out.print(
+        f"{len(plan.changes)} line(s) had a code or units overwritten (logged with the reason on the "
+        f"Changes sheet); {plan.filled} empty line(s) filled.",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+    out.rule("5. Follow-ups")
+    _print_report(report, loaded)
+    out.print(
+        f"\nOpen {path.name} in Excel or LibreOffice: Sessions has the codes and flags, Changes what "
+        "was changed and why, Summary, Resubmit and Shortfalls the follow-ups.",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def _unused(path: Path) -> Path:
+    """The path, or `name-2.ext`, `name-3.ext`, ... so that the demo never overwrites a file."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command; user mistakes end with one sentence on stderr and exit status 2."""
     command = typer.main.get_command(app)
     try:
         status = command.main(args=argv, prog_name="cptbill", standalone_mode=False)
     except typer.TyperException as error:  # usage mistakes: unknown command or option, bad value
-        err.print(f"cptbill: {error.format_message()} (see cptbill --help)", soft_wrap=True)
+        err.print(f"cptbill: {error.format_message()} (see cptbill --help)", soft_wrap=True, markup=False)
         raise SystemExit(2) from None
     except CptbillError as error:
-        err.print(f"cptbill: {error}", soft_wrap=True)
+        err.print(f"cptbill: {error}", soft_wrap=True, markup=False)
         raise SystemExit(2) from None
     except typer.Exit as error:
         raise SystemExit(error.exit_code) from None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 # Sheets
+SESSIONS = "Sessions"  # the template's session sheet; any sheet with the session headers is one
 PAYERS = "Payers"
 CLAIMS = "Claims"
 SETTINGS = "Settings"
@@ -97,11 +99,22 @@ def header_key(value: Any) -> str:
     """Header text as compared: case, surrounding spaces and a trailing colon ignored."""
     if value is None:
         return ""
-    return str(value).strip().rstrip(":").strip().casefold()
+    return _header_key(value if isinstance(value, str) else str(value))
 
 
 def name_key(value: Any) -> str:
     """Payer and client names as compared: case and surrounding or repeated spaces ignored."""
     if value is None:
         return ""
-    return " ".join(str(value).split()).casefold()
+    return _name_key(value if isinstance(value, str) else str(value))
+
+
+# Both run for every cell looked up and every line grouped; the same few texts come back.
+@lru_cache(maxsize=8192)
+def _header_key(text: str) -> str:
+    return text.strip().rstrip(":").strip().casefold()
+
+
+@lru_cache(maxsize=8192)
+def _name_key(text: str) -> str:
+    return " ".join(text.split()).casefold()

@@ -5,20 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from cptbill.codes import HOT_COLD_PACK, MASSAGE_FAMILY
 from cptbill.coding import choose_code
 from cptbill.contract import Flag, name_key
 from cptbill.history import History, denied_before
-from cptbill.models import Change, FlagNote, Line, LineResult, Model, Payer, Plan, Settings, money
+from cptbill.models import Change, FlagNote, Line, LineResult, Payer, Plan, Settings, money
 from cptbill.units import spread, timed_units
 
 _FLAG_ORDER = {flag: i for i, flag in enumerate(Flag)}
+# Flags with a fixed note are shared by every line carrying them.
+_MIXED = FlagNote(flag=Flag.MIXED_CODES, note="visit bills both 97124 and 97140")
+_DUPLICATE = FlagNote(flag=Flag.DUPLICATE, note="same client, date, payer and minutes on another line")
 
 
-class Planned(Model):
-    """Code and units a recode gives one line, with the visit's findings."""
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """Code and units a recode gives one line, with the visit's findings (one per line: kept small)."""
 
     code: str | None
     units: int | None
@@ -60,35 +65,30 @@ def make_plan(
         payer = payers.get(name_key(visit[0].payer))
         planned.update(_plan_visit(visit, payer, settings, history))
     recoded = _results(scope, planned, payers, history, duplicates, as_stands=False)
-    results = _results(scope, planned, payers, history, duplicates, as_stands=True) if check else recoded
-    changes, filled = ([], 0) if check else _changes(scope, recoded, planned)
-    return Plan(
-        month=month,
-        results=tuple(
-            r.model_copy(update={"changed": _differs(line, new)})
-            for line, r, new in zip(scope, results, recoded, strict=True)
-        ),
-        changes=tuple(changes),
-        filled=filled,
+    results = (
+        _results(scope, planned, payers, history, duplicates, as_stands=True, recoded=recoded)
+        if check
+        else recoded
     )
+    changes, filled = ([], 0) if check else _changes(scope, recoded, planned)
+    return Plan(month=month, results=tuple(results), changes=tuple(changes), filled=filled)
+
+
+def visit_key(line: Line) -> tuple[object, ...]:
+    """Which visit a line belongs to: same sheet, payer, Date and Client, split further by its Visit.
+
+    A Visit value only subdivides a client's day: therapists number appointments per day
+    ("1", "2"), and one appointment never spans two dates or two clients.
+    """
+    return (line.sheet, name_key(line.payer), line.date, name_key(line.client), name_key(line.visit))
 
 
 def _visits(lines: Iterable[Line]) -> list[list[Line]]:
     """Billable lines grouped into visits, in sheet order."""
     groups: dict[tuple[object, ...], list[Line]] = defaultdict(list)
     for line in lines:
-        if line.unreadable:
-            continue
-        if line.visit:
-            key: tuple[object, ...] = (
-                line.sheet,
-                name_key(line.payer),
-                "visit",
-                name_key(line.visit),
-            )
-        else:
-            key = (line.sheet, name_key(line.payer), line.date, name_key(line.client))
-        groups[key].append(line)
+        if not line.unreadable:
+            groups[visit_key(line)].append(line)
     return list(groups.values())
 
 
@@ -179,7 +179,7 @@ def _plan_visit(
             flags.append(
                 FlagNote(
                     flag=Flag.UNITS_MISMATCH,
-                    note=f"locked at {_show(line.units)} units; the rule gives {rule_units}",
+                    note=f"locked at {_show(line.units)} units, the rule gives {rule_units}",
                 )
             )
         plans[(line.sheet, line.row)] = Planned(
@@ -196,7 +196,9 @@ def _results(
     duplicates: set[tuple[str, int]],
     *,
     as_stands: bool,
+    recoded: Sequence[LineResult] | None = None,
 ) -> list[LineResult]:
+    """Each line's result; `changed` compares the line with what a recode writes (`recoded`, or this)."""
     state: dict[tuple[str, int], tuple[str | None, int | None]] = {}
     for line in scope:
         plan = planned.get((line.sheet, line.row))
@@ -217,7 +219,7 @@ def _results(
             mixed.update((ln.sheet, ln.row) for ln in visit if state[(ln.sheet, ln.row)][0] in codes)
 
     results = []
-    for line in scope:
+    for i, line in enumerate(scope):
         key = (line.sheet, line.row)
         code, units = state[key]
         plan = planned.get(key)
@@ -229,12 +231,14 @@ def _results(
             expected, money_flags = _expected(line, payer, code, units, history)
             flags.extend(money_flags)
             if key in mixed:
-                flags.append(FlagNote(flag=Flag.MIXED_CODES, note="visit bills both 97124 and 97140"))
+                flags.append(_MIXED)
         if key in duplicates:
-            flags.append(
-                FlagNote(flag=Flag.DUPLICATE, note="same client, date, payer and minutes on another line")
-            )
+            flags.append(_DUPLICATE)
         flags.sort(key=lambda f: _FLAG_ORDER[f.flag])
+        written = (code, units, expected, "; ".join(str(f) for f in flags))
+        if recoded is not None:
+            new = recoded[i]
+            written = (new.code, new.units, new.expected, new.flags_text)
         results.append(
             LineResult(
                 sheet=line.sheet,
@@ -243,6 +247,7 @@ def _results(
                 units=units,
                 expected=expected,
                 flags=tuple(flags),
+                changed=(line.code, line.units, line.expected, line.flags_text.strip()) != written,
             )
         )
     return results
@@ -272,12 +277,6 @@ def _expected(
         why = "bundled, not paid separately" if code == HOT_COLD_PACK else "rate is 0"
         flags.append(FlagNote(flag=Flag.NOT_PAID, note=f"{payer.name} pays nothing for {code} ({why})"))
     return money(rate * units), flags
-
-
-def _differs(line: Line, new: LineResult) -> bool:
-    return (line.code, line.units, line.expected, line.flags_text.strip()) != (
-        new.code, new.units, new.expected, new.flags_text,
-    )  # fmt: skip
 
 
 def _show(value: object) -> str:

@@ -203,11 +203,11 @@ def _parse_line(sheet: str, row_number: int, row: Sequence[Any], index: dict[str
         sheet=sheet,
         row=row_number,
         date=date,
-        client="" if is_blank(cell(row, index, c.CLIENT)) else str(cell(row, index, c.CLIENT)).strip(),
-        payer="" if is_blank(cell(row, index, c.PAYER)) else str(cell(row, index, c.PAYER)).strip(),
+        client=_text(cell(row, index, c.CLIENT)),
+        payer=_text(cell(row, index, c.PAYER)),
         minutes=minutes,
         service=service,
-        visit="" if is_blank(cell(row, index, c.VISIT)) else str(cell(row, index, c.VISIT)).strip(),
+        visit=_text(cell(row, index, c.VISIT)),
         locked=not is_blank(cell(row, index, c.LOCK)),
         code=parse_code(cell(row, index, c.CODE)),
         units=parse_units(cell(row, index, c.UNITS)),
@@ -262,7 +262,7 @@ def parse_payers(rows: Rows) -> tuple[dict[str, Payer], list[str]]:
             warnings.append(f"{c.PAYERS} row {row_number}: no payer name; row ignored.")
             continue
         where = f"{c.PAYERS} row {row_number}"
-        payer = _parse_payer(str(name).strip(), row_number, row, index, rate_columns, where, warnings)
+        payer = _parse_payer(_text(name), row_number, row, index, rate_columns, where, warnings)
         if payer.key in payers:
             warnings.append(f"{where}: payer '{payer.name}' is listed twice; the first row is used.")
             continue
@@ -282,7 +282,7 @@ def _parse_payer(
     try:
         accepts = tuple(code for code in parse_codes(cell(row, index, c.ACCEPTS)) if code in MASSAGE_FAMILY)
     except ValueError as error:
-        warnings.append(f"{where}: Accepts has {error}; treated as both massage codes.")
+        warnings.append(f"{where}: in Accepts, {error}; treated as both massage codes.")
         accepts = ()
     preferred = parse_code(cell(row, index, c.PREFERRED))
     if preferred is not None and (preferred not in MASSAGE_FAMILY or (accepts and preferred not in accepts)):
@@ -293,8 +293,10 @@ def _parse_payer(
         value = row[i] if i < len(row) else None
         try:
             rates[code] = parse_money(value)
+            if (rates[code] or 0) < 0:
+                raise ValueError("negative rate")
         except ValueError:
-            warnings.append(f"{where}: Rate {code} is not an amount; treated as unknown.")
+            warnings.append(f"{where}: Rate {code} is not an amount of 0 or more; treated as unknown.")
             rates[code] = None
     rule = None
     raw_rule = cell(row, index, c.UNIT_RULE)

@@ -1,0 +1,5 @@
+"""xlwings Lite entry point: the cptbill formulas and the recode script (all code lives in the package)."""
+
+from cptbill.excel import cptbestcode, cptcode, cptexpected, cptflags, cptunits, recode
+
+__all__ = ["cptbestcode", "cptcode", "cptexpected", "cptflags", "cptunits", "recode"]

@@ -1,0 +1,437 @@
+"""The xlwings door: Excel formulas and the recode script, thin over the core.
+
+The same decorators serve classic xlwings on Windows (UDF Modules = ``cptbill.excel``)
+and xlwings Lite / Server (Office.js). Formulas take whole columns and return 2-D
+results; a cell the rules cannot use becomes an Excel error value in its place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import xlwings as xw
+
+from cptbill import book as core
+from cptbill import report
+from cptbill.book import BarChartSpec
+from cptbill.coding import choose_code
+from cptbill.errors import CptbillError, UnitsError
+from cptbill.history import favoured_code, outcomes
+from cptbill.models import Payer, Settings, money
+from cptbill.plan import make_plan
+from cptbill.schema import (
+    find_payer,
+    is_blank,
+    is_session_header,
+    parse_claims,
+    parse_code,
+    parse_payers,
+    parse_sessions,
+    parse_settings,
+    parse_units,
+    row_is_blank,
+)
+from cptbill.units import check_minutes, parse_rule, table_units
+
+Matrix = list[list[Any]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: What a cell that the rules cannot use shows (Office.js turns these strings into real errors).
+BAD_VALUE = "#VALUE!"
+NO_ANSWER = "#N/A"
+EXCEL_ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#DATA!"})
+#: Fill of flagged session lines (Excel's light yellow "Neutral" fill).
+FLAG_FILL = "#FFEB9C"
+_FORMULA_SHEET = "Sessions"
+
+
+def _office_js_script(function: F) -> F:
+    """`xw.script` for xlwings Lite/Server; classic xlwings runs `recode_caller` from a button instead.
+
+    Classic xlwings would register a script as a VBA Sub taking the book as an argument,
+    which no button can call, so there the function stays a plain function.
+    """
+    if getattr(xw.script, "__module__", "") == "xlwings.udfs":
+        return function
+    return xw.script(function)
+
+
+# ---------------------------------------------------------------- cell helpers
+
+
+def _matrix(value: Any) -> Matrix:
+    """An argument as a 2-D list: xlwings passes a blank single cell as None."""
+    if isinstance(value, list):
+        return [row if isinstance(row, list) else [row] for row in value] if value else [[None]]
+    return [[value]]
+
+
+def _error(value: Any) -> str | None:
+    """The Excel error a cell holds (read with err_to_str), to pass on in its place."""
+    return value if isinstance(value, str) and value in EXCEL_ERRORS else None
+
+
+def _same_shape(matrix: Matrix, fill: Any) -> Matrix:
+    return [[fill for _ in row] for row in matrix]
+
+
+def _text(value: Any) -> str:
+    """A name as text; Excel sends whole numbers as floats (1199.0 -> "1199")."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _payers(table: Any) -> dict[str, Payer]:
+    return parse_payers(_matrix(table))[0] if table is not None else {}
+
+
+def _settings(table: Any) -> Settings:
+    return parse_settings(_matrix(table))[0] if table is not None else Settings()
+
+
+# ---------------------------------------------------------------- formulas
+
+
+@xw.func
+@xw.arg("minutes", ndim=2, err_to_str=True, doc="Treatment minutes: one cell, a column or a block.")
+@xw.arg("rule", doc='Unit rule: "CMS" (default) or "AMA".')
+def cptunits(minutes: Any, rule: Any = None) -> list[list[Any]]:
+    """Billed 15-minute units for treatment minutes (8-minute rule), in the shape of the minutes."""
+    cells = _matrix(minutes)
+    try:
+        parse_rule("cms" if is_blank(rule) else rule)
+    except UnitsError:
+        return _same_shape(cells, BAD_VALUE)
+    return [[_units_cell(value) for value in row] for row in cells]
+
+
+def _units_cell(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return table_units(check_minutes(value))
+    except UnitsError:
+        return _error(value) or BAD_VALUE
+
+
+@xw.func
+@xw.arg("payer", ndim=2, err_to_str=True, doc="Payer name: one cell or a column.")
+@xw.arg("payers", ndim=2, doc="The Payers table, header row included.")
+@xw.arg("claims", ndim=2, doc="Optional: the Claims table, header row included (claim history).")
+@xw.arg("settings", ndim=2, doc="Optional: the Settings table (Setting, Value), header row included.")
+def cptcode(payer: Any, payers: Any, claims: Any = None, settings: Any = None) -> list[list[Any]]:
+    """The massage code (97124 or 97140) to bill each payer; an unknown payer gets the default code."""
+    table = _payers(payers)
+    chosen = _settings(settings)
+    history = outcomes(parse_claims(_matrix(claims))[0]) if claims is not None else {}
+
+    def code(value: Any) -> Any:
+        if is_blank(value):
+            return None
+        if _error(value):
+            return value
+        return choose_code(find_payer(table, _text(value)), chosen, history)[0]
+
+    return [[code(value) for value in row] for row in _matrix(payer)]
+
+
+@xw.func
+@xw.arg("code", ndim=2, err_to_str=True, doc="CPT code of each line.")
+@xw.arg("units", ndim=2, err_to_str=True, doc="Billed units of each line.")
+@xw.arg("payer", ndim=2, err_to_str=True, doc="Payer of each line.")
+@xw.arg("payers", ndim=2, doc="The Payers table, header row included.")
+def cptexpected(code: Any, units: Any, payer: Any, payers: Any) -> list[list[Any]]:
+    """Expected payment per line: units x the payer's rate for the code; blank when no rate is known."""
+    table = _payers(payers)
+    codes, counts, names = _matrix(code), _matrix(units), _matrix(payer)
+    rows = max(len(codes), len(counts), len(names))
+    columns = max(len(codes[0]), len(counts[0]), len(names[0]))
+
+    def at(matrix: Matrix, r: int, c: int) -> Any:
+        """A single cell stands for every line; a shorter range is blank past its end."""
+        if len(matrix) == 1 and len(matrix[0]) == 1:
+            return matrix[0][0]
+        return matrix[r][c] if r < len(matrix) and c < len(matrix[r]) else None
+
+    def expected(r: int, c: int) -> Any:
+        values = at(codes, r, c), at(counts, r, c), at(names, r, c)
+        for value in values:
+            if _error(value):
+                return value
+        if any(is_blank(v) for v in values):
+            return None
+        line_code, line_units = parse_code(values[0]), parse_units(values[1])
+        if line_code is None or line_units is None or line_units < 0:
+            return BAD_VALUE
+        found = find_payer(table, _text(values[2]))
+        rate = found.rate(line_code) if found else None
+        return None if rate is None else float(money(rate * line_units))
+
+    return [[expected(r, c) for c in range(columns)] for r in range(rows)]
+
+
+@xw.func
+@xw.arg("sessions", ndim=2, doc="A session table (Date, Client, Payer, Minutes, ...), header row included.")
+@xw.arg("payers", ndim=2, doc="The Payers table, header row included.")
+@xw.arg("claims", ndim=2, doc="Optional: the Claims table, header row included (DENIED_BEFORE).")
+@xw.arg("settings", ndim=2, doc="Optional: the Settings table (Setting, Value), header row included.")
+def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = None) -> list[list[Any]]:
+    """The flags a check reports for each session line (one per row below the header)."""
+    rows = _matrix(sessions)
+    if not is_session_header(rows[0]):
+        return [[BAD_VALUE]]
+    history = outcomes(parse_claims(_matrix(claims))[0]) if claims is not None else {}
+    lines = parse_sessions(_FORMULA_SHEET, rows)
+    plan = make_plan(lines, _payers(payers), _settings(settings), history, check=True)
+    flags = {result.row: result.flags_text for result in plan.results}
+    return [[flags.get(row) or None] for row in range(2, len(rows) + 1)] or [[None]]
+
+
+@xw.func
+@xw.arg("payer", ndim=2, err_to_str=True, doc="Payer name: one cell or a column.")
+@xw.arg("claims", ndim=2, doc="The Claims table, header row included.")
+@xw.arg("payers", ndim=2, doc="Optional: the Payers table, so only codes the payer accepts compete.")
+def cptbestcode(payer: Any, claims: Any, payers: Any = None) -> list[list[Any]]:
+    """The massage code the payer's claim history favours; #N/A without enough evidence."""
+    history = outcomes(parse_claims(_matrix(claims))[0])
+    table = _payers(payers)
+
+    def best(value: Any) -> Any:
+        if is_blank(value):
+            return None
+        if _error(value):
+            return value
+        name = _text(value)
+        found = find_payer(table, name) or Payer(name=name)
+        return favoured_code(found, history)[0] or NO_ANSWER
+
+    return [[best(value) for value in row] for row in _matrix(payer)]
+
+
+# ---------------------------------------------------------------- the recode script
+
+
+class XlwingsBook:
+    """The core's `Book` interface over an open xlwings workbook: reads once, writes in blocks."""
+
+    def __init__(self, book: xw.Book) -> None:
+        self.book = book
+        self.remote = getattr(book.app.engine, "type", "") == "remote"
+        self._names = [sheet.name for sheet in book.sheets]
+        self._values: dict[str, list[list[Any]]] = {}
+        self.added_sheet = False
+
+    def sheet_names(self) -> list[str]:
+        return list(self._names)
+
+    def read(self, sheet: str) -> list[list[Any]]:
+        return [list(row) for row in self._snapshot(sheet)]
+
+    def _snapshot(self, sheet: str) -> list[list[Any]]:
+        """The sheet's values from A1 to its last used cell, read once (later writes kept in it)."""
+        if sheet not in self._values:
+            if sheet in self._names:
+                used = self.book.sheets[sheet].used_range
+                last = used.last_cell
+                values = (
+                    self.book.sheets[sheet]
+                    .range((1, 1), (last.row, last.column))
+                    .options(ndim=2, err_to_str=True)
+                    .value
+                )
+                while values and row_is_blank(values[-1]):
+                    values.pop()
+                self._values[sheet] = [_plain_row(row) for row in values]
+            else:
+                self._values[sheet] = []
+        return self._values[sheet]
+
+    def _sheet(self, name: str) -> Any:
+        if name not in self._names:
+            sheets = self.book.sheets
+            sheets.add(name=name, after=sheets[len(sheets) - 1])
+            self._names.append(name)
+            self._values[name] = []
+            self.added_sheet = True
+        return self.book.sheets[name]
+
+    def _remember(self, sheet: str, row: int, column: int, block: Sequence[Sequence[Any]]) -> None:
+        rows = self._snapshot(sheet)
+        for r, values in enumerate(block, start=row):
+            while len(rows) < r:
+                rows.append([])
+            target = rows[r - 1]
+            while len(target) < column + len(values) - 1:
+                target.append(None)
+            target[column - 1 : column - 1 + len(values)] = list(values)
+
+    def write_column(
+        self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None
+    ) -> None:
+        """One block from the first to the last written row; rows between keep the values read."""
+        if not cells:
+            return
+        snapshot = self._snapshot(sheet)
+        first, last = min(cells), max(cells)
+
+        def current(row: int) -> Any:
+            values = snapshot[row - 1] if row <= len(snapshot) else []
+            return values[column - 1] if column <= len(values) else None
+
+        block = [[cells[r] if r in cells else current(r)] for r in range(first, last + 1)]
+        target = self._sheet(sheet).range((first, column), (last, column))
+        if number_format:
+            target.number_format = number_format
+        target.value = block
+        self._remember(sheet, first, column, block)
+
+    def append_rows(self, sheet: str, header: Sequence[str], rows: core.Rows) -> None:
+        block = [list(r) for r in rows]
+        start = len(self._snapshot(sheet)) + 1
+        if start == 1:
+            block.insert(0, list(header))
+        self._write_block(sheet, start, block)
+
+    def replace_rows(
+        self, sheet: str, header: Sequence[str], rows: core.Rows, formats: Sequence[str | None] = ()
+    ) -> None:
+        existed = sheet in self._names
+        target = self._sheet(sheet)
+        if existed and self._snapshot(sheet):
+            target.clear_contents()
+        self._values[sheet] = []
+        self._write_block(sheet, 1, [list(header), *[list(r) for r in rows]])
+        for i, number_format in enumerate(formats, start=1):
+            if number_format and rows:
+                target.range((2, i), (len(rows) + 1, i)).number_format = number_format
+
+    def _write_block(self, sheet: str, row: int, block: list[list[Any]]) -> None:
+        if not block:
+            return
+        width = max(len(r) for r in block)
+        block = [r + [None] * (width - len(r)) for r in block]
+        target = self._sheet(sheet)
+        target.range((row, 1), (row + len(block) - 1, width)).value = block
+        self._remember(sheet, row, 1, block)
+
+    def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
+        """Fill flagged lines across the header's width; clear the fill of lines no longer flagged."""
+        if not flagged:
+            return
+        header = self._snapshot(sheet)[0] if self._snapshot(sheet) else []
+        width = max((i + 1 for i, v in enumerate(header) if not is_blank(v)), default=1)
+        target = self._sheet(sheet)
+        first, last = min(flagged), max(flagged)
+        if self.remote and hasattr(xw.Range, "set_colors"):  # xlwings >= 0.37.5
+            # One setRangeColors action per block of at most 10,000 cells (xlwings' limit).
+            step = max(1, 10_000 // width)
+            for top in range(first, last + 1, step):
+                bottom = min(last, top + step - 1)
+                colors = [
+                    [... if r not in flagged else (FLAG_FILL if flagged[r] else None)] * width
+                    for r in range(top, bottom + 1)
+                ]
+                target.range((top, 1), (bottom, width)).set_colors(colors)
+            return
+        # Desktop Excel (where set_colors goes cell by cell): one fill per run of lines alike.
+        rows = sorted(flagged)
+        start = rows[0]
+        for i, row in enumerate(rows):
+            following = rows[i + 1] if i + 1 < len(rows) else None
+            if following != row + 1 or flagged[following] != flagged[row]:
+                target.range((start, 1), (row, width)).color = FLAG_FILL if flagged[row] else None
+                start = following if following is not None else start
+
+    def bar_chart(self, sheet: str, chart: BarChartSpec) -> None:
+        """A clustered column chart where the runtime has charts (best effort: skipped elsewhere)."""
+        values = sorted(chart.value_columns)
+        if values != list(range(values[0], values[-1] + 1)):
+            return  # a chart's source is one block of columns
+        target = self._sheet(sheet)
+        try:
+            for existing in list(target.charts):
+                if existing.name == chart.title:
+                    existing.delete()
+            added = target.charts.add(
+                chart_type="column_clustered",
+                name=chart.title,
+                anchor=target.range(chart.anchor),
+                source=target.range((chart.header_row, values[0]), (chart.last_row, values[-1])),
+                plot_by="columns",
+            )
+            added.set_x_axis_values(
+                target.range(
+                    (chart.first_row, chart.category_column), (chart.last_row, chart.category_column)
+                )
+            )
+            added.title = chart.title
+        except Exception:  # a chart is a nicety: no runtime's chart gap may stop a recode
+            return
+
+
+def _plain_row(row: list[Any]) -> list[Any]:
+    """Cell values as the core reads them: NaN never, whole numbers as they were typed."""
+    return [None if isinstance(v, float) and math.isnan(v) else v for v in row]
+
+
+def run_recode(book: xw.Book, month: str = "") -> core.Plan:
+    """Recode the open workbook: the month given, else the active session sheet, else every one.
+
+    Raises CptbillError for what the user must fix (no session sheet, a bad month, ...).
+    """
+    door = XlwingsBook(book)
+    chosen = "" if month is None else str(month).strip()
+    active = book.sheets.active
+    sheet = None
+    if not chosen and active.name in door.sheet_names():
+        rows = door.read(active.name)
+        if rows and is_session_header(rows[0]):
+            sheet = active.name
+    # The same steps as `cptbill recode`: the session sheets, Changes, Learned, then the report sheets.
+    plan, _ = core.recode(door, chosen or None, sheet=sheet, after=[report.refresh])
+    if door.added_sheet:  # adding the Changes sheet made it active: go back
+        active.activate()
+    return plan
+
+
+def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
+    """Recode an open workbook; a user mistake becomes one sentence in a message box, not a traceback."""
+    try:
+        plan = run_recode(book, month)
+    except CptbillError as error:
+        print(f"cptbill: {error}")
+        book.app.alert(str(error), title="cptbill", mode="critical")
+        return None
+    flags = ", ".join(f"{flag} {count}" for flag, count in plan.flag_counts().items()) or "none"
+    print(
+        f"cptbill: {plan.lines} lines, {plan.changed} changed, expected {plan.expected_total:.2f}; flags: {flags}"
+    )
+    return plan
+
+
+@_office_js_script
+def recode(book: xw.Book, month: str = "") -> None:
+    """Recode the month (YYYY-MM) or, with month blank, the active session sheet (else every one)."""
+    recode_book(book, month)
+
+
+def recode_caller(month: str = "") -> None:
+    """Classic xlwings: recode the workbook that called, from a button's RunPython macro."""
+    recode_book(xw.Book.caller(), month)
+
+
+__all__ = [
+    "XlwingsBook",
+    "cptbestcode",
+    "cptcode",
+    "cptexpected",
+    "cptflags",
+    "cptunits",
+    "recode",
+    "recode_book",
+    "recode_caller",
+    "run_recode",
+]

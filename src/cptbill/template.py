@@ -1,0 +1,549 @@
+"""The template and sample billing workbooks: Excel tables, formats, drop-downs and a How to use sheet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter, quote_sheetname
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.table import Table, TableStyleInfo
+from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.xml.functions import tostring
+
+from cptbill import contract as c
+from cptbill.book import MONEY_FORMAT
+from cptbill.codes import DESCRIPTIONS, HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE, MASSAGE_FAMILY
+from cptbill.contract import Flag, Status
+from cptbill.errors import CptbillError
+from cptbill.units import Rule
+
+#: Where the committed sample lives; `python -m cptbill.template` regenerates it.
+SAMPLE_PATH = Path("workbook/massage-billing.xlsx")
+REGENERATE = f"python -m cptbill.template {SAMPLE_PATH.as_posix()}"
+
+#: Fixed document and zip times, so that a workbook is the same bytes every time it is built.
+FIXED_TIME = dt.datetime(2026, 12, 1, 9, 0, 0)
+
+RATE_CODES = (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK)
+SESSION_COLUMNS = (c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.VISIT, c.LOCK, *c.OWNED)
+PAYER_COLUMNS = (
+    c.PAYER, c.ACCEPTS, c.PREFERRED, *(c.RATE_PREFIX + code for code in RATE_CODES),
+    c.UNIT_RULE, c.MAX_UNITS, c.ERA_NAMES,
+)  # fmt: skip
+ABOUT = "About"
+SETTINGS_COLUMNS = (c.SETTING, c.VALUE, ABOUT)
+
+#: Rows covered by the drop-down lists and the flag highlighting (they go past the data).
+SESSION_ROWS = 5000
+PAYER_ROWS = 200
+#: The defined name behind the Payer drop-down on session sheets.
+PAYER_LIST = "PayerNames"
+CLAIM_ROWS = 5000
+
+DATE_FORMAT = "yyyy-mm-dd"
+TEXT_FORMAT = "@"
+WHOLE_FORMAT = "0"
+#: Column width and number format by header; headers not listed get a plain 14-wide column.
+LOOK: dict[str, tuple[float, str | None]] = {
+    c.DATE: (12, DATE_FORMAT),
+    c.CLIENT: (20, None),
+    c.PAYER: (30, None),
+    c.MINUTES: (10, WHOLE_FORMAT),
+    c.SERVICE: (16, None),
+    c.VISIT: (9, None),
+    c.LOCK: (8, None),
+    c.CODE: (9, TEXT_FORMAT),
+    c.UNITS: (8, WHOLE_FORMAT),
+    c.EXPECTED: (12, MONEY_FORMAT),
+    c.FLAGS: (70, None),
+    c.ACCEPTS: (15, TEXT_FORMAT),
+    c.PREFERRED: (12, TEXT_FORMAT),
+    **{c.RATE_PREFIX + code: (12, MONEY_FORMAT) for code in RATE_CODES},
+    c.UNIT_RULE: (11, None),
+    c.MAX_UNITS: (11, WHOLE_FORMAT),
+    c.ERA_NAMES: (34, None),
+    c.BILLED: (12, MONEY_FORMAT),
+    c.PAID: (12, MONEY_FORMAT),
+    c.STATUS: (11, None),
+    c.REASON: (16, None),
+    c.CLAIM_ID: (16, TEXT_FORMAT),
+    c.LINE: (8, TEXT_FORMAT),
+    c.SOURCE: (30, None),
+    c.MODIFIERS: (11, None),
+    c.SETTING: (16, None),
+    c.VALUE: (12, TEXT_FORMAT),
+    ABOUT: (80, None),
+}
+
+FLAGGED_FILL = PatternFill(fill_type="solid", start_color="FFFCE4D6", end_color="FFFCE4D6")
+
+#: What each flag means, in the words of the How to use sheet.
+FLAG_MEANINGS: dict[Flag, str] = {
+    Flag.MIXED_CODES: "The visit bills both 97124 and 97140; payers deny such visits. A recode gives the visit one code.",
+    Flag.UNDER_8_MIN: "The visit's minutes are too few for a unit (under 8 minutes): nothing to bill.",
+    Flag.NOT_ACCEPTED: "The line's code is not in the payer's Accepts list.",
+    Flag.UNKNOWN_PAYER: "The payer is not on the Payers sheet: add it there (check the spelling).",
+    Flag.NO_RATE: "No rate for this payer and code on the Payers sheet, so no Expected amount.",
+    Flag.NOT_PAID: "The payer's rate for this code is 0 (e.g. hot/cold packs bundled into the visit).",
+    Flag.OVER_CAP: "The visit's units were cut to the payer's Max units.",
+    Flag.BAD_MINUTES: "Minutes missing, not a number, negative or over 600: the line is left as it was.",
+    Flag.BAD_DATE: "The date cannot be read: the line is left as it was.",
+    Flag.BAD_SERVICE: "The Service is not massage, manual therapy or hot/cold pack: the line is left as it was.",
+    Flag.UNITS_MISMATCH: "A locked line's units differ from what the unit rule gives.",
+    Flag.DENIED_BEFORE: "This payer has denied this code before (see the Claims sheet).",
+    Flag.DUPLICATE: "The same client, date, payer, minutes and service appear on more than one line.",
+}
+
+
+# --- The sample month: November 2026 (see the project's sample story) ---------------------------
+
+HARBOR = "Harbor Health PPO"
+SUMMIT = "Summit Mutual"
+EVERGREEN = "Evergreen Medicare Advantage"
+LAKESIDE = "Lakeside Auto PIP"
+CASCADE = "Cascade Workers Comp"
+PINECREST = "Pinecrest Health"  # used on a session line but not on the Payers sheet
+
+BOTH = f"{MASSAGE}, {MANUAL_THERAPY}"
+CMS, AMA = Rule.CMS.value.upper(), Rule.AMA.value.upper()
+
+# Payer, Accepts, Preferred, Rate 97124, Rate 97140, Rate 97010, Unit rule, Max units, ERA names
+SAMPLE_PAYERS: tuple[tuple[Any, ...], ...] = (
+    (HARBOR, BOTH, MANUAL_THERAPY, 31.20, 33.50, 0, AMA, 4, "HARBOR HEALTH, HHP01"),
+    (SUMMIT, BOTH, None, 30.00, 32.00, 5.00, CMS, None, "SUMMIT MUTUAL INSURANCE, SMI77"),
+    (EVERGREEN, MANUAL_THERAPY, None, None, 27.17, 0, CMS, 4, "EVERGREEN MA, EVG22"),
+    (LAKESIDE, MASSAGE, None, 45.00, None, 12.00, CMS, 6, None),
+    (CASCADE, None, MASSAGE, 38.00, None, None, CMS, None, None),
+)
+
+MASSAGE_SERVICE = DESCRIPTIONS[MASSAGE]
+PACK = DESCRIPTIONS[HOT_COLD_PACK]
+
+
+def _day(day: int) -> dt.date:
+    return dt.date(2026, 11, day)
+
+
+# Day of November, Client, Payer, Minutes, Service, Lock, Code, Units. Visit is left blank: lines
+# with the same date, client and payer are one visit.
+SAMPLE_SESSIONS: tuple[tuple[Any, ...], ...] = (
+    (2, "Rosa Delgado", SUMMIT, 50, MASSAGE_SERVICE, None, None, None),
+    (2, "Tom Becker", HARBOR, 30, MASSAGE_SERVICE, None, None, None),  # a visit over two lines
+    (2, "Tom Becker", HARBOR, 23, MASSAGE_SERVICE, None, None, None),
+    (3, "Diego Alvarez", LAKESIDE, 45, MASSAGE_SERVICE, None, None, None),
+    (3, "Diego Alvarez", LAKESIDE, 15, PACK, None, None, None),  # Lakeside pays 97010
+    (3, "Sam Whitaker", EVERGREEN, 40, MASSAGE_SERVICE, None, None, None),
+    (4, "Grace Okafor", SUMMIT, 30, MASSAGE_SERVICE, None, None, None),
+    (4, "Grace Okafor", SUMMIT, 25, MASSAGE_SERVICE, None, None, None),
+    (4, "Owen Brooks", CASCADE, 60, MASSAGE_SERVICE, None, None, None),
+    (5, "Hannah Cole", HARBOR, 45, MASSAGE_SERVICE, None, MASSAGE, None),  # mixed visit, typed
+    (5, "Hannah Cole", HARBOR, 20, MASSAGE_SERVICE, None, MANUAL_THERAPY, None),
+    (5, "Jonas Berg", None, 60, MASSAGE_SERVICE, None, None, None),  # self-pay
+    (6, "Liam Novak", SUMMIT, 38, MASSAGE_SERVICE, None, None, None),
+    (6, "Fatima Haddad", PINECREST, 45, MASSAGE_SERVICE, None, None, None),  # unknown payer
+    (9, "Priya Raman", SUMMIT, 53, MASSAGE_SERVICE, None, None, None),
+    (9, "Nora Fitzgerald", HARBOR, 45, MASSAGE_SERVICE, None, None, None),  # 75 minutes: over the cap
+    (9, "Nora Fitzgerald", HARBOR, 30, MASSAGE_SERVICE, None, None, None),
+    (10, "Elena Petrova", EVERGREEN, 5, MASSAGE_SERVICE, None, None, None),  # too short
+    (10, "Aiko Tanaka", CASCADE, 45, MASSAGE_SERVICE, None, None, None),
+    (10, "Aiko Tanaka", CASCADE, 15, PACK, None, None, None),  # Cascade has no 97010 rate
+    (11, "Marcus Reed", SUMMIT, 45, MASSAGE_SERVICE, "yes", MANUAL_THERAPY, 3),  # already billed
+    (11, "Diego Alvarez", LAKESIDE, 60, MASSAGE_SERVICE, None, None, None),
+    (12, "Rosa Delgado", SUMMIT, 30, MASSAGE_SERVICE, None, None, None),
+    (12, "Rosa Delgado", SUMMIT, 22, MASSAGE_SERVICE, None, None, None),
+    (12, "Sam Whitaker", EVERGREEN, 55, MASSAGE_SERVICE, None, None, None),
+    (13, "Tom Becker", HARBOR, 45, MASSAGE_SERVICE, None, None, None),
+    (16, "Grace Okafor", SUMMIT, 40, MASSAGE_SERVICE, None, None, None),
+    (16, "Owen Brooks", CASCADE, 30, MASSAGE_SERVICE, None, None, None),
+    (16, "Owen Brooks", CASCADE, 25, MASSAGE_SERVICE, None, None, None),
+    (17, "Hannah Cole", HARBOR, 50, MASSAGE_SERVICE, None, None, None),
+    (17, "Liam Novak", SUMMIT, 45, MASSAGE_SERVICE, None, None, None),
+    (18, "Diego Alvarez", LAKESIDE, 50, MASSAGE_SERVICE, None, None, None),
+    (18, "Elena Petrova", EVERGREEN, 45, MASSAGE_SERVICE, None, None, None),
+    (19, "Priya Raman", SUMMIT, 60, MASSAGE_SERVICE, None, None, None),
+    (19, "Aiko Tanaka", CASCADE, 53, MASSAGE_SERVICE, None, None, None),
+    (20, "Nora Fitzgerald", HARBOR, 40, MASSAGE_SERVICE, None, None, None),
+    (23, "Marcus Reed", SUMMIT, 50, MASSAGE_SERVICE, None, None, None),
+    (23, "Sam Whitaker", EVERGREEN, 35, MASSAGE_SERVICE, None, None, None),
+    (23, "Sam Whitaker", EVERGREEN, 25, MASSAGE_SERVICE, None, None, None),
+    (24, "Tom Becker", HARBOR, 55, MASSAGE_SERVICE, None, None, None),
+    (24, "Rosa Delgado", SUMMIT, 45, MASSAGE_SERVICE, None, None, None),
+    (30, "Diego Alvarez", LAKESIDE, 45, MASSAGE_SERVICE, None, None, None),
+)
+
+# The therapist's Claims sheet for September and October 2026, in the order it was typed.
+# Date, Client, Payer, Code, Units, Billed, Paid, Status, Reason
+SAMPLE_CLAIMS: tuple[tuple[Any, ...], ...] = (
+    (dt.date(2026, 9, 10), "Marcus Reed", SUMMIT, MANUAL_THERAPY, 2, 90.00, 0.00, Status.DENIED, "CO-97"),
+    (dt.date(2026, 9, 15), "Tom Becker", HARBOR, MANUAL_THERAPY, 2, 90.00, 67.00, Status.PAID, "CO-45"),
+    (dt.date(2026, 9, 17), "Liam Novak", SUMMIT, MASSAGE, 2, 80.00, 60.00, Status.PAID, "CO-45"),
+    (dt.date(2026, 9, 10), "Marcus Reed", SUMMIT, MASSAGE, 2, 80.00, 60.00, Status.PAID, "CO-45"),
+    (dt.date(2026, 9, 24), "Grace Okafor", SUMMIT, MANUAL_THERAPY, 2, 90.00, 0.00, Status.DENIED, "CO-97"),
+    (dt.date(2026, 10, 1), "Priya Raman", SUMMIT, MASSAGE, 2, 80.00, 60.00, Status.PAID, "CO-45"),
+    (dt.date(2026, 10, 6), "Hannah Cole", HARBOR, MANUAL_THERAPY, 2, 90.00, 67.00, Status.PAID, "CO-45"),
+    (dt.date(2026, 10, 8), "Nora Fitzgerald", HARBOR, MANUAL_THERAPY, 2, 90.00, 55.00, Status.PAID, "CO-45"),
+    (
+        dt.date(2026, 10, 13),
+        "Sam Whitaker",
+        EVERGREEN,
+        MANUAL_THERAPY,
+        3,
+        135.00,
+        81.51,
+        Status.PAID,
+        "CO-45",
+    ),
+    (dt.date(2026, 10, 20), "Diego Alvarez", LAKESIDE, MASSAGE, 4, 180.00, 180.00, Status.PAID, None),
+    (dt.date(2026, 10, 30), "Owen Brooks", CASCADE, MASSAGE, 3, 120.00, None, Status.PENDING, None),
+)
+
+SETTINGS_ROWS: tuple[tuple[str, str, str], ...] = (
+    (
+        c.DEFAULT_CODE,
+        MANUAL_THERAPY,
+        f"{MASSAGE} or {MANUAL_THERAPY}: the massage code used when neither the payer's Accepts, "
+        "its Preferred nor its claim history decides.",
+    ),
+    (
+        c.UNIT_RULE,
+        CMS,
+        f"{CMS} (8-minute rule on the visit's total minutes) or {AMA} (midpoint rule per code), "
+        "for payers whose own Unit rule is blank.",
+    ),
+)
+
+
+# --- How to use ----------------------------------------------------------------------------------
+
+_HOW_TO_INTRO = (
+    "Type your sessions on the Sessions sheet, one line per service. cptbill fills in each line's "
+    "CPT code, units, expected payment and flags, following each payer's rules on the Payers sheet "
+    "and what payers actually paid on the Claims sheet. Columns are found by their header, so you "
+    "may add your own columns, reorder them or keep one sheet per month (named e.g. 2026-11)."
+)
+
+
+def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
+    flags = [(flag.value, FLAG_MEANINGS[flag]) for flag in Flag]
+    return [
+        (
+            "What you type on the Sessions sheet",
+            [
+                (c.DATE, "The date of the session, e.g. 2026-11-03."),
+                (c.CLIENT, "The client's name or ID."),
+                (
+                    c.PAYER,
+                    "Pick the payer from the list (it comes from the Payers sheet). "
+                    "Leave it blank for self-pay: the line is not billed.",
+                ),
+                (c.MINUTES, "Treatment minutes of this line."),
+                (
+                    c.SERVICE,
+                    f"{DESCRIPTIONS[MASSAGE]} or {DESCRIPTIONS[MANUAL_THERAPY]} (billed as {MASSAGE} or "
+                    f"{MANUAL_THERAPY}; blank means massage), or {PACK} ({HOT_COLD_PACK}: one unit per "
+                    "visit, its minutes do not count).",
+                ),
+                (
+                    c.VISIT,
+                    "Optional. Lines with the same date, client and payer are one visit. Type the same "
+                    "label on lines to group them yourself (e.g. two visits on one day).",
+                ),
+                (
+                    c.LOCK,
+                    "Type anything (e.g. yes) to keep the line's Code and Units as they are, e.g. a "
+                    "line you have already billed. Expected and Flags are still filled in.",
+                ),
+            ],
+        ),
+        (
+            "What the program fills in",
+            [
+                (
+                    c.CODE,
+                    "The CPT code. A visit gets one massage code: the only one the payer accepts, else "
+                    "the payer's Preferred, else the one its claim history pays best, else the "
+                    "Default code on the Settings sheet.",
+                ),
+                (
+                    c.UNITS,
+                    "Billed units from the visit's total minutes, by the payer's unit rule (CMS 8-minute "
+                    "rule or AMA), cut to the payer's Max units and shared over the visit's lines.",
+                ),
+                (c.EXPECTED, "Units x the payer's rate for the code; empty when the rate is unknown."),
+                (c.FLAGS, "Things to look at, explained below. Lines with flags are shaded."),
+                (
+                    c.CHANGES,
+                    "Each time the program overwrites a code, units or amount you could see, it adds a "
+                    "line to the Changes sheet: before, after and why.",
+                ),
+            ],
+        ),
+        (
+            "The other sheets",
+            [
+                (
+                    c.PAYERS,
+                    "One row per payer: the codes it accepts, the massage code it prefers, its rate per "
+                    "unit for each code (0 = it does not pay that code, blank = not known), its unit rule, "
+                    "its cap on units per visit, and the names its electronic remittances (ERA) use.",
+                ),
+                (
+                    c.CLAIMS,
+                    "What payers actually did: one row per billed line with Status (Paid, Denied, "
+                    "Partial, Pending, Reversed) and Reason (e.g. CO-45, CO-97). The program learns "
+                    "from it which code each payer pays best, what to resubmit and what was underpaid. "
+                    "cptbill import-era fills it from 835 remittance files.",
+                ),
+                (c.SETTINGS, "The default massage code and unit rule."),
+            ],
+        ),
+        ("What the flags mean", flags),
+        (
+            "Running it from the command line",
+            [
+                (
+                    "Check",
+                    "cptbill check massage-billing.xlsx --month 2026-11   (shows flags, changes nothing)",
+                ),
+                (
+                    "Recode",
+                    "cptbill recode massage-billing.xlsx --month 2026-11   (fills Code, Units, Expected, "
+                    "Flags; close the workbook in Excel first; the previous version is kept as a backup)",
+                ),
+                (
+                    "Report",
+                    "cptbill report massage-billing.xlsx --month 2026-11   (Summary, Resubmit, Shortfalls)",
+                ),
+                ("Remittances", "cptbill import-era massage-billing.xlsx remittance.835   (adds to Claims)"),
+            ],
+        ),
+        (
+            "Running it in Excel (the cptbill add-in)",
+            [
+                (
+                    "Recode",
+                    "Run the recode script from the add-in's task pane (xlwings Lite) or the xlwings "
+                    "ribbon; it works on the open workbook. This file has no Recode button because an "
+                    ".xlsx workbook cannot hold code.",
+                ),
+                (
+                    "Formulas",
+                    "=CPTUNITS(D2:D100) gives the units of each line's minutes; "
+                    "=CPTFLAGS(Sessions[#All], Payers[#All]) shows the flags a check would report.",
+                ),
+            ],
+        ),
+    ]
+
+
+# --- Building --------------------------------------------------------------------------------------
+
+
+def build_workbook(sample: bool) -> Workbook:
+    """The template workbook, empty or (`sample`) with the November 2026 sample month."""
+    wb = Workbook()
+    sessions = wb.active
+    assert isinstance(sessions, Worksheet)
+    sessions.title = c.SESSIONS
+    session_rows = [_session_row(line) for line in SAMPLE_SESSIONS] if sample else []
+    _fill_table(sessions, SESSION_COLUMNS, session_rows, "TableStyleMedium2")
+    payer_column = get_column_letter(PAYER_COLUMNS.index(c.PAYER) + 1)
+    # Through a defined name: Excel 2010+ stores a list that points straight at another sheet as
+    # an x14 extension, which openpyxl would lose (so a recode from the command line would refuse).
+    wb.defined_names[PAYER_LIST] = DefinedName(
+        PAYER_LIST, attr_text=f"{quote_sheetname(c.PAYERS)}!${payer_column}$2:${payer_column}${PAYER_ROWS}"
+    )
+    _drop_down(
+        sessions, c.PAYER, SESSION_COLUMNS, PAYER_LIST, SESSION_ROWS,
+        error="This payer is not on the Payers sheet yet: add it there, or leave blank for self-pay.",
+        stop=False,
+    )  # fmt: skip
+    services = ",".join(DESCRIPTIONS[code] for code in (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK))
+    _drop_down(
+        sessions, c.SERVICE, SESSION_COLUMNS, f'"{services}"', SESSION_ROWS,
+        error=f"Use {services.replace(',', ', ')}.", stop=False,
+    )  # fmt: skip
+    flags = get_column_letter(SESSION_COLUMNS.index(c.FLAGS) + 1)
+    sessions.conditional_formatting.add(
+        f"A2:{get_column_letter(len(SESSION_COLUMNS))}{SESSION_ROWS}",
+        FormulaRule(formula=[f"LEN(TRIM(${flags}2))>0"], fill=FLAGGED_FILL),
+    )
+
+    payers = wb.create_sheet(c.PAYERS)
+    _fill_table(
+        payers, PAYER_COLUMNS, [list(p) for p in SAMPLE_PAYERS] if sample else [], "TableStyleMedium4"
+    )
+    _drop_down(payers, c.UNIT_RULE, PAYER_COLUMNS, f'"{CMS},{AMA}"', PAYER_ROWS, error=f"Use {CMS} or {AMA}.")
+    _drop_down(
+        payers, c.PREFERRED, PAYER_COLUMNS, f'"{",".join(MASSAGE_FAMILY)}"', PAYER_ROWS,
+        error=f"Use {MASSAGE} or {MANUAL_THERAPY}, or leave blank.",
+    )  # fmt: skip
+
+    claims = wb.create_sheet(c.CLAIMS)
+    claim_rows = [[*row, None, None, None, None] for row in SAMPLE_CLAIMS] if sample else []
+    _fill_table(claims, c.CLAIMS_COLUMNS, claim_rows, "TableStyleMedium7")
+    statuses = ",".join(s.value for s in Status)
+    _drop_down(
+        claims, c.STATUS, c.CLAIMS_COLUMNS, f'"{statuses}"', CLAIM_ROWS,
+        error=f"Use {statuses.replace(',', ', ')}.",
+    )  # fmt: skip
+
+    settings = wb.create_sheet(c.SETTINGS)
+    _fill_table(settings, SETTINGS_COLUMNS, [list(row) for row in SETTINGS_ROWS], "TableStyleLight9")
+    value = get_column_letter(SETTINGS_COLUMNS.index(c.VALUE) + 1)
+    _validate(settings, f'"{",".join(MASSAGE_FAMILY)}"', f"{value}2", f"Use {MASSAGE} or {MANUAL_THERAPY}.")
+    _validate(settings, f'"{CMS},{AMA}"', f"{value}3", f"Use {CMS} or {AMA}.")
+    for cell in settings[get_column_letter(len(SETTINGS_COLUMNS))][1:]:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+    _how_to(wb.create_sheet(c.HOW_TO))
+    wb.active = 0
+    wb.properties.creator = "cptbill"
+    wb.properties.title = "Massage therapy billing" + (": sample month" if sample else "")
+    wb.properties.created = FIXED_TIME
+    wb.properties.modified = FIXED_TIME
+    return wb
+
+
+def _session_row(line: tuple[Any, ...]) -> list[Any]:
+    day, client, payer, minutes, service, lock, code, units = line
+    return [_day(day), client, payer, minutes, service, None, lock, code, units, None, None]
+
+
+def _fill_table(ws: Worksheet, header: Sequence[str], rows: list[list[Any]], style: str) -> None:
+    """Header, rows (or one blank row, since a table needs one) as an Excel table, formatted."""
+    ws.append(list(header))
+    for row in rows or [[None] * len(header)]:
+        ws.append(row)
+    last_row = ws.max_row
+    ref = f"A1:{get_column_letter(len(header))}{last_row}"
+    table = Table(displayName=ws.title.replace(" ", ""), ref=ref)
+    table.tableStyleInfo = TableStyleInfo(name=style, showRowStripes=True)
+    ws.add_table(table)
+    for index, name in enumerate(header, start=1):
+        letter = get_column_letter(index)
+        width, number_format = LOOK.get(name, (14, None))
+        ws.column_dimensions[letter].width = width
+        if number_format:
+            # The column's own format covers rows typed later; the cells get it now.
+            ws.column_dimensions[letter].number_format = number_format
+            for (cell,) in ws.iter_rows(min_row=2, max_row=last_row, min_col=index, max_col=index):
+                cell.number_format = number_format
+    ws.freeze_panes = "A2"
+
+
+def _drop_down(
+    ws: Worksheet,
+    column: str,
+    header: Sequence[str],
+    formula: str,
+    last_row: int,
+    *,
+    error: str,
+    stop: bool = True,
+) -> None:
+    letter = get_column_letter(list(header).index(column) + 1)
+    _validate(ws, formula, f"{letter}2:{letter}{last_row}", error, stop=stop)
+
+
+def _validate(ws: Worksheet, formula: str, cells: str, error: str, *, stop: bool = True) -> None:
+    """A plain list validation (openpyxl writes the non-x14 form, which it can also read back)."""
+    validation = DataValidation(
+        type="list",
+        formula1=formula,
+        allow_blank=True,
+        showErrorMessage=True,
+        errorStyle="stop" if stop else "warning",
+        error=error,
+    )
+    validation.add(cells)
+    ws.add_data_validation(validation)
+
+
+def _how_to(ws: Worksheet) -> None:
+    ws.column_dimensions["A"].width = 18
+    ws.column_dimensions["B"].width = 110
+    wrap = Alignment(wrap_text=True, vertical="top")
+    ws.append(["Massage therapy billing: how to use this workbook"])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append([_HOW_TO_INTRO])
+    ws.merge_cells("A2:B2")
+    ws["A2"].alignment = wrap
+    ws.row_dimensions[2].height = 48
+    for title, items in _how_to_sections():
+        ws.append([])
+        ws.append([title])
+        ws.cell(ws.max_row, 1).font = Font(bold=True, size=12)
+        for term, text in items:
+            ws.append([term, text])
+            ws.cell(ws.max_row, 1).font = Font(bold=True)
+            ws.cell(ws.max_row, 1).alignment = wrap
+            ws.cell(ws.max_row, 2).alignment = wrap
+    ws.sheet_view.showGridLines = False
+
+
+# --- Saving ----------------------------------------------------------------------------------------
+
+
+def workbook_bytes(wb: Workbook) -> bytes:
+    """The saved workbook, the same bytes each time: fixed zip times and document dates."""
+    raw = io.BytesIO()
+    wb.save(raw)  # openpyxl stamps "modified" and the zip entries with the current time
+    wb.properties.modified = FIXED_TIME
+    stamp = FIXED_TIME.timetuple()[:6]
+    result = io.BytesIO()
+    with zipfile.ZipFile(raw) as source, zipfile.ZipFile(result, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                data = tostring(wb.properties.to_tree())
+            target.writestr(zipfile.ZipInfo(item.filename, date_time=stamp), data, zipfile.ZIP_DEFLATED)
+    return result.getvalue()
+
+
+def save_bytes(data: bytes, path: Path) -> None:
+    """Write a file atomically: a temporary file in the same folder, then a rename over the target."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_template(path: str | Path, sample: bool = False) -> Path:
+    """Write a new workbook from the template (with the sample month when `sample`); never overwrites."""
+    path = Path(path)
+    if path.exists():
+        raise CptbillError(f"{path.name} already exists; choose a new file name or move the old file.")
+    if not path.parent.is_dir():
+        raise CptbillError(f"The folder {path.parent} does not exist.")
+    if path.suffix.lower() != ".xlsx":
+        raise CptbillError("The new workbook's name must end in .xlsx.")
+    save_bytes(workbook_bytes(build_workbook(sample)), path)
+    return path
+
+
+def main(argv: Sequence[str]) -> None:
+    """Regenerate the committed sample workbook (overwriting it): `python -m cptbill.template [PATH]`."""
+    path = Path(argv[0]) if argv else SAMPLE_PATH
+    save_bytes(workbook_bytes(build_workbook(sample=True)), path)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
