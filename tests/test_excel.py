@@ -18,6 +18,7 @@ import xlwings.server
 import cptbill.excel
 from cptbill import book as core
 from cptbill import contract as c
+from cptbill import report
 from cptbill.book import MemoryBook
 from cptbill.contract import header_key
 
@@ -100,13 +101,13 @@ def payload(sheets: dict[str, list[list[Any]]], active: str, dates: str = "seria
     }
 
 
-def run_script(data: dict[str, Any], month: str = "") -> list[dict[str, Any]]:
-    """Run the recode script on a payload; return the recorded actions (JSON-ready, as Excel gets them)."""
+def run_script(data: dict[str, Any], month: str = "", script: str = "recode") -> list[dict[str, Any]]:
+    """Run a script on a payload; return the recorded actions (JSON-ready, as Excel gets them)."""
     book = xw.Book(json=copy.deepcopy(data))  # the book keeps (and changes) the dict it is given
     args = [month] if month else []
     asyncio.run(
         xlwings.server.custom_scripts_call(
-            cptbill.excel, "recode", typehint_to_value={xw.Book: book}, args=args
+            cptbill.excel, script, typehint_to_value={xw.Book: book}, args=args
         )
     )
     actions: list[dict[str, Any]] = json.loads(json.dumps(book.json()))["actions"]
@@ -219,7 +220,7 @@ def test_registers_exactly_the_five_formulas_with_descriptions_and_optional_argu
             assert not parameter["description"].startswith("Positional argument")
     assert "unit" in functions["CPTUNITS"]["description"].lower()
     scripts = xlwings.server.custom_scripts_meta(cptbill.excel)
-    assert [s["function_name"] for s in scripts] == ["recode"]
+    assert [s["function_name"] for s in scripts] == ["recode", "report"]
 
 
 # ---------------------------------------------------------------- CPTUNITS
@@ -427,3 +428,21 @@ def test_door_reads_each_sheet_from_a1_even_when_the_used_range_starts_later() -
     assert door.sheet_names() == ["Sessions"]
     assert door.read("Sessions") == [[None, None, None], [None, "x", 2]]
     assert door.read("Missing") == []
+
+
+def test_report_script_writes_the_report_sheets_the_core_writes() -> None:
+    if not SAMPLE.exists():
+        pytest.skip(f"{SAMPLE.relative_to(ROOT)} not generated yet")
+    sheets = read_workbook(SAMPLE)
+    data = payload(sheets, active="Sessions")
+    after = apply(data, run_script(data, month="2026-11", script="report"))
+    memory = MemoryBook(sheets)
+    report.write_report(memory, core.load(memory), None, "2026-11")
+    for name in (c.SUMMARY, c.RESUBMIT, c.SHORTFALLS):  # dates travel to Office.js as ISO text
+        expected = [
+            [v.isoformat() if isinstance(v, dt.date) else v for v in row] for row in memory.sheets[name]
+        ]
+        assert core.same_rows(after[name], expected), name
+    assert any(row and row[0] == "TOTAL" for row in after[c.SUMMARY])
+    mistake = run_script(data, month="Nov", script="report")
+    assert [a["func"] for a in mistake] == ["alert"] and "YYYY-MM" in mistake[0]["args"][0]

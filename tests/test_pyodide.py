@@ -114,7 +114,7 @@ def test_lite_addin_runs_formulas_and_recode_in_pyodide(tmp_path: Path) -> None:
 
     assert result["platform"] == "emscripten" and result["python"].startswith("3.14")
     assert result["functions"] == ["CPTBESTCODE", "CPTCODE", "CPTEXPECTED", "CPTFLAGS", "CPTUNITS"]
-    assert result["scripts"] == ["recode"]
+    assert result["scripts"] == ["recode", "report"]
     assert result["loaded"] == []  # the Lite door needs neither the command line nor X12
     # The same answers as xlwings' dispatcher gives under CPython.
     assert result["units"] == call("cptunits", minutes)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import xlwings as xw
 
 from cptbill import book as core
-from cptbill import report
+from cptbill import report as reports
 from cptbill.book import BarChartSpec
 from cptbill.coding import choose_code
 from cptbill.errors import CptbillError, UnitsError
@@ -27,6 +27,7 @@ from cptbill.schema import (
     is_session_header,
     parse_claims,
     parse_code,
+    parse_month,
     parse_payers,
     parse_sessions,
     parse_settings,
@@ -37,6 +38,7 @@ from cptbill.units import check_minutes, parse_rule, table_units
 
 Matrix = list[list[Any]]
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 #: What a cell that the rules cannot use shows (Office.js turns these strings into real errors).
 BAD_VALUE = "#VALUE!"
@@ -391,25 +393,51 @@ def run_recode(book: xw.Book, month: str = "") -> core.Plan:
         if rows and is_session_header(rows[0]):
             sheet = active.name
     # The same steps as `cptbill recode`: the session sheets, Changes, Learned, then the report sheets.
-    plan, _ = core.recode(door, chosen or None, sheet=sheet, after=[report.refresh])
+    plan, _ = core.recode(door, chosen or None, sheet=sheet, after=[reports.refresh])
     if door.added_sheet:  # adding the Changes sheet made it active: go back
         active.activate()
     return plan
 
 
-def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
-    """Recode an open workbook; a user mistake becomes one sentence in a message box, not a traceback."""
+def _friendly(book: xw.Book, job: Callable[[], T]) -> T | None:
+    """Run a script's job; a user mistake becomes one sentence in a message box, not a traceback."""
     try:
-        plan = run_recode(book, month)
+        return job()
     except CptbillError as error:
         print(f"cptbill: {error}")
         book.app.alert(str(error), title="cptbill", mode="critical")
         return None
-    flags = ", ".join(f"{flag} {count}" for flag, count in plan.flag_counts().items()) or "none"
-    print(
-        f"cptbill: {plan.lines} lines, {plan.changed} changed, expected {plan.expected_total:.2f}; flags: {flags}"
-    )
+
+
+def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
+    """Recode an open workbook, reporting a user mistake in a message box."""
+    plan = _friendly(book, lambda: run_recode(book, month))
+    if plan is not None:
+        flags = ", ".join(f"{flag} {count}" for flag, count in plan.flag_counts().items()) or "none"
+        print(
+            f"cptbill: {plan.lines} lines, {plan.changed} changed, "
+            f"expected {plan.expected_total:.2f}; flags: {flags}"
+        )
     return plan
+
+
+def run_report(book: xw.Book, month: str = "") -> reports.Report:
+    """Write the Summary, Resubmit and Shortfalls sheets of the open workbook, as `cptbill report` does."""
+    chosen = parse_month(month)
+    door = XlwingsBook(book)
+    active = book.sheets.active
+    result = reports.write_report(door, core.load(door), None, chosen)
+    if door.added_sheet:
+        active.activate()
+    return result
+
+
+def report_book(book: xw.Book, month: str = "") -> reports.Report | None:
+    """The report on an open workbook, reporting a user mistake in a message box."""
+    result = _friendly(book, lambda: run_report(book, month))
+    if result is not None:
+        print(f"cptbill: report written for {result.month or 'all months'}")
+    return result
 
 
 @_office_js_script
@@ -418,9 +446,20 @@ def recode(book: xw.Book, month: str = "") -> None:
     recode_book(book, month)
 
 
+@_office_js_script
+def report(book: xw.Book, month: str = "") -> None:
+    """Write the Summary (expected vs paid per payer), Resubmit and Shortfalls sheets; month optional."""
+    report_book(book, month)
+
+
 def recode_caller(month: str = "") -> None:
     """Classic xlwings: recode the workbook that called, from a button's RunPython macro."""
     recode_book(xw.Book.caller(), month)
+
+
+def report_caller(month: str = "") -> None:
+    """Classic xlwings: write the report sheets of the workbook that called (RunPython macro)."""
+    report_book(xw.Book.caller(), month)
 
 
 __all__ = [
@@ -433,5 +472,9 @@ __all__ = [
     "recode",
     "recode_book",
     "recode_caller",
+    "report",
+    "report_book",
+    "report_caller",
     "run_recode",
+    "run_report",
 ]

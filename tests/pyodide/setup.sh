@@ -31,8 +31,13 @@ if ! ls wheels/pydantic-"$PYDANTIC_VERSION"-*.whl >/dev/null 2>&1 || ! ls wheels
     "$python" -m pip download --quiet --no-deps --only-binary=:all: --platform any \
         --python-version 3.14 --implementation py -d wheels "${pure[@]}"
 fi
-core_version="$(unzip -p wheels/pydantic-"$PYDANTIC_VERSION"-*.whl '*/METADATA' \
-    | sed -n 's/^Requires-Dist: pydantic-core==\([0-9.]*\).*/\1/p' | head -1)"
+core_version="$("$python" - wheels/pydantic-"$PYDANTIC_VERSION"-*.whl <<'PY'
+import re, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    print(re.search(r"^Requires-Dist: pydantic-core==([0-9.]+)", wheel.read(metadata).decode(), re.M).group(1))
+PY
+)"
 if ! ls wheels/pydantic_core-"$core_version"-*"$WASM_PLATFORM".whl >/dev/null 2>&1; then
     "$python" -m pip download --quiet --no-deps --only-binary=:all: --platform "$WASM_PLATFORM" \
         --python-version 3.14 --implementation cp --abi cp314 -d wheels "pydantic-core==$core_version"

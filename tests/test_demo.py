@@ -1,0 +1,64 @@
+"""`cptbill demo`: the whole story on the shipped sample, and the files it ships with."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from cptbill.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_demo(folder: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as done:
+        main(["demo", str(folder)])
+    out, err = capsys.readouterr()
+    assert done.value.code == 0, err
+    return out
+
+
+def test_demo_imports_the_remittance_learns_and_recodes_november(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = run_demo(tmp_path, capsys)
+    assert "6 service lines, 6 added to the Claims sheet" in out
+    assert "Summit Mutual: 97124 — 97140 denied 3 of 3" in out
+    assert "Resubmit: 2 denied claim(s)" in out and "Shortfalls: 2 service(s)" in out
+
+    wb = openpyxl.load_workbook(tmp_path / "massage-billing.xlsx")
+    sessions = list(wb["Sessions"].iter_rows(values_only=True))
+    header = [str(h) for h in sessions[0]]
+    payer, code, lock = header.index("Payer"), header.index("Code"), header.index("Lock")
+    summit = {row[code] for row in sessions[1:] if row[payer] == "Summit Mutual" and not row[lock]}
+    assert summit == {"97124"}  # learned from the claims: 97140 denied, 97124 paid
+    resubmit = list(wb["Resubmit"].iter_rows(values_only=True))
+    new_code = [str(h) for h in resubmit[0]].index("New code")
+    assert sorted(row[new_code] for row in resubmit[1:]) == ["97124", "97124"]
+    claims = list(wb["Claims"].iter_rows(values_only=True))
+    assert sum(1 for row in claims[1:] if row[0] is not None) == 11 + 6
+    assert "Summary" in wb.sheetnames and wb["Changes"].max_row > 1
+
+
+def test_demo_never_overwrites_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mine = tmp_path / "massage-billing.xlsx"
+    mine.write_bytes(b"the therapist's own file")
+    run_demo(tmp_path, capsys)
+    assert mine.read_bytes() == b"the therapist's own file"
+    assert (tmp_path / "massage-billing-2.xlsx").exists()
+
+
+def test_demo_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["demo", str(tmp_path / "nowhere")])
+    assert done.value.code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_the_packaged_remittance_is_the_one_in_workbook() -> None:
+    packaged = (files("cptbill") / "data" / "sample-remittance.835").read_bytes()
+    assert packaged == (ROOT / "workbook" / "sample-remittance.835").read_bytes(), (
+        "copy workbook/sample-remittance.835 to src/cptbill/data/"
+    )
