@@ -339,6 +339,11 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                     ".xlsx workbook cannot hold code.",
                 ),
                 (
+                    "Report",
+                    "The report script writes the Summary, Resubmit and Shortfalls sheets. Setting up "
+                    "the add-in is described in cptbill's addin/README.md.",
+                ),
+                (
                     "Formulas",
                     "=CPTUNITS(D2:D100) gives the units of each line's minutes; "
                     "=CPTFLAGS(Sessions[#All], Payers[#All]) shows the flags a check would report.",
