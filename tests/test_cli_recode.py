@@ -10,16 +10,9 @@ from typing import Any
 import openpyxl
 import pytest
 
-from cptbill.cli import main
+from helpers import run
 
 DAY = dt.date(2026, 11, 3)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
 
 
 def workbook(path: Path, sessions: list[list[Any]] | None = None, sheet: str = "Sessions") -> Path:

@@ -10,16 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cptbill.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the command in-process; return exit status, stdout and stderr."""
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
+from helpers import run
 
 
 def cptbill_program() -> str:

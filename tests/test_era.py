@@ -17,11 +17,11 @@ import pyx12.x12n_document
 
 from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT, MemoryBook, check, load, recode
-from cptbill.cli import main
 from cptbill.contract import Status, name_key
 from cptbill.era import import_remittances, read_remittance
 from cptbill.errors import CptbillError
 from cptbill.schema import column_index, parse_payers
+from helpers import run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = Path(__file__).parent.parent / "workbook" / "sample-remittance.835"
@@ -344,13 +344,6 @@ def write_workbook(path: Path) -> Path:
         payers_sheet.append(row)
     workbook.save(path)
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main([*args])
-    captured = capsys.readouterr()
-    return int(done.value.code or 0), captured.out, captured.err
 
 
 def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

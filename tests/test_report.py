@@ -14,11 +14,11 @@ import openpyxl
 import pytest
 
 from cptbill.book import MONEY_FORMAT, MemoryBook, load, recode
-from cptbill.cli import main
 from cptbill.contract import Status
 from cptbill.history import resubmissions, shortfalls
 from cptbill.models import Claim, Payer
 from cptbill.report import TOTAL, build_report, refresh, summary_rows, write_report
+from helpers import run
 
 D = dt.date
 Convert = Callable[[Path, str], Path]  # the `libreoffice` fixture
@@ -211,14 +211,6 @@ def write_xlsx(path: Path, claims: bool = True) -> Path:
             ws.append(row)
     wb.save(path)
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 0), captured.out, captured.err
 
 
 def sheet_values(path: Path, sheet: str) -> list[list[Any]]:

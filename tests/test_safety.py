@@ -17,15 +17,9 @@ import xlsxwriter
 import cptbill.book
 from cptbill.cli import main
 from cptbill.xlsx import at_risk_features
+from helpers import run
 
 Build = Callable[[Any, Any], None]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
 
 
 def make(path: Path, extra: Build | None = None) -> Path:

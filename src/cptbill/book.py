@@ -6,13 +6,13 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cptbill import contract as c
 from cptbill.contract import header_key
 from cptbill.errors import CptbillError
 from cptbill.history import History, learned_text, outcomes
-from cptbill.models import Claim, Line, LineResult, Payer, Plan, Settings
+from cptbill.models import Claim, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text
 from cptbill.plan import make_plan
 from cptbill.schema import (
     column_index,
@@ -77,11 +77,19 @@ class BarChartSpec:
     y_title: str = ""
 
 
+@dataclass(frozen=True)
+class SessionSheet:
+    """What a recode keeps of a session sheet once its lines are read: the header and its width."""
+
+    header: list[Any]
+    width: int  # columns holding a value in any row: a missing owned column goes after them
+
+
 @dataclass
 class Loaded:
     """Everything the core needs from a workbook, read once."""
 
-    session_sheets: dict[str, Rows]
+    session_sheets: dict[str, SessionSheet]
     lines: list[Line]
     payers: dict[str, Payer]
     payers_rows: Rows
@@ -103,13 +111,18 @@ def find_sheet(book: Book, name: str) -> str | None:
 def load(book: Book) -> Loaded:
     """Read the session sheets, Payers, Claims and Settings once."""
     warnings: list[str] = []
-    sessions: dict[str, Rows] = {}
+    sessions: dict[str, SessionSheet] = {}
+    lines: list[Line] = []
     for name in book.sheet_names():
         if name in (c.CHANGES, c.SUMMARY, c.RESUBMIT, c.SHORTFALLS, c.CLAIMS, c.PAYERS):
             continue
         rows = book.read(name)
         if rows and is_session_header(rows[0]):
-            sessions[name] = rows
+            # The rows themselves are let go once parsed: a large sheet's values cost more
+            # memory than its lines.
+            sessions[name] = SessionSheet(header=list(rows[0]), width=used_width(rows))
+            lines += parse_sessions(name, rows)
+        del rows
     if not sessions:
         raise CptbillError(
             "No session sheet found: a sheet needs the headers Date, Client, Payer and Minutes in row 1."
@@ -123,7 +136,6 @@ def load(book: Book) -> Loaded:
     claims, claim_warnings = parse_claims(book.read(claims_name)) if claims_name else (None, [])
     settings_name = find_sheet(book, c.SETTINGS)
     settings, setting_warnings = parse_settings(book.read(settings_name) if settings_name else [])
-    lines = [line for name, rows in sessions.items() for line in parse_sessions(name, rows)]
     return Loaded(
         session_sheets=sessions,
         lines=lines,
@@ -184,6 +196,17 @@ def recode(
     return plan, loaded
 
 
+def used_width(rows: Sequence[Sequence[Any]]) -> int:
+    """How many columns, from A, it takes to hold every value of `rows`."""
+    width = 0
+    for row in rows:
+        for i in range(len(row) - 1, width - 1, -1):  # only the cells right of the widest so far
+            if row[i] is not None:
+                width = i + 1
+                break
+    return width
+
+
 def owned_columns(
     book: Book,
     sheet: str,
@@ -191,16 +214,17 @@ def owned_columns(
     names: Sequence[str] = c.OWNED,
     *,
     rows: Sequence[Sequence[Any]] = (),
+    width: int = 0,
 ) -> dict[str, int]:
     """1-based columns of `names` (Code, Units, Expected, Flags), adding missing ones at the right end.
 
-    The right end is past the last header and past every value in `rows`, so that a
-    column of data without a header is never written over.
+    The right end is past the last header and past every value in `rows` (or the first `width`
+    columns), so that a column of data without a header is never written over.
     """
     index = column_index(header)
     last = max((i for i, v in enumerate(header) if v is not None and str(v).strip()), default=-1)
     if any(header_key(name) not in index for name in names):
-        last = max([last, *(max((i for i, v in enumerate(r) if v is not None), default=-1) for r in rows)])
+        last = max(last, width - 1, used_width(rows) - 1)
     columns = {}
     for name in names:
         if header_key(name) in index:
@@ -218,12 +242,15 @@ MONEY_FORMAT = '"$"#,##0.00'  # currency, as the template formats rates and amou
 def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
     """Write each owned column of each session sheet once, only the cells that change."""
     lines = {(line.sheet, line.row): line for line in loaded.lines}
+    # Cells of equal value share one object: a column repeats a few amounts and flag texts.
+    amounts: dict[Decimal | None, float | None] = {}
+    texts: dict[tuple[FlagNote, ...], str] = {}
     by_sheet: dict[str, list[LineResult]] = {}
     for result in plan.results:
         by_sheet.setdefault(result.sheet, []).append(result)
     for sheet, results in by_sheet.items():
-        rows = loaded.session_sheets[sheet]
-        columns = owned_columns(book, sheet, rows[0], rows=rows)
+        session = loaded.session_sheets[sheet]
+        columns = owned_columns(book, sheet, session.header, width=session.width)
         cells: dict[str, dict[int, Any]] = {name: {} for name in c.OWNED}
         for result in results:
             line = lines[(sheet, result.row)]
@@ -232,14 +259,31 @@ def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
             if result.units != line.units:
                 cells[c.UNITS][result.row] = result.units
             if result.expected != line.expected:
-                cells[c.EXPECTED][result.row] = None if result.expected is None else float(result.expected)
-            if result.flags_text != line.flags_text.strip():
-                cells[c.FLAGS][result.row] = result.flags_text or None
+                cells[c.EXPECTED][result.row] = _shared(amounts, result.expected, _amount)
+            text = _shared(texts, result.flags, flags_text)
+            if text != line.flags_text.strip():
+                cells[c.FLAGS][result.row] = text or None
         formats = {c.EXPECTED: MONEY_FORMAT, c.UNITS: "0", c.CODE: "@"}
         for name, values in cells.items():
             if values:
                 book.write_column(sheet, columns[name], values, formats.get(name))
         book.highlight(sheet, {r.row: bool(r.flags) for r in results})
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _shared(known: dict[K, V], key: K, make: Callable[[K], V]) -> V:
+    """`make(key)`, made once per distinct key."""
+    if key in known:
+        return known[key]
+    value = known[key] = make(key)
+    return value
+
+
+def _amount(expected: Decimal | None) -> float | None:
+    return None if expected is None else float(expected)
 
 
 def log_changes(book: Book, plan: Plan, month: str | None, now: dt.datetime) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -147,19 +148,19 @@ def check_command(
     with _progress(as_json) as progress:
         book = read_file(path, progress=progress)
         try:
-            plan, loaded = check(book, month, sheet)
+            findings = Findings.of(*check(book, month, sheet))
         finally:
             book.workbook.close()
     if as_json:
-        print_json(plan.summary())
+        print_json(findings.summary)
         return
     features = at_risk_features(path)
     if features:
-        loaded.warnings.append(
+        findings.warnings.append(
             f"Saving this workbook here would lose {', '.join(features)}: recode it from Excel "
             "(the cptbill add-in), or write a copy with --out NEW.xlsx --force."
         )
-    _print_summary(plan, loaded, "would change")
+    _print_summary(findings, "would change")
 
 
 @app.command("recode", epilog="Example: cptbill recode massage-billing.xlsx --month 2026-11")
@@ -176,16 +177,18 @@ def recode_command(
     from cptbill.report import refresh
     from cptbill.xlsx import update_file
 
-    def job(book: Book) -> tuple[Plan, Loaded]:
-        return recode(book, month, sheet, after=[refresh])  # the Excel add-in runs the same steps
+    def job(book: Book) -> Findings:
+        # The same steps as the Excel add-in. Only the findings outlive the job, so the lines and
+        # the plan are freed before the save (its peak memory).
+        return Findings.of(*recode(book, month, sheet, after=[refresh]))
 
     with _progress(as_json) as progress:
         done = update_file(path, job, out=out_path, force=force, progress=progress)
-    plan, loaded = done.result
+    findings = done.result
     if as_json:
-        print_json(plan.summary())
+        print_json(findings.summary)
         return
-    _print_summary(plan, loaded, "changed")
+    _print_summary(findings, "changed")
     if done.saved is None:
         out.print("Nothing to change; the workbook was left as it was.")
     elif done.backup is not None:
@@ -206,24 +209,49 @@ def _progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
         yield lambda text: status.update(escape(text) + " ...")
 
 
-def _print_summary(plan: Plan, loaded: Loaded, verb: str, shown: int = 10) -> None:
-    scope = f"month {plan.month}" if plan.month else "all months"
+@dataclass(frozen=True)
+class Findings:
+    """What check and recode print: small, so the lines and the plan are freed before a save."""
+
+    summary: dict[str, Any]  # the --json object
+    flagged: list[str]  # `Sheet row N: flags` of the first flagged lines
+    flagged_total: int
+    warnings: list[str]
+    overwritten: int  # lines logged on the Changes sheet
+    filled: int
+
+    @classmethod
+    def of(cls, plan: Plan, loaded: Loaded, shown: int = 10) -> Findings:
+        flagged = [r for r in plan.results if r.flags]
+        return cls(
+            summary=plan.summary(),
+            flagged=[f"{r.sheet} row {r.row}: {r.flags_text}" for r in flagged[:shown]],
+            flagged_total=len(flagged),
+            warnings=list(loaded.warnings),
+            overwritten=len(plan.changes),
+            filled=plan.filled,
+        )
+
+
+def _print_summary(findings: Findings, verb: str) -> None:
+    summary = findings.summary
+    scope = f"month {summary['month']}" if summary["month"] else "all months"
     out.print(
-        f"[bold]{plan.lines}[/] lines in scope ({scope}), [bold]{plan.changed}[/] {verb}, "
-        f"expected total [bold]{plan.expected_total:,.2f}[/]",
+        f"[bold]{summary['lines']}[/] lines in scope ({scope}), [bold]{summary['changed']}[/] {verb}, "
+        f"expected total [bold]{summary['expected_total']:,.2f}[/]",
         soft_wrap=True,
     )
-    counts = plan.flag_counts()
+    counts = summary["flags"]
     if counts:
         out.print("Flags (lines): " + ", ".join(f"{flag} {n}" for flag, n in counts.items()), soft_wrap=True)
-        flagged = [r for r in plan.results if r.flags]
-        more = f" (first {shown} of {len(flagged)})" if len(flagged) > shown else ""
+        shown = len(findings.flagged)
+        more = f" (first {shown} of {findings.flagged_total})" if findings.flagged_total > shown else ""
         out.print(f"Flagged lines{more}:")
-        for result in flagged[:shown]:
-            out.print(f"  {result.sheet} row {result.row}: {result.flags_text}", markup=False, soft_wrap=True)
+        for line in findings.flagged:
+            out.print(f"  {line}", markup=False, soft_wrap=True)
     else:
         out.print("No flags.")
-    for warning in loaded.warnings:
+    for warning in findings.warnings:
         out.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
 
 
@@ -399,10 +427,11 @@ def demo_command(
         out.print(f"{payer.name}: {learned_text(payer, history)}", markup=False, soft_wrap=True)
 
     out.rule("4. November 2026 recoded with what was learned")
-    _print_summary(plan, loaded, "changed")
+    findings = Findings.of(plan, loaded)
+    _print_summary(findings, "changed")
     out.print(
-        f"{len(plan.changes)} line(s) had a code or units overwritten (logged with the reason on the "
-        f"Changes sheet); {plan.filled} empty line(s) filled.",
+        f"{findings.overwritten} line(s) had a code or units overwritten (logged with the reason on "
+        f"the Changes sheet); {findings.filled} empty line(s) filled.",
         markup=False, soft_wrap=True,
     )  # fmt: skip
     out.rule("5. Follow-ups")

@@ -97,24 +97,29 @@ class Status(StrEnum):
 
 def header_key(value: Any) -> str:
     """Header text as compared: case, surrounding spaces and a trailing colon ignored."""
-    if value is None:
-        return ""
-    return _header_key(value if isinstance(value, str) else str(value))
+    try:
+        return _header_key(value)
+    except TypeError:  # unhashable: worked out each time
+        return _header_text(value)
 
 
 def name_key(value: Any) -> str:
     """Payer and client names as compared: case and surrounding or repeated spaces ignored."""
-    if value is None:
-        return ""
-    return _name_key(value if isinstance(value, str) else str(value))
+    try:
+        return _name_key(value)
+    except TypeError:  # unhashable: worked out each time
+        return _name_text(value)
+
+
+def _header_text(value: Any) -> str:
+    return "" if value is None else str(value).strip().rstrip(":").strip().casefold()
+
+
+def _name_text(value: Any) -> str:
+    return "" if value is None else " ".join(str(value).split()).casefold()
 
 
 # Both run for every cell looked up and every line grouped; the same few texts come back.
-@lru_cache(maxsize=8192)
-def _header_key(text: str) -> str:
-    return text.strip().rstrip(":").strip().casefold()
-
-
-@lru_cache(maxsize=8192)
-def _name_key(text: str) -> str:
-    return " ".join(text.split()).casefold()
+# `typed`: 1 and 1.0 are equal keys but different texts.
+_header_key = lru_cache(maxsize=8192, typed=True)(_header_text)
+_name_key = lru_cache(maxsize=8192, typed=True)(_name_text)

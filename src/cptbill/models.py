@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -35,7 +37,13 @@ class Model(BaseModel):
         object.__setattr__(self, "__pydantic_fields_set__", _FIELD_SETS.setdefault(frozenset(names), names))
 
 
-class FlagNote(Model):
+# The per-line values (FlagNote, Line, LineResult, Change, Plan) are frozen slotted dataclasses,
+# not pydantic models: a workbook holds tens of thousands of lines, every field is already parsed
+# by schema.py, and a slotted instance is a fifth of a model's size and builds without validation.
+
+
+@dataclass(frozen=True, slots=True)
+class FlagNote:
     """One flag on a line: a stable id and a short explanation for people."""
 
     flag: Flag
@@ -76,7 +84,8 @@ class Payer(Model):
         return self.rates.get(code)
 
 
-class Line(Model):
+@dataclass(frozen=True, slots=True)
+class Line:
     """One session line as read from a session sheet."""
 
     sheet: str
@@ -121,7 +130,8 @@ class Claim(Model):
     line: str = ""
 
 
-class LineResult(Model):
+@dataclass(frozen=True, slots=True)
+class LineResult:
     """What a line should hold: the plan for its Code, Units, Expected and Flags."""
 
     sheet: str
@@ -134,10 +144,16 @@ class LineResult(Model):
 
     @property
     def flags_text(self) -> str:
-        return "; ".join(str(f) for f in self.flags)
+        return flags_text(self.flags)
 
 
-class Change(Model):
+def flags_text(flags: Iterable[FlagNote]) -> str:
+    """The Flags cell for these flags: `ID: explanation; ID: explanation`."""
+    return "; ".join(str(f) for f in flags)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
     """One overwrite of a non-empty Code, Units or Expected, for the Changes sheet."""
 
     sheet: str
@@ -149,7 +165,8 @@ class Change(Model):
     why: str
 
 
-class Plan(Model):
+@dataclass(frozen=True, slots=True)
+class Plan:
     """The result of a check or a recode over the lines in scope."""
 
     month: str | None = None

@@ -7,13 +7,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from cptbill.codes import HOT_COLD_PACK, MASSAGE_FAMILY
 from cptbill.coding import choose_code
 from cptbill.contract import Flag, name_key
 from cptbill.history import History, denied_before
-from cptbill.models import Change, FlagNote, Line, LineResult, Payer, Plan, Settings, money
-from cptbill.units import spread, timed_units
+from cptbill.models import Change, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text, money
+from cptbill.units import Rule, spread, timed_units
 
 _FLAG_ORDER = {flag: i for i, flag in enumerate(Flag)}
 # Flags with a fixed note are shared by every line carrying them.
@@ -54,24 +55,50 @@ def make_plan(
     `changed` says whether a recode would change that line either way.
     """
     history = history or {}
+    months: dict[dt.date, bool] = {}  # a sheet repeats its dates: each is formatted once
     scope = [
         line
         for line in lines
-        if (sheet is None or line.sheet == sheet) and in_month(line, month) and not line.self_pay
+        if (sheet is None or line.sheet == sheet)
+        and (month is None or line.date is None or _in(months, line.date, month))
+        and not line.self_pay
     ]
-    duplicates = _duplicates(lines)
-    planned: dict[tuple[str, int], Planned] = {}
-    for visit in _visits(scope):
-        payer = payers.get(name_key(visit[0].payer))
-        planned.update(_plan_visit(visit, payer, settings, history))
-    recoded = _results(scope, planned, payers, history, duplicates, as_stands=False)
+    names = _Names()
+    duplicates = _duplicates(lines, names)
+    visits = _visits(scope, names)
+    # Per line of the scope, by position: what the recode gives it (None: unreadable, left as is).
+    planned: list[Planned | None] = [None] * len(scope)
+    codes: dict[str, tuple[str, str]] = {}  # each payer's code is chosen once
+    # Visits of the same payer and shape (services, minutes, locked cells) get the same plans.
+    shapes: dict[tuple[object, ...], list[Planned]] = {}
+    for visit in visits:
+        of_visit = [scope[i] for i in visit]
+        payer_key = names[of_visit[0].payer]
+        shape = (payer_key, *map(_shape, of_visit))
+        plans = shapes.get(shape)
+        if plans is None:
+            if payer_key not in codes:
+                codes[payer_key] = choose_code(payers.get(payer_key), settings, history)
+            plans = _plan_visit(of_visit, payers.get(payer_key), settings, codes[payer_key])
+            shapes[shape] = plans
+        for i, plan in zip(visit, plans, strict=True):
+            planned[i] = plan
+    money = _Money(payers, history)
+    recoded = _results(scope, visits, planned, money, duplicates, as_stands=False)
     results = (
-        _results(scope, planned, payers, history, duplicates, as_stands=True, recoded=recoded)
+        _results(scope, visits, planned, money, duplicates, as_stands=True, recoded=recoded)
         if check
         else recoded
     )
     changes, filled = ([], 0) if check else _changes(scope, recoded, planned)
     return Plan(month=month, results=tuple(results), changes=tuple(changes), filled=filled)
+
+
+def _in(months: dict[dt.date, bool], date: dt.date, month: str) -> bool:
+    inside = months.get(date)
+    if inside is None:
+        inside = months[date] = date.strftime("%Y-%m") == month
+    return inside
 
 
 def visit_key(line: Line) -> tuple[object, ...]:
@@ -83,159 +110,218 @@ def visit_key(line: Line) -> tuple[object, ...]:
     return (line.sheet, name_key(line.payer), line.date, name_key(line.client), name_key(line.visit))
 
 
-def _visits(lines: Iterable[Line]) -> list[list[Line]]:
-    """Billable lines grouped into visits, in sheet order."""
-    groups: dict[tuple[object, ...], list[Line]] = defaultdict(list)
-    for line in lines:
-        if not line.unreadable:
-            groups[visit_key(line)].append(line)
+class _Names(dict[str, str]):
+    """The name key of each payer, client and visit text, worked out once per text."""
+
+    def __missing__(self, text: str) -> str:
+        key = self[text] = name_key(text)
+        return key
+
+
+def _visits(scope: Sequence[Line], names: _Names) -> list[list[int]]:
+    """Positions of the billable lines of `scope` grouped into visits (as `visit_key`), in sheet order."""
+    groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
+    for i, line in enumerate(scope):
+        if not line.problems:  # unreadable lines are left as they are
+            key = (line.sheet, names[line.payer], line.date, names[line.client], names[line.visit])
+            groups[key].append(i)
     return list(groups.values())
 
 
-def _duplicates(lines: Iterable[Line]) -> set[tuple[str, int]]:
-    seen: dict[tuple[object, ...], list[Line]] = defaultdict(list)
+def _duplicates(lines: Iterable[Line], names: _Names) -> set[int]:
+    """The ids of the lines that share client, date, payer, minutes and service with another."""
+    first: dict[tuple[object, ...], Line] = {}
+    found: set[int] = set()
     for line in lines:
         if line.self_pay:
             continue
         key = (
-            line.sheet, name_key(line.client), line.date, name_key(line.payer),
+            line.sheet, names[line.client], line.date, names[line.payer],
             line.minutes, line.service,
         )  # fmt: skip
-        seen[key].append(line)
-    return {(ln.sheet, ln.row) for group in seen.values() if len(group) > 1 for ln in group}
+        other = first.setdefault(key, line)
+        if other is not line:
+            found.update((id(other), id(line)))
+    return found
+
+
+def _shape(line: Line) -> tuple[object, ...]:
+    """What `_plan_visit` reads of a line: its service and minutes, and its cells when locked."""
+    if line.locked:
+        return (line.service, line.minutes, True, line.code, line.units)
+    return (line.service, line.minutes)
 
 
 def _plan_visit(
-    visit: list[Line], payer: Payer | None, settings: Settings, history: History
-) -> dict[tuple[str, int], Planned]:
-    plans: dict[tuple[str, int], Planned] = {}
-    massage = [line for line in visit if line.service is None]
-    packs = [line for line in visit if line.service is not None]
-    for i, line in enumerate(packs):
+    visit: list[Line], payer: Payer | None, settings: Settings, chosen: tuple[str, str]
+) -> list[Planned]:
+    """What each line of one visit gets, in the visit's order; `chosen` is the payer's code and why."""
+    plans: list[Planned | None] = [None] * len(visit)
+    massage = [i for i, line in enumerate(visit) if line.service is None]
+    for n, i in enumerate(i for i, line in enumerate(visit) if line.service is not None):
+        line = visit[i]
         code = line.code if line.locked else line.service
-        units = line.units if line.locked else (1 if i == 0 else 0)
-        why = "untimed: one unit per visit" if i == 0 else "untimed: already billed once this visit"
-        plans[(line.sheet, line.row)] = Planned(code=code, units=units, why=why)
+        units = line.units if line.locked else (1 if n == 0 else 0)
+        plans[i] = Planned(code=code, units=units, why=_PACK_WHY[n == 0])
     if not massage:
-        return plans
+        return _all(plans)
 
-    locked_codes = [line.code for line in massage if line.locked and line.code]
+    locked_codes = [line.code for line in (visit[i] for i in massage) if line.locked and line.code]
     if locked_codes:
         target, code_why = locked_codes[0], f"locked line's code {locked_codes[0]}"
     else:
-        target, code_why = choose_code(payer, settings, history)
+        target, code_why = chosen
     rule = (payer.unit_rule if payer and payer.unit_rule else None) or settings.unit_rule
 
     def billed_code(line: Line) -> str:
         return (line.code or target) if line.locked else target
 
     minutes_by_code: dict[str, float] = {}
-    for line in massage:
-        code = billed_code(line)
-        minutes_by_code[code] = minutes_by_code.get(code, 0.0) + (line.minutes or 0.0)
+    for i in massage:
+        code = billed_code(visit[i])
+        minutes_by_code[code] = minutes_by_code.get(code, 0.0) + (visit[i].minutes or 0.0)
     by_code = timed_units(minutes_by_code, rule)
     total = sum(by_code.values())
-    visit_flags: list[FlagNote] = []
     total_minutes = sum(minutes_by_code.values())
-    units_why = f"{total} units for {total_minutes:g} visit minutes ({rule.value.upper()} rule)"
-    if total == 0:
-        visit_flags.append(
-            FlagNote(flag=Flag.UNDER_8_MIN, note=f"{total_minutes:g} timed minutes give 0 units")
-        )
     cap = payer.max_units if payer else None
+    visit_flags, units_why = _visit_findings(total, total_minutes, rule, cap)
     if cap is not None and total > cap:
-        visit_flags.append(FlagNote(flag=Flag.OVER_CAP, note=f"{total} units cut to the cap of {cap}"))
-        units_why += f", cut to the cap of {cap}"
         left = cap
         for code, units in by_code.items():
             by_code[code] = min(units, left)
             left -= by_code[code]
         total = cap
 
-    share: dict[tuple[str, int], int] = {}
-    for code, units in by_code.items():
-        lines_of_code = [line for line in massage if billed_code(line) == code]
-        for line, units_of_line in zip(
-            lines_of_code, spread([ln.minutes or 0.0 for ln in lines_of_code], units), strict=True
-        ):
-            share[(line.sheet, line.row)] = units_of_line
-
-    locked = [line for line in massage if line.locked]
-    unlocked = [line for line in massage if not line.locked]
-    left = max(0, total - sum(line.units or 0 for line in locked))
-    for line, units_of_line in zip(
-        unlocked, spread([ln.minutes or 0.0 for ln in unlocked], left), strict=True
+    locked = [i for i in massage if visit[i].locked]
+    unlocked = [i for i in massage if not visit[i].locked]
+    left = max(0, total - sum(visit[i].units or 0 for i in locked))
+    why = _why(code_why, units_why)
+    for i, units_of_line in zip(
+        unlocked, spread([visit[i].minutes or 0.0 for i in unlocked], left), strict=True
     ):
-        plans[(line.sheet, line.row)] = Planned(
-            code=target,
-            units=units_of_line,
-            flags=tuple(visit_flags),
-            why=f"{code_why}; {units_why}",
-        )
-    for line in locked:
-        flags = list(visit_flags)
-        rule_units = share[(line.sheet, line.row)]
-        if line.units != rule_units:
-            flags.append(
-                FlagNote(
-                    flag=Flag.UNITS_MISMATCH,
-                    note=f"locked at {_show(line.units)} units, the rule gives {rule_units}",
-                )
-            )
-        plans[(line.sheet, line.row)] = Planned(
-            code=line.code, units=line.units, flags=tuple(flags), why="locked line"
-        )
-    return plans
+        plans[i] = Planned(code=target, units=units_of_line, flags=visit_flags, why=why)
+    if locked:
+        share: dict[int, int] = {}  # the rule's units of each locked line, to compare with its own
+        for code, units in by_code.items():
+            of_code = [i for i in massage if billed_code(visit[i]) == code]
+            share.update(zip(of_code, spread([visit[i].minutes or 0.0 for i in of_code], units), strict=True))
+        for i in locked:
+            line = visit[i]
+            flags = visit_flags
+            if line.units != share[i]:
+                note = f"locked at {_show(line.units)} units, the rule gives {share[i]}"
+                flags = (*flags, FlagNote(flag=Flag.UNITS_MISMATCH, note=note))
+            plans[i] = Planned(code=line.code, units=line.units, flags=flags, why="locked line")
+    return _all(plans)
+
+
+_PACK_WHY = {True: "untimed: one unit per visit", False: "untimed: already billed once this visit"}
+
+
+def _all(plans: list[Planned | None]) -> list[Planned]:
+    return [plan for plan in plans if plan is not None]
+
+
+@lru_cache(maxsize=1024)
+def _visit_findings(
+    total: int, total_minutes: float, rule: Rule, cap: int | None
+) -> tuple[tuple[FlagNote, ...], str]:
+    """A visit's flags for its units (too short, over the cap) and the units part of its reason.
+
+    Visits repeat the same few totals: their flags and texts are made once and shared.
+    """
+    flags = []
+    units_why = f"{total} units for {total_minutes:g} visit minutes ({rule.value.upper()} rule)"
+    if total == 0:
+        flags.append(FlagNote(flag=Flag.UNDER_8_MIN, note=f"{total_minutes:g} timed minutes give 0 units"))
+    if cap is not None and total > cap:
+        flags.append(FlagNote(flag=Flag.OVER_CAP, note=f"{total} units cut to the cap of {cap}"))
+        units_why += f", cut to the cap of {cap}"
+    return tuple(flags), units_why
+
+
+@lru_cache(maxsize=1024)
+def _why(code_why: str, units_why: str) -> str:
+    return f"{code_why}; {units_why}"
+
+
+class _Money:
+    """Each line's Expected and money flags, worked out once per payer text, code and units.
+
+    Lines repeat the same few combinations: the amounts and flags are shared, not rebuilt.
+    """
+
+    def __init__(self, payers: Mapping[str, Payer], history: History) -> None:
+        self.payers = payers
+        self.history = history
+        self.known: dict[tuple[str, str | None, int | None], tuple[Decimal | None, tuple[FlagNote, ...]]] = {}
+
+    def __call__(
+        self, line: Line, code: str | None, units: int | None
+    ) -> tuple[Decimal | None, tuple[FlagNote, ...]]:
+        key = (line.payer, code, units)
+        found = self.known.get(key)
+        if found is None:
+            payer = self.payers.get(name_key(line.payer))
+            expected, flags = _expected(line, payer, code, units, self.history)
+            found = self.known[key] = (expected, tuple(flags))
+        return found
 
 
 def _results(
     scope: Sequence[Line],
-    planned: Mapping[tuple[str, int], Planned],
-    payers: Mapping[str, Payer],
-    history: History,
-    duplicates: set[tuple[str, int]],
+    visits: Sequence[Sequence[int]],
+    planned: Sequence[Planned | None],
+    money: _Money,
+    duplicates: set[int],
     *,
     as_stands: bool,
     recoded: Sequence[LineResult] | None = None,
 ) -> list[LineResult]:
     """Each line's result; `changed` compares the line with what a recode writes (`recoded`, or this)."""
-    state: dict[tuple[str, int], tuple[str | None, int | None]] = {}
-    for line in scope:
-        plan = planned.get((line.sheet, line.row))
+    state: list[tuple[str | None, int | None]] = []
+    for line, plan in zip(scope, planned, strict=True):
         if plan is None:  # unreadable: left as it was
-            state[(line.sheet, line.row)] = (line.code, line.units)
+            state.append((line.code, line.units))
         elif as_stands:
-            state[(line.sheet, line.row)] = (
-                line.code if line.code is not None else plan.code,
-                line.units if line.units is not None else plan.units,
+            state.append(
+                (
+                    line.code if line.code is not None else plan.code,
+                    line.units if line.units is not None else plan.units,
+                )
             )
         else:
-            state[(line.sheet, line.row)] = (plan.code, plan.units)
+            state.append((plan.code, plan.units))
 
-    mixed: set[tuple[str, int]] = set()
-    for visit in _visits(scope):
-        codes = {state[(ln.sheet, ln.row)][0] for ln in visit} & set(MASSAGE_FAMILY)
-        if len(codes) > 1:
-            mixed.update((ln.sheet, ln.row) for ln in visit if state[(ln.sheet, ln.row)][0] in codes)
+    mixed: set[int] = set()
+    for visit in visits:
+        if len(visit) > 1:
+            codes = {state[i][0] for i in visit} & _MASSAGE_CODES
+            if len(codes) > 1:
+                mixed.update(i for i in visit if state[i][0] in codes)
 
+    # Equal flags share one tuple and one text (most lines have none, or the same few).
+    texts: dict[tuple[FlagNote, ...], tuple[tuple[FlagNote, ...], str]] = {(): ((), "")}
     results = []
     for i, line in enumerate(scope):
-        key = (line.sheet, line.row)
-        code, units = state[key]
-        plan = planned.get(key)
-        flags = list(line.problems)
+        code, units = state[i]
+        plan = planned[i]
+        flags = line.problems
         expected = line.expected
         if plan is not None:
-            flags.extend(plan.flags)
-            payer = payers.get(name_key(line.payer))
-            expected, money_flags = _expected(line, payer, code, units, history)
-            flags.extend(money_flags)
-            if key in mixed:
-                flags.append(_MIXED)
-        if key in duplicates:
-            flags.append(_DUPLICATE)
-        flags.sort(key=lambda f: _FLAG_ORDER[f.flag])
-        written = (code, units, expected, "; ".join(str(f) for f in flags))
+            expected, money_flags = money(line, code, units)
+            flags = flags + plan.flags + money_flags
+            if i in mixed:
+                flags += (_MIXED,)
+        if id(line) in duplicates:
+            flags += (_DUPLICATE,)
+        if len(flags) > 1:
+            flags = tuple(sorted(flags, key=_flag_order))
+        found = texts.get(flags)
+        if found is None:
+            found = texts[flags] = (flags, flags_text(flags))
+        flag_tuple, text = found
+        written = (code, units, expected, text)
         if recoded is not None:
             new = recoded[i]
             written = (new.code, new.units, new.expected, new.flags_text)
@@ -246,11 +332,18 @@ def _results(
                 code=code,
                 units=units,
                 expected=expected,
-                flags=tuple(flags),
+                flags=flag_tuple,
                 changed=(line.code, line.units, line.expected, line.flags_text.strip()) != written,
             )
         )
     return results
+
+
+_MASSAGE_CODES = frozenset(MASSAGE_FAMILY)
+
+
+def _flag_order(note: FlagNote) -> int:
+    return _FLAG_ORDER[note.flag]
 
 
 def _expected(
@@ -290,13 +383,15 @@ def describe(code: str | None, units: int | None, expected: Decimal | None) -> s
 
 
 def _changes(
-    scope: Sequence[Line], recoded: Sequence[LineResult], planned: Mapping[tuple[str, int], Planned]
+    scope: Sequence[Line], recoded: Sequence[LineResult], planned: Sequence[Planned | None]
 ) -> tuple[list[Change], int]:
     changes, filled = [], 0
-    for line, new in zip(scope, recoded, strict=True):
+    for line, new, plan in zip(scope, recoded, planned, strict=True):
+        if line.code is None and line.units is None and line.expected is None:  # nothing overwritten
+            filled += new.code is not None or new.units is not None or new.expected is not None
+            continue
         pairs = ((line.code, new.code), (line.units, new.units), (line.expected, new.expected))
         if any(old is not None and old != value for old, value in pairs):
-            plan = planned.get((line.sheet, line.row))
             changes.append(
                 Change(
                     sheet=line.sheet,

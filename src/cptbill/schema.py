@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,6 +19,8 @@ from cptbill.models import Claim, FlagNote, Line, Payer, Settings
 from cptbill.units import MAX_MINUTES, Rule, parse_rule
 
 Rows = Sequence[Sequence[Any]]
+#: Parsed cell values by parser, then by (type, value) of the cell.
+_Shared = defaultdict[Callable[[Any], Any], dict[tuple[type, Any], Any]]
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _MAX_SERIAL = 2958465  # 9999-12-31
@@ -50,7 +54,10 @@ def is_blank(value: Any) -> bool:
 
 
 def row_is_blank(row: Sequence[Any]) -> bool:
-    return all(is_blank(v) for v in row)
+    for value in row:  # a loop, not all(...): it runs for every row of every sheet
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return False
+    return True
 
 
 def cell(row: Sequence[Any], index: dict[str, int], name: str) -> Any:
@@ -165,37 +172,46 @@ def parse_service(value: Any) -> str | None:
     raise ValueError(text)
 
 
+#: Session columns in the order `_parse_line` takes their values.
+_SESSION_COLUMNS = (
+    c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.VISIT, c.LOCK,
+    c.CODE, c.UNITS, c.EXPECTED, c.FLAGS,
+)  # fmt: skip
+_BAD_SERVICE = FlagNote(flag=Flag.BAD_SERVICE, note="service not massage, manual therapy or hot/cold pack")
+
+
 def parse_sessions(sheet: str, rows: Rows) -> list[Line]:
     """Session lines of one sheet (rows[0] is the header); blank rows are skipped."""
     if not rows:
         return []
     index = column_index(rows[0])
+    columns = [index.get(header_key(name)) for name in _SESSION_COLUMNS]
+    # Equal cells parse to one shared value: a sheet repeats a few dates, minutes and services
+    # over tens of thousands of lines, and each parsed copy would cost memory and time.
+    shared: _Shared = defaultdict(dict)
     lines = []
-    for offset, row in enumerate(rows[1:], start=2):
+    for offset, row in enumerate(itertools.islice(rows, 1, None), start=2):
         if row_is_blank(row):
             continue
-        lines.append(_parse_line(sheet, offset, row, index))
+        width = len(row)
+        values = [row[i] if i is not None and i < width else None for i in columns]
+        lines.append(_parse_line(sheet, offset, values, shared))
     return lines
 
 
-def _parse_line(sheet: str, row_number: int, row: Sequence[Any], index: dict[str, int]) -> Line:
+def _parse_line(sheet: str, row_number: int, values: list[Any], shared: _Shared) -> Line:
+    raw_date, client, payer, raw_minutes, raw_service, visit, lock, code, units, expected, flags = values
     problems: list[FlagNote] = []
-    raw_date = cell(row, index, c.DATE)
-    date = None
-    try:
-        date = parse_date(raw_date)
-    except ValueError:
+    date = _shared(shared, raw_date, parse_date)
+    if date is _INVALID:
         what = "missing" if is_blank(raw_date) else "not a date"
         problems.append(FlagNote(flag=Flag.BAD_DATE, note=f"date {what}"))
-    service = None
-    raw_service = cell(row, index, c.SERVICE)
-    try:
-        service = parse_service(raw_service)
-    except ValueError:
-        problems.append(
-            FlagNote(flag=Flag.BAD_SERVICE, note="service not massage, manual therapy or hot/cold pack")
-        )
-    minutes = _parse_minutes(cell(row, index, c.MINUTES), untimed=service is not None)
+        date = None
+    service = _shared(shared, raw_service, parse_service)
+    if service is _INVALID:
+        problems.append(_BAD_SERVICE)
+        service = None
+    minutes = _parse_minutes(raw_minutes, untimed=service is not None, shared=shared)
     if isinstance(minutes, FlagNote):
         problems.append(minutes)
         minutes = None
@@ -203,27 +219,50 @@ def _parse_line(sheet: str, row_number: int, row: Sequence[Any], index: dict[str
         sheet=sheet,
         row=row_number,
         date=date,
-        client=_text(cell(row, index, c.CLIENT)),
-        payer=_text(cell(row, index, c.PAYER)),
+        client=_text(client),
+        payer=_text(payer),
         minutes=minutes,
         service=service,
-        visit=_text(cell(row, index, c.VISIT)),
-        locked=not is_blank(cell(row, index, c.LOCK)),
-        code=parse_code(cell(row, index, c.CODE)),
-        units=parse_units(cell(row, index, c.UNITS)),
-        expected=_money_or_none(cell(row, index, c.EXPECTED)),
-        flags_text="" if is_blank(cell(row, index, c.FLAGS)) else str(cell(row, index, c.FLAGS)),
+        visit=_text(visit),
+        locked=not is_blank(lock),
+        code=None if code is None else _shared(shared, code, parse_code),
+        units=None if units is None else parse_units(units),
+        expected=None if expected is None else _shared(shared, expected, _money_or_none),
+        flags_text="" if is_blank(flags) else str(flags),
         problems=tuple(problems),
     )
 
 
-def _parse_minutes(value: Any, untimed: bool) -> float | FlagNote | None:
+_INVALID = object()  # what `_shared` gives for a value its parser refuses
+
+
+def _shared(shared: _Shared, value: Any, parse: Callable[[Any], Any]) -> Any:
+    """`parse(value)` (`_INVALID` when it raises ValueError), computed once per distinct cell value."""
+    known = shared[parse]
+    key = (type(value), value)
+    try:
+        return known[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value: parsed on its own, each time
+        return _parse_or_invalid(value, parse)
+    result = known[key] = _parse_or_invalid(value, parse)
+    return result
+
+
+def _parse_or_invalid(value: Any, parse: Callable[[Any], Any]) -> Any:
+    try:
+        return parse(value)
+    except ValueError:
+        return _INVALID
+
+
+def _parse_minutes(value: Any, untimed: bool, shared: _Shared) -> float | FlagNote | None:
     if is_blank(value):
         # A hot/cold pack is untimed: its minutes may be left blank.
         return None if untimed else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing")
-    try:
-        minutes = parse_number(value)
-    except ValueError:
+    minutes = _shared(shared, value, parse_number)
+    if minutes is _INVALID:
         return FlagNote(flag=Flag.BAD_MINUTES, note="minutes not a number")
     if minutes < 0:
         return FlagNote(flag=Flag.BAD_MINUTES, note="minutes negative")
@@ -382,8 +421,10 @@ def parse_claims(rows: Rows) -> tuple[list[Claim], list[str]]:
 
 
 def _text(value: Any) -> str:
-    if is_blank(value):
+    if value is None:
         return ""
+    if isinstance(value, str):
+        return value.strip()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()

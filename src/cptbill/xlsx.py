@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import shutil
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import openpyxl
+from openpyxl.cell import Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter, range_boundaries
@@ -65,9 +67,26 @@ class FileBook:
         # Cells that had the same style get the same new one: one style array each would cost
         # ~60 bytes a cell. Safe because nothing restyles these cells before the save.
         restyled: dict[tuple[int, ...] | None, Any] = {}
+        if cells and not (column >= 1 and min(cells) >= 1 and max(cells) <= 1048576):
+            raise ValueError(f"cells out of the sheet: column {column}, rows {min(cells)}-{max(cells)}")
+        existing = ws._cells  # what ws.cell() looks in, without its checks on every call
+        # openpyxl checks each value it is given (type, text, formula); a column repeats a few
+        # codes, units, amounts and flag texts, so each distinct one is checked once.
+        bound: dict[tuple[type, Any], tuple[str, Any]] = {}
         for row, value in cells.items():
-            cell = ws.cell(row=row, column=column)
-            cell.value = value
+            cell = existing.get((row, column))
+            if cell is None:
+                cell = existing[(row, column)] = Cell(ws, row=row, column=column)
+            kind = type(value)
+            if kind is str or kind is int or kind is float:
+                known = bound.get((kind, value))
+                if known is None:
+                    cell.value = value
+                    bound[(kind, value)] = (cell.data_type, cell._value)
+                else:
+                    cell.data_type, cell._value = known
+            else:
+                cell.value = value
             if number_format and row > 1:
                 before = None if cell._style is None else tuple(cell._style)
                 style = restyled.get(before)
@@ -77,6 +96,8 @@ class FileBook:
                     restyled[before] = cell._style
                 else:
                     cell._style = style
+        if cells:
+            ws._current_row = max(ws._current_row, max(cells))
         header = cells.get(1)
         if header is not None and str(header).strip():
             _name_table_column(ws, column, str(header))
@@ -168,11 +189,14 @@ def _values(ws: Any) -> Rows:
     height = width = 0
     for (row, column), cell in ws._cells.items():
         if cell._value is not None:
-            height, width = max(height, row), max(width, column)
+            if row > height:
+                height = row
+            if column > width:
+                width = column
     rows: Rows = [[None] * width for _ in range(height)]
     for (row, column), cell in ws._cells.items():
         if cell._value is not None:
-            rows[row - 1][column - 1] = cell.value
+            rows[row - 1][column - 1] = cell._value
     return rows
 
 
@@ -278,14 +302,34 @@ def update_file(
         if features and not forced:
             raise _fidelity_error(path, features)
         book = FileBook(workbook)
-        result = job(book)
-        if not book.dirty and out is None:
-            return Updated(result=result, saved=None, backup=None)
-        _say(progress, f"Saving {target.name}")
-        backup = save_atomically(workbook, target)
+        with _kept_out_of_collection():
+            result = job(book)
+            if not book.dirty and out is None:
+                return Updated(result=result, saved=None, backup=None)
+            _say(progress, f"Saving {target.name}")
+            backup = save_atomically(workbook, target)
     finally:
         _close(workbook)
     return Updated(result=result, saved=target, backup=backup)
+
+
+@contextlib.contextmanager
+def _kept_out_of_collection() -> Iterator[None]:
+    """Keep the objects alive now, the loaded workbook above all, out of garbage collection.
+
+    A loaded workbook is hundreds of thousands of objects that all live until the save. Each
+    full collection that the job's and the save's allocations trigger would walk every one of
+    them again, for nothing: on a 50,000-line workbook that is seconds. `gc.freeze` takes them
+    out of the collector's view until `gc.unfreeze` gives them back.
+    """
+    if gc.get_freeze_count():  # the program froze objects itself: leave its choice alone
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def save_atomically(workbook: Any, target: Path) -> Path | None:
@@ -459,7 +503,7 @@ def at_risk_features(path: Path | str) -> list[str]:
                 features.append(feature)
         for name in names:
             if re.fullmatch(r"xl/worksheets/[^/]+\.xml", name):
-                features += _sheet_features(archive.read(name))
+                features += _sheet_features(_outside_cells(archive, name))
             elif re.fullmatch(r"xl/drawings/[^/]+\.xml", name):
                 features += _drawing_features(archive.read(name), _Drawings())
             elif name.startswith("xl/drawings/") and name.endswith(".vml"):
@@ -467,6 +511,41 @@ def at_risk_features(path: Path | str) -> list[str]:
                 if kinds - {"Note"}:
                     features.append("form controls")
     return list(dict.fromkeys(features))
+
+
+_SHEET_DATA_START = re.compile(rb"<(?:\w+:)?sheetData\b[^>]*>")
+_CHUNK = 1 << 16  # below the allocator's mmap threshold, so reading leaves no high-water mark
+_OVERLAP = 256  # longer than any closing sheetData tag split between two chunks
+
+
+def _outside_cells(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A worksheet's XML without the rows inside its sheetData, read in small pieces.
+
+    The guard only looks around the cells; reading a large sheet whole would cost its full
+    size in memory, which the allocator then keeps for the rest of the run.
+    """
+    with archive.open(name) as stream:
+        head = b""
+        opening = None
+        while opening is None:
+            chunk = stream.read(_CHUNK)
+            if not chunk:
+                return head
+            head += chunk
+            opening = _SHEET_DATA_START.search(head)
+        if opening.group(0).endswith(b"/>"):
+            return head + stream.read()
+        kept, window = head[: opening.end()], head[opening.end() :]
+        while True:
+            # A plain search first: the regular expression is slow over megabytes of cells.
+            closing = _SHEET_DATA_END.search(window) if b"sheetData" in window else None
+            if closing:
+                return kept + window[closing.start() :] + stream.read()
+            chunk = stream.read(_CHUNK)
+            if not chunk:
+                break
+            window = window[-_OVERLAP:] + chunk
+    return archive.read(name)  # cells without an end: the guard judges the sheet as it is
 
 
 def _sheet_features(xml: bytes) -> list[str]:
