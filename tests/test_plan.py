@@ -19,31 +19,9 @@ from cptbill.models import Line, Payer, Plan, Settings, money
 from cptbill.plan import make_plan
 from cptbill.schema import column_index, parse_sessions
 from cptbill.units import Rule, table_units
+from helpers import PAYER_HEADER, SESSION_HEADER
 
 NOW = dt.datetime(2026, 12, 1, 9, 30)
-SESSION_HEADER = [
-    "Date",
-    "Client",
-    "Payer",
-    "Minutes",
-    "Service",
-    "Visit",
-    "Lock",
-    "Code",
-    "Units",
-    "Expected",
-    "Flags",
-]
-PAYER_HEADER = [
-    "Payer",
-    "Accepts",
-    "Preferred",
-    "Rate 97124",
-    "Rate 97140",
-    "Rate 97010",
-    "Unit rule",
-    "Max units",
-]
 DAY = "2026-11-03"
 
 

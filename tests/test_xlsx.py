@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,32 +17,9 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table
 
 from cptbill.book import MONEY_FORMAT, BarChartSpec, recode
-from cptbill.cli import main
 from cptbill.xlsx import FileBook, read_file, update_file
+from helpers import PAYER_HEADER, SESSION_HEADER, run
 
-SESSION_HEADER = [
-    "Date",
-    "Client",
-    "Payer",
-    "Minutes",
-    "Service",
-    "Visit",
-    "Lock",
-    "Code",
-    "Units",
-    "Expected",
-    "Flags",
-]
-PAYER_HEADER = [
-    "Payer",
-    "Accepts",
-    "Preferred",
-    "Rate 97124",
-    "Rate 97140",
-    "Rate 97010",
-    "Unit rule",
-    "Max units",
-]
 DAY = dt.date(2026, 11, 3)
 PAYERS = [
     ["Aetna", "97124", None, 30, 32, 5, "CMS", None],  # takes one massage code; pays hot packs
@@ -95,13 +73,6 @@ def billed(path: Path, sheet: str = "Sessions") -> list[tuple[Any, Any, Any, set
         (r["Code"], r["Units"], r["Expected"], {f.split(":")[0] for f in (r["Flags"] or "").split("; ") if f})
         for r in table_of(path, sheet)
     ]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
 
 
 SCENARIOS: list[tuple[str, list[list[Any]], list[tuple[Any, Any, Any, set[str]]]]] = [
@@ -367,3 +338,41 @@ def test_library_read_file_and_recode_on_a_file_book(tmp_path: Path) -> None:
     done = update_file(path, lambda b: recode(b, "2026-12", now=dt.datetime(2026, 12, 5))[0])
     assert done.result.lines == 1 and done.result.changed == 1
     assert billed(path) == [(None, None, None, set()), ("97124", 2, 60, set())]
+
+
+def test_formulas_in_input_columns_use_the_result_excel_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "formulas.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    ws = wb.add_worksheet("Sessions")
+    ws.write_row(0, 0, ["Date", "Client", "Payer", "Start", "End", "Minutes"])
+    serial = (dt.date(2026, 11, 3) - dt.date(1899, 12, 30)).days
+    ws.write_formula(1, 0, "=DATE(2026,11,3)", None, serial)
+    ws.write_row(1, 1, ["Ann", "Aetna", 0.375, 0.40138889])  # 9:00 to 9:38
+    ws.write_formula(1, 5, "=ROUND((E2-D2)*1440,0)", None, 38)  # the result Excel saved: 38
+    payers = wb.add_worksheet("Payers")
+    payers.write_row(0, 0, ["Payer", "Accepts", "Rate 97124"])
+    payers.write_row(1, 0, ["Aetna", "97124", 30])
+    wb.close()
+
+    status, out, _ = run(capsys, "check", str(path), "--json")  # the read-only path
+    assert status == 0 and json.loads(out)["flags"] == {}
+    plan, _ = update_file(path, lambda book: recode(book)).result
+    assert [(r.code, r.units, r.flags_text) for r in plan.results] == [("97124", 3, "")]
+    sessions = openpyxl.load_workbook(path)["Sessions"]
+    assert sessions["F2"].value == "=ROUND((E2-D2)*1440,0)" and sessions["A2"].value == "=DATE(2026,11,3)"
+
+
+def test_a_formula_never_saved_by_excel_is_flagged_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "unsaved.xlsx"
+    wb = openpyxl.Workbook()  # openpyxl saves formulas without results
+    ws = wb.active
+    ws.title = "Sessions"
+    ws.append(["Date", "Client", "Payer", "Minutes"])
+    ws.append([dt.date(2026, 11, 3), "Ann", "Aetna", "=20+18"])
+    wb.create_sheet("Payers").append(["Payer"])
+    wb.save(path)
+    plan, _ = update_file(path, lambda book: recode(book)).result
+    (result,) = plan.results
+    assert result.flags_text.startswith("BAD_MINUTES: minutes a formula with no saved result")

@@ -204,7 +204,7 @@ def _parse_line(sheet: str, row_number: int, values: list[Any], shared: _Shared)
     problems: list[FlagNote] = []
     date = _shared(shared, raw_date, parse_date)
     if date is _INVALID:
-        what = "missing" if is_blank(raw_date) else "not a date"
+        what = "missing" if is_blank(raw_date) else _UNSAVED if _unsaved_formula(raw_date) else "not a date"
         problems.append(FlagNote(flag=Flag.BAD_DATE, note=f"date {what}"))
         date = None
     service = _shared(shared, raw_service, parse_service)
@@ -257,13 +257,22 @@ def _parse_or_invalid(value: Any, parse: Callable[[Any], Any]) -> Any:
         return _INVALID
 
 
+_UNSAVED = "a formula with no saved result (open and save the workbook in Excel first)"
+
+
+def _unsaved_formula(value: Any) -> bool:
+    """A formula the file door could not replace by its result: never saved by a spreadsheet app."""
+    return isinstance(value, str) and value.startswith("=")
+
+
 def _parse_minutes(value: Any, untimed: bool, shared: _Shared) -> float | FlagNote | None:
     if is_blank(value):
         # A hot/cold pack is untimed: its minutes may be left blank.
         return None if untimed else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing")
     minutes = _shared(shared, value, parse_number)
     if minutes is _INVALID:
-        return FlagNote(flag=Flag.BAD_MINUTES, note="minutes not a number")
+        what = _UNSAVED if _unsaved_formula(value) else "not a number"
+        return FlagNote(flag=Flag.BAD_MINUTES, note=f"minutes {what}")
     if minutes < 0:
         return FlagNote(flag=Flag.BAD_MINUTES, note="minutes negative")
     if minutes > MAX_MINUTES:

@@ -20,6 +20,7 @@ from openpyxl.cell import Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.table import Table, TableColumn
 from openpyxl.xml.functions import fromstring  # defusedxml when installed
 
@@ -37,8 +38,9 @@ WAY_OUT = "run the recode from Excel (the cptbill add-in), or write a copy with 
 class FileBook:
     """The `Book` interface over an openpyxl workbook; `dirty` says whether anything was written."""
 
-    def __init__(self, workbook: Any) -> None:
+    def __init__(self, workbook: Any, path: Path | None = None) -> None:
         self.workbook = workbook
+        self.path = path  # where the results Excel saved for formulas are read from
         self.dirty = False
 
     def sheet_names(self) -> list[str]:
@@ -50,14 +52,9 @@ class FileBook:
         ws = self.workbook[sheet]
         if not hasattr(ws, "iter_rows"):  # a chart sheet holds no cells
             return []
-        if not self.workbook.read_only:
-            return _values(ws)
-        ws.reset_dimensions()  # trust the cells, not a writer's stated dimensions
-        with warnings.catch_warnings():  # read-only sheets parse here; update_file judges what is lost
-            warnings.simplefilter("ignore")
-            rows = [list(row) for row in ws.iter_rows(min_row=1, min_col=1, values_only=True)]
-        while rows and all(v is None for v in rows[-1]):
-            rows.pop()
+        rows = _values(ws) if not self.workbook.read_only else _streamed(ws)
+        if self.path is not None and any(_is_formula(v) for row in rows for v in row):
+            _use_saved_results(rows, self.path, sheet)
         return rows
 
     def write_column(
@@ -200,6 +197,38 @@ def _values(ws: Any) -> Rows:
     return rows
 
 
+def _streamed(ws: Any) -> Rows:
+    """A read-only sheet's values from A1."""
+    ws.reset_dimensions()  # trust the cells, not a writer's stated dimensions
+    with warnings.catch_warnings():  # read-only sheets parse here; update_file judges what is lost
+        warnings.simplefilter("ignore")
+        rows = [list(row) for row in ws.iter_rows(min_row=1, min_col=1, values_only=True)]
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    return rows
+
+
+def _is_formula(value: Any) -> bool:
+    return isinstance(value, ArrayFormula) or (isinstance(value, str) and value.startswith("="))
+
+
+def _use_saved_results(rows: Rows, path: Path, sheet: str) -> None:
+    """Put the result Excel last saved in place of each formula (minutes worked out from times...).
+
+    A formula with no saved result (the file was never opened and saved by a spreadsheet
+    application) stays as it is, and the line gets a flag saying so.
+    """
+    computed = _load(path, read_only=True, data_only=True)
+    try:
+        saved = _streamed(computed[sheet])
+    finally:
+        _close(computed)
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if _is_formula(value) and r < len(saved) and c < len(saved[r]) and saved[r][c] is not None:
+                row[c] = saved[r][c]
+
+
 def _write_header(ws: Any, header: Sequence[str]) -> None:
     bold = Font(bold=True)
     for column, name in enumerate(header, start=1):
@@ -253,7 +282,7 @@ def read_file(path: Path | str, progress: Progress | None = None) -> FileBook:
     """Open a workbook for reading only (a check): nothing is ever saved."""
     path = _check_workbook(Path(path))
     _say(progress, f"Reading {path.name}")
-    return FileBook(_load(path, read_only=True))
+    return FileBook(_load(path, read_only=True), path)
 
 
 def update_file(
@@ -301,7 +330,7 @@ def update_file(
         features = _lost_on_load(path, workbook, caught)
         if features and not forced:
             raise _fidelity_error(path, features)
-        book = FileBook(workbook)
+        book = FileBook(workbook, path)
         with _kept_out_of_collection():
             result = job(book)
             if not book.dirty and out is None:
@@ -406,13 +435,15 @@ def _check_workbook(path: Path) -> Path:
     return path
 
 
-def _load(path: Path, read_only: bool) -> Any:
+def _load(path: Path, read_only: bool, data_only: bool = False) -> Any:
     keep_vba = path.suffix.lower() in MACRO_SUFFIXES and not read_only
     try:
         with warnings.catch_warnings():
             if read_only:
                 warnings.simplefilter("ignore")
-            return openpyxl.load_workbook(path, read_only=read_only, keep_vba=keep_vba, rich_text=False)
+            return openpyxl.load_workbook(
+                path, read_only=read_only, keep_vba=keep_vba, rich_text=False, data_only=data_only
+            )
     except Exception as error:
         raise CptbillError(
             f"{path.name} could not be read as a workbook ({type(error).__name__}); "
