@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from cptbill import contract as c
@@ -97,8 +98,9 @@ class Loaded:
     settings: Settings
     warnings: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def history(self) -> History:
+        """Outcomes per payer and code from the Claims sheet (read once, so worked out once)."""
         return outcomes(self.claims or [])
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,19 +21,10 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-_FIELD_SETS: dict[frozenset[str], set[str]] = {}
-
-
 class Model(BaseModel):
     """Frozen base model: rows are values, not objects to mutate."""
 
     model_config = ConfigDict(frozen=True)
-
-    def model_post_init(self, context: Any, /) -> None:
-        # Each instance would keep its own set of the field names given (728 bytes for a Line);
-        # tens of thousands of frozen rows share one instead. model_copy copies it before updating.
-        names = self.__pydantic_fields_set__
-        object.__setattr__(self, "__pydantic_fields_set__", _FIELD_SETS.setdefault(frozenset(names), names))
 
 
 # The per-line values (FlagNote, Line, LineResult, Change, Plan) are frozen slotted dataclasses,

@@ -32,11 +32,6 @@ class Planned:
     why: str = ""
 
 
-def in_month(line: Line, month: str | None) -> bool:
-    """A line is in the month when its date is; a line without a readable date always is."""
-    return month is None or line.date is None or line.date.strftime("%Y-%m") == month
-
-
 def make_plan(
     lines: Sequence[Line],
     payers: Mapping[str, Payer],
@@ -46,7 +41,6 @@ def make_plan(
     month: str | None = None,
     sheet: str | None = None,
     check: bool = False,
-    now: dt.datetime | None = None,
 ) -> Plan:
     """Plan Code, Units, Expected and Flags for the lines in scope.
 
@@ -95,6 +89,7 @@ def make_plan(
 
 
 def _in(months: dict[dt.date, bool], date: dt.date, month: str) -> bool:
+    """Whether a date is in the month (YYYY-MM); a line without a readable date always is in scope."""
     inside = months.get(date)
     if inside is None:
         inside = months[date] = date.strftime("%Y-%m") == month
