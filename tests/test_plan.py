@@ -829,7 +829,7 @@ def test_make_plan_never_raises_and_is_consistent(
     case: tuple[list[Line], dict[str, Payer], Settings, str | None, bool],
 ) -> None:
     lines, payers, chosen, month, as_check = case
-    plan = make_plan(lines, payers, chosen, month=month, check=as_check, now=NOW)
+    plan = make_plan(lines, payers, chosen, month=month, check=as_check)
     assert isinstance(plan, Plan)
     in_scope = [
         ln
