@@ -115,9 +115,9 @@ def _month(date: dt.date | None, month: str | None) -> str | None:
 
 def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[SummaryRow]:
     """Per month and payer (months in order, payers in Payers-sheet order), then the TOTAL row."""
-    billing = {(line.sheet, line.row): (line.code, line.units, line.expected) for line in loaded.lines}
-    if plan is not None:
-        billing.update({(r.sheet, r.row): (r.code, r.units, r.expected) for r in plan.results})
+    # The plan's results follow the order of the lines they cover: walk both together.
+    results = iter(plan.results if plan is not None else ())
+    result = next(results, None)
     names = {key: payer.name for key, payer in loaded.payers.items()}
     tallies: dict[tuple[str, str], _Tally] = {}
 
@@ -126,12 +126,15 @@ def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[S
         return tallies.setdefault((when, name_key(payer)), _Tally())
 
     for line in loaded.lines:
+        code, units, expected = line.code, line.units, line.expected
+        if result is not None and result.row == line.row and result.sheet == line.sheet:
+            code, units, expected = result.code, result.units, result.expected
+            result = next(results, None)
         when = _month(line.date, month)
         if when is None or line.self_pay:
             continue
         t = tally(when, line.payer)
         t.visits.add(visit_key(line))
-        code, units, expected = billing[(line.sheet, line.row)]
         if code in REPORT_CODES and units:
             t.units[code] += units
         if expected is not None:

@@ -52,8 +52,12 @@ class FileBook:
         ws = self.workbook[sheet]
         if not hasattr(ws, "iter_rows"):  # a chart sheet holds no cells
             return []
-        rows = _values(ws) if not self.workbook.read_only else _streamed(ws)
-        if self.path is not None and any(_is_formula(v) for row in rows for v in row):
+        if self.workbook.read_only:
+            rows = _streamed(ws)
+            formulas = any(_is_formula(v) for row in rows for v in row)
+        else:
+            rows, formulas = _values(ws)
+        if formulas and self.path is not None:
             _use_saved_results(rows, self.path, sheet)
         return rows
 
@@ -177,8 +181,8 @@ class FileBook:
         return self.workbook[sheet]
 
 
-def _values(ws: Any) -> Rows:
-    """A loaded sheet's values from A1, straight from its cells.
+def _values(ws: Any) -> tuple[Rows, bool]:
+    """A loaded sheet's values from A1, straight from its cells, and whether any is a formula.
 
     `iter_rows` would create an empty cell object for every gap of the range (memory, and
     empty cells written back on save), so the cells are read from where openpyxl keeps them.
@@ -191,10 +195,13 @@ def _values(ws: Any) -> Rows:
             if column > width:
                 width = column
     rows: Rows = [[None] * width for _ in range(height)]
+    formulas = False
     for (row, column), cell in ws._cells.items():
         if cell._value is not None:
             rows[row - 1][column - 1] = cell._value
-    return rows
+            if cell.data_type == "f":
+                formulas = True
+    return rows, formulas
 
 
 def _streamed(ws: Any) -> Rows:
