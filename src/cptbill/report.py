@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,7 +30,7 @@ from cptbill.book import MONEY_FORMAT, BarChartSpec, Book, Loaded, find_sheet, s
 from cptbill.codes import HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE
 from cptbill.contract import Status, name_key
 from cptbill.history import PAID, Resubmission, Shortfall, net_paid, resubmissions, shortfalls
-from cptbill.models import Model, Plan
+from cptbill.models import Line, Model, Plan
 from cptbill.plan import visit_key
 from cptbill.schema import parse_month
 
@@ -113,11 +113,25 @@ def _month(date: dt.date | None, month: str | None) -> str | None:
     return text if month is None or text == month else None
 
 
-def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[SummaryRow]:
-    """Per month and payer (months in order, payers in Payers-sheet order), then the TOTAL row."""
-    # The plan's results follow the order of the lines they cover: walk both together.
+def billed(
+    loaded: Loaded, plan: Plan | None
+) -> Iterator[tuple[Line, str | None, int | None, Decimal | None]]:
+    """Each session line with its Code, Units and Expected: the plan's where it has them, else the sheet's.
+
+    The plan's results follow the order of the lines they cover, so both are walked together.
+    """
     results = iter(plan.results if plan is not None else ())
     result = next(results, None)
+    for line in loaded.lines:
+        if result is not None and result.row == line.row and result.sheet == line.sheet:
+            yield line, result.code, result.units, result.expected
+            result = next(results, None)
+        else:
+            yield line, line.code, line.units, line.expected
+
+
+def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[SummaryRow]:
+    """Per month and payer (months in order, payers in Payers-sheet order), then the TOTAL row."""
     names = {key: payer.name for key, payer in loaded.payers.items()}
     tallies: dict[tuple[str, str], _Tally] = {}
 
@@ -125,11 +139,7 @@ def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[S
         names.setdefault(name_key(payer), payer.strip())
         return tallies.setdefault((when, name_key(payer)), _Tally())
 
-    for line in loaded.lines:
-        code, units, expected = line.code, line.units, line.expected
-        if result is not None and result.row == line.row and result.sheet == line.sheet:
-            code, units, expected = result.code, result.units, result.expected
-            result = next(results, None)
+    for line, code, units, expected in billed(loaded, plan):
         when = _month(line.date, month)
         if when is None or line.self_pay:
             continue
@@ -245,14 +255,10 @@ def build_report(loaded: Loaded, plan: Plan | None = None, month: str | None = N
     month = parse_month(month)
     rows = summary_rows(loaded, plan, month)
     months = {r.month for r in rows[:-1]}
-    coded = {(r.sheet, r.row) for r in plan.results if r.code} if plan else set()
     uncoded = sum(
         1
-        for line in loaded.lines
-        if not line.self_pay
-        and _month(line.date, month)
-        and line.code is None
-        and (line.sheet, line.row) not in coded
+        for line, code, _, _ in billed(loaded, plan)
+        if code is None and not line.self_pay and _month(line.date, month)
     )
     claims = loaded.claims
     return Report(
