@@ -18,7 +18,7 @@ from cptbill import report as reports
 from cptbill.book import BarChartSpec
 from cptbill.coding import choose_code
 from cptbill.errors import CptbillError, UnitsError
-from cptbill.history import favoured_code, outcomes
+from cptbill.history import History, favoured_code, outcomes
 from cptbill.models import Payer, Settings, money
 from cptbill.plan import make_plan
 from cptbill.schema import (
@@ -94,6 +94,10 @@ def _settings(table: Any) -> Settings:
     return parse_settings(_matrix(table))[0] if table is not None else Settings()
 
 
+def _history(table: Any) -> History:
+    return outcomes(parse_claims(_matrix(table))[0]) if table is not None else {}
+
+
 # ---------------------------------------------------------------- formulas
 
 
@@ -128,7 +132,7 @@ def cptcode(payer: Any, payers: Any, claims: Any = None, settings: Any = None) -
     """The massage code (97124 or 97140) to bill each payer; an unknown payer gets the default code."""
     table = _payers(payers)
     chosen = _settings(settings)
-    history = outcomes(parse_claims(_matrix(claims))[0]) if claims is not None else {}
+    history = _history(claims)
 
     def code(value: Any) -> Any:
         if is_blank(value):
@@ -185,7 +189,7 @@ def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = Non
     rows = _matrix(sessions)
     if not is_session_header(rows[0]):
         return [[BAD_VALUE]]
-    history = outcomes(parse_claims(_matrix(claims))[0]) if claims is not None else {}
+    history = _history(claims)
     lines = parse_sessions(_FORMULA_SHEET, rows)
     plan = make_plan(lines, _payers(payers), _settings(settings), history, check=True)
     flags = {result.row: result.flags_text for result in plan.results}
@@ -198,7 +202,7 @@ def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = Non
 @xw.arg("payers", ndim=2, doc="Optional: the Payers table, so only codes the payer accepts compete.")
 def cptbestcode(payer: Any, claims: Any, payers: Any = None) -> list[list[Any]]:
     """The massage code the payer's claim history favours; #N/A without enough evidence."""
-    history = outcomes(parse_claims(_matrix(claims))[0])
+    history = _history(claims)
     table = _payers(payers)
 
     def best(value: Any) -> Any:
