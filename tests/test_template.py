@@ -166,7 +166,10 @@ def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path])
     assert wb.defined_names["PayerNames"].attr_text.replace("'", "") == "Payers!$A$2:$A$200"
     assert str(payer.sqref).startswith("C2:C")
     assert service.formula1 == '"massage,manual therapy,hot/cold pack"'
-    assert lists[c.CLAIMS]["H"].formula1 == '"Paid,Denied,Partial,Pending,Reversed"'
+    assert (
+        lists[c.CLAIMS]["H"].formula1
+        == '"Paid,Denied,Partial,Pending,Reversed,Patient,Other payer,Forwarded,Predetermination,Submitted"'
+    )
     assert lists[c.PAYERS]["G"].formula1 == '"CMS,AMA"'
     rules = [
         (str(cf.sqref), rule) for cf in wb[c.SESSIONS].conditional_formatting for rule in cf.rules

@@ -116,7 +116,16 @@ def load(book: Book) -> Loaded:
     sessions: dict[str, SessionSheet] = {}
     lines: list[Line] = []
     for name in book.sheet_names():
-        if name in (c.CHANGES, c.SUMMARY, c.RESUBMIT, c.SHORTFALLS, c.CLAIMS, c.PAYERS):
+        if name in (
+            c.CHANGES,
+            c.SUMMARY,
+            c.RESUBMIT,
+            c.FOLLOW_UP,
+            c.SHORTFALLS,
+            c.CLAIMS,
+            c.PAYERS,
+            c.CLIENTS,
+        ):
             continue
         rows = book.read(name)
         if rows and is_session_header(rows[0]):

@@ -13,8 +13,10 @@ CLAIMS = "Claims"
 SETTINGS = "Settings"
 CHANGES = "Changes"
 SUMMARY = "Summary"
-RESUBMIT = "Resubmit"
+RESUBMIT = "Resubmit"  # the Follow-up sheet's old name: still read as program-owned
+FOLLOW_UP = "Follow-up"
 SHORTFALLS = "Shortfalls"
+CLIENTS = "Clients"  # what a claim needs about each client (837P, CMS-1500)
 HOW_TO = "How to use"
 
 # Session sheet columns
@@ -25,13 +27,14 @@ MINUTES = "Minutes"
 SERVICE = "Service"
 VISIT = "Visit"
 LOCK = "Lock"
+MODIFIERS = "Modifiers"  # session lines (59/XS on 97140 beside 97124) and Claims rows
 CODE = "Code"
 UNITS = "Units"
 EXPECTED = "Expected"
 FLAGS = "Flags"
 
 SESSION_REQUIRED = (DATE, CLIENT, PAYER, MINUTES)
-SESSION_OPTIONAL = (SERVICE, VISIT, LOCK)
+SESSION_OPTIONAL = (SERVICE, MODIFIERS, VISIT, LOCK)
 #: Columns the program writes, in the order it adds missing ones at the right end.
 OWNED = (CODE, UNITS, EXPECTED, FLAGS)
 
@@ -43,6 +46,9 @@ UNIT_RULE = "Unit rule"
 MAX_UNITS = "Max units"
 ERA_NAMES = "ERA names"
 LEARNED = "Learned"
+FILING_LIMIT = "Filing limit (days)"
+PAYER_ID = "Payer ID"
+ADDRESS = "Address"
 
 # Claims sheet columns
 BILLED = "Billed"
@@ -52,7 +58,11 @@ REASON = "Reason"
 CLAIM_ID = "Claim ID"
 LINE = "Line"
 SOURCE = "Source"
-MODIFIERS = "Modifiers"
+PAYER_CLAIM_ID = "Payer claim ID"
+PATIENT_OWES = "Patient owes"
+ADJUSTED = "Adjusted"
+BILLED_UNITS = "Billed units"
+BILLED_CODE = "Billed code"
 CLAIMS_COLUMNS = (
     DATE, CLIENT, PAYER, CODE, UNITS, BILLED, PAID, STATUS, REASON,
     CLAIM_ID, LINE, SOURCE, MODIFIERS,
@@ -65,6 +75,12 @@ CHANGES_COLUMNS = ("When", "Sheet", "Row", "Client", "Date", "Before", "After", 
 SETTING = "Setting"
 VALUE = "Value"
 DEFAULT_CODE = "Default code"
+BLANK_SERVICE = "Blank service"
+DATE_ORDER = "Date order"
+MONTH_TO_RECODE = "Month to recode"
+
+#: A Service meaning "the documented techniques meet both massage codes": only then do payer rules choose.
+EITHER = "either"
 
 
 class Flag(StrEnum):
@@ -83,6 +99,10 @@ class Flag(StrEnum):
     UNITS_MISMATCH = "UNITS_MISMATCH"
     DENIED_BEFORE = "DENIED_BEFORE"
     DUPLICATE = "DUPLICATE"
+    AMBIGUOUS_DATE = "AMBIGUOUS_DATE"
+    ODD_DATE = "ODD_DATE"
+    LATE = "LATE"
+    CLAIM_INCOMPLETE = "CLAIM_INCOMPLETE"
 
 
 class Status(StrEnum):
@@ -93,6 +113,15 @@ class Status(StrEnum):
     PARTIAL = "Partial"
     PENDING = "Pending"
     REVERSED = "Reversed"
+    PATIENT = "Patient"  # paid 0, the client owes it (deductible, coinsurance, copay)
+    OTHER_PAYER = "Other payer"  # another payer's payment covers it
+    FORWARDED = "Forwarded"  # crossover: processed and sent on to another payer
+    PREDETERMINATION = "Predetermination"  # an estimate, not a claim outcome
+    SUBMITTED = "Submitted"  # sent by `cptbill claims`, no answer yet
+
+
+#: Statuses that say how a payer judged a code: only these are learned from.
+DECIDED = frozenset({Status.PAID, Status.PARTIAL, Status.DENIED, Status.REVERSED})
 
 
 def header_key(value: Any) -> str:

@@ -48,6 +48,9 @@ class Settings(Model):
 
     default_code: str = MANUAL_THERAPY
     unit_rule: Rule = Rule.CMS
+    blank_service: str = "massage"  # what a blank Service means: massage, manual therapy or either
+    date_order: str = "MDY"  # text dates: MDY or DMY (ISO always works)
+    month_to_recode: str | None = None  # the Excel scripts' month (YYYY-MM); None = the active sheet
 
 
 class Payer(Model):
@@ -61,6 +64,9 @@ class Payer(Model):
     unit_rule: Rule | None = None
     max_units: int | None = None
     era_names: tuple[str, ...] = ()
+    filing_limit: int | None = None  # days from the date of service
+    payer_id: str = ""  # for 837P claims
+    address: str = ""  # for paper claims
 
     @property
     def key(self) -> str:
@@ -87,6 +93,7 @@ class Line:
     service: str | None = None  # None = massage family, else an untimed code such as 97010
     visit: str = ""
     locked: bool = False
+    modifiers: tuple[str, ...] = ()
     code: str | None = None  # as it stands in the sheet
     units: int | None = None
     expected: Decimal | None = None
@@ -118,6 +125,13 @@ class Claim(Model):
     reason: str = ""
     claim_id: str = ""
     line: str = ""
+    source: str = ""
+    modifiers: tuple[str, ...] = ()
+    payer_claim_id: str = ""
+    patient_owes: Decimal | None = None
+    adjusted: str = ""
+    billed_units: float | None = None
+    billed_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

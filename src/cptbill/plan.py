@@ -401,3 +401,13 @@ def _changes(
         elif any(old is None and value is not None for old, value in pairs):
             filled += 1
     return changes, filled
+
+
+def is_either(line: Line, settings: Settings) -> bool:
+    """Whether the line's documented service is `either` (typed, or by the Settings `Blank service`).
+
+    Only such lines let payer rules and claim history choose between 97124 and 97140, and only
+    their denials may be followed up with the other code. Placeholder until the service rules
+    (issue 9) land: no line is `either`, which never advises switching codes.
+    """
+    return False

@@ -104,6 +104,10 @@ FLAG_MEANINGS: dict[Flag, str] = {
     Flag.UNITS_MISMATCH: "A locked line's units differ from what the unit rule gives.",
     Flag.DENIED_BEFORE: "This payer has denied this code before (see the Claims sheet).",
     Flag.DUPLICATE: "The same client, date, payer, minutes and service appear on more than one line.",
+    Flag.AMBIGUOUS_DATE: "A date typed as text reads both as month/day and day/month: type it as 2026-11-04.",
+    Flag.ODD_DATE: "A date in the future, or far before the sheet's other dates: check the year.",
+    Flag.LATE: "The payer's filing limit for this date has passed and no claim is on the Claims sheet.",
+    Flag.CLAIM_INCOMPLETE: "Something a claim needs is missing (Clients, Settings or Payers sheet).",
 }
 
 

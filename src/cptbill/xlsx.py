@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import re
-import shutil
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +23,7 @@ from openpyxl.xml.functions import fromstring  # defusedxml when installed
 
 from cptbill.book import BarChartSpec, Rows
 from cptbill.errors import CptbillError
+from cptbill.safefile import backup_path, refuse_if_open, replace_atomically
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
@@ -280,11 +278,6 @@ class Updated(Generic[T]):
     backup: Path | None
 
 
-def backup_path(path: Path) -> Path:
-    """Where the previous version of `path` is kept: `name.bak.xlsx` beside it."""
-    return path.with_name(f"{path.stem}.bak{path.suffix}")
-
-
 def read_file(path: Path | str, progress: Progress | None = None) -> FileBook:
     """Open a workbook for reading only (a check): nothing is ever saved."""
     path = _check_workbook(Path(path))
@@ -323,7 +316,7 @@ def update_file(
             raise CptbillError("--out names the workbook itself; leave --out away to update it in place.")
         if not target.parent.is_dir():
             raise CptbillError(f"--out {target}: the folder {target.parent} does not exist.")
-    _refuse_if_open(target)
+    refuse_if_open(target)
     forced = out is not None and force
     _say(progress, f"Inspecting {path.name}")
     features = at_risk_features(path)
@@ -370,54 +363,7 @@ def _kept_out_of_collection() -> Iterator[None]:
 
 def save_atomically(workbook: Any, target: Path) -> Path | None:
     """Save to a temporary file beside `target`, then replace it; return the backup of the old one."""
-    handle, name = tempfile.mkstemp(prefix=".~cptbill-", suffix=target.suffix, dir=target.parent)
-    temp = Path(name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            workbook.save(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        backup = None
-        if target.exists():
-            shutil.copymode(target, temp)
-            backup = backup_path(target)
-            _keep_copy(target, backup)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, target)
-        _fsync_folder(target.parent)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return backup
-
-
-def _keep_copy(source: Path, backup: Path) -> None:
-    """Put the current file at `backup` (a hard link when the file system allows, else a copy)."""
-    handle, name = tempfile.mkstemp(prefix=".~cptbill-", suffix=source.suffix, dir=source.parent)
-    os.close(handle)
-    temp = Path(name)
-    try:
-        temp.unlink()
-        try:
-            os.link(source, temp)
-        except OSError:
-            shutil.copy2(source, temp)
-        os.replace(temp, backup)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a folder
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    return replace_atomically(target, workbook.save)
 
 
 def _say(progress: Progress | None, text: str) -> None:
@@ -463,15 +409,6 @@ def _close(workbook: Any) -> None:
         if getattr(workbook, "vba_archive", None) is not None:
             workbook.vba_archive.close()
         workbook.close()
-
-
-def _refuse_if_open(path: Path) -> None:
-    for lock in (path.with_name(f"~${path.name}"), path.with_name(f".~lock.{path.name}#")):
-        if lock.exists():
-            raise CptbillError(
-                f"{path.name} is open in a spreadsheet program (lock file {lock.name} is present); "
-                "close it there, or delete the lock file if the program is not running, and try again."
-            )
 
 
 def _fidelity_error(path: Path, features: Sequence[str]) -> CptbillError:
