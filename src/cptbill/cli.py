@@ -130,7 +130,9 @@ OutOption = Annotated[
 ]
 ForceOption = Annotated[
     bool,
-    typer.Option("--force", help="No longer needed (nothing in the workbook is lost); accepted for old scripts."),
+    typer.Option(
+        "--force", help="No longer needed (nothing in the workbook is lost); accepted for old scripts."
+    ),
 ]
 
 

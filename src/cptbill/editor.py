@@ -8,7 +8,7 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -25,12 +25,10 @@ from cptbill.ooxml import (
     Package,
     SheetEntry,
     column_letters,
-    column_number,
     damaged,
     range_bounds,
     range_ref,
     rels_name,
-    resolve,
     split_ref,
 )
 
@@ -263,11 +261,11 @@ _IN_SHEET_DATA = re.compile(
     rb"|</(?:[\w.-]+:)?row\s*>|</(?:[\w.-]+:)?sheetData\s*>",
     re.S,
 )
-_CELL = re.compile(
-    rb"<(?:[\w.-]+:)?c\b(" + _QUOTED_ATTRS + rb")(?:/>|>(.*?)</(?:[\w.-]+:)?c\s*>)", re.S
-)
+_CELL = re.compile(rb"<(?:[\w.-]+:)?c\b(" + _QUOTED_ATTRS + rb")(?:/>|>(.*?)</(?:[\w.-]+:)?c\s*>)", re.S)
 _ATTR = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_DIMENSION = re.compile(rb"<((?:[\w.-]+:)?)dimension\b" + _QUOTED_ATTRS + rb"/?>(?:\s*</(?:[\w.-]+:)?dimension>)?")
+_DIMENSION = re.compile(
+    rb"<((?:[\w.-]+:)?)dimension\b" + _QUOTED_ATTRS + rb"/?>(?:\s*</(?:[\w.-]+:)?dimension>)?"
+)
 _MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\b[^>]*?\bref=\"([^\"]+)\"")
 _ARRAY = re.compile(rb"<(?:[\w.-]+:)?f\b([^>]*\bt=\"array\"[^>]*)>")
 _FORMULA = re.compile(rb"<(?:[\w.-]+:)?f[\s>/]")
@@ -284,9 +282,7 @@ class Spliced:
     formulas_overwritten: bool
 
 
-def splice_sheet(
-    package: Package, entry: SheetEntry, changes: SheetChanges, styles: Styles
-) -> Spliced:
+def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, styles: Styles) -> Spliced:
     """The sheet's XML with `changes.cells` written; bytes outside the changed rows are copied."""
     data = package.read(entry.part)
     start = _find_sheet_data(data)
@@ -303,7 +299,15 @@ def splice_sheet(
     if start.group(2):  # <sheetData/>: no rows at all
         head, body_start, tail = data[: start.start()], None, data[start.end() :]
         rows_out = [_new_row(prefix, r, edits[r], styles, column_styles) for r in pending]
-        body = b"<" + prefix.encode() + b"sheetData>" + b"".join(rows_out) + b"</" + prefix.encode() + b"sheetData>"
+        body = (
+            b"<"
+            + prefix.encode()
+            + b"sheetData>"
+            + b"".join(rows_out)
+            + b"</"
+            + prefix.encode()
+            + b"sheetData>"
+        )
         return Spliced(_with_dimension(head, edits, package, entry) + body + tail, False)
     body_start = start.end()
     out_head = _with_dimension(data[: start.start()], edits, package, entry)
@@ -395,9 +399,7 @@ def _column_styles(head: bytes) -> _ColumnStyles:
     return _ColumnStyles(head)
 
 
-def _edit_xml(
-    prefix: str, row: int, column: int, edit: Edit, base: int | None, styles: Styles
-) -> str:
+def _edit_xml(prefix: str, row: int, column: int, edit: Edit, base: int | None, styles: Styles) -> str:
     number_format = edit.number_format or default_format(edit.value)
     style = styles.style(base, number_format, edit.bold)
     return cell_xml(prefix, f"{column_letters(column)}{row}", edit.value, style)
@@ -407,7 +409,8 @@ def _new_row(
     prefix: str, row: int, edits: dict[int, Edit], styles: Styles, column_styles: _ColumnStyles
 ) -> bytes:
     cells = "".join(
-        _edit_xml(prefix, row, column, edits[column], column_styles(column), styles) for column in sorted(edits)
+        _edit_xml(prefix, row, column, edits[column], column_styles(column), styles)
+        for column in sorted(edits)
     )
     if not cells:
         return b""
@@ -478,7 +481,9 @@ def _splice_row(
     pieces.append(content[position:])
     opening = _widen_spans(open_tag, edits)
     if implicit:
-        opening = re.sub(rb"^<((?:[\w.-]+:)?row)\b", lambda m: b"<" + m.group(1) + f' r="{row}"'.encode(), opening)
+        opening = re.sub(
+            rb"^<((?:[\w.-]+:)?row)\b", lambda m: b"<" + m.group(1) + f' r="{row}"'.encode(), opening
+        )
     if opening.endswith(b"/>"):
         opening = opening[:-2].rstrip() + b">"
     return opening + b"".join(pieces) + f"</{prefix}row>".encode(), formulas
@@ -509,7 +514,9 @@ def _normalized(package: Package, entry: SheetEntry, content: bytes, row: int) -
     try:
         element = etree.fromstring(wrapper, parser)
     except etree.XMLSyntaxError:
-        raise damaged(package.path, f"is damaged (the sheet {entry.name}, row {row}, cannot be read)") from None
+        raise damaged(
+            package.path, f"is damaged (the sheet {entry.name}, row {row}, cannot be read)"
+        ) from None
     column = 0
     for cell in element:
         if not isinstance(cell.tag, str) or etree.QName(cell).localname != "c":
@@ -521,7 +528,9 @@ def _normalized(package: Package, entry: SheetEntry, content: bytes, row: int) -
     return text[text.index(b">") + 1 : text.rindex(b"</")]
 
 
-def _with_dimension(head: bytes, edits: dict[int, dict[int, Edit]], package: Package, entry: SheetEntry) -> bytes:
+def _with_dimension(
+    head: bytes, edits: dict[int, dict[int, Edit]], package: Package, entry: SheetEntry
+) -> bytes:
     match = _DIMENSION.search(head)
     if match is None or not edits:
         return head
@@ -530,7 +539,12 @@ def _with_dimension(head: bytes, edits: dict[int, dict[int, Edit]], package: Pac
     bounds = [min(edits), min(columns), max(edits), max(columns)]
     try:
         old = range_bounds(attrs.get("ref", ""))
-        bounds = [min(old[0], bounds[0]), min(old[1], bounds[1]), max(old[2], bounds[2]), max(old[3], bounds[3])]
+        bounds = [
+            min(old[0], bounds[0]),
+            min(old[1], bounds[1]),
+            max(old[2], bounds[2]),
+            max(old[3], bounds[3]),
+        ]
     except ValueError:
         pass
     ref = range_ref(*bounds).encode()
@@ -548,9 +562,15 @@ def _refuse_unsafe_cells(
 
     def covered(bounds: tuple[int, int, int, int]) -> bool:
         top, left, bottom, right = bounds
-        return all(
-            column in edits.get(row, {}) for row in range(top, bottom + 1) for column in range(left, right + 1)
-        ) if (bottom - top + 1) * (right - left + 1) <= 100_000 else False
+        return (
+            all(
+                column in edits.get(row, {})
+                for row in range(top, bottom + 1)
+                for column in range(left, right + 1)
+            )
+            if (bottom - top + 1) * (right - left + 1) <= 100_000
+            else False
+        )
 
     def touched(bounds: tuple[int, int, int, int]) -> tuple[int, int] | None:
         top, left, bottom, right = bounds
@@ -579,7 +599,9 @@ def _refuse_unsafe_cells(
         if kind == "array":
             hit = touched(bounds)
             if hit and not covered(bounds):
-                raise _unsafe(entry, hit, f"in the results of an array formula ({attrs['ref']})", "move the formula")
+                raise _unsafe(
+                    entry, hit, f"in the results of an array formula ({attrs['ref']})", "move the formula"
+                )
         elif kind == "shared":
             cell_start = data.rfind(b"<", 0, match.start())
             cell_attrs = _attrs(data[cell_start : match.start()])
@@ -589,7 +611,10 @@ def _refuse_unsafe_cells(
                 continue
             if master[1] in edits.get(master[0], {}) and not covered(bounds):
                 raise _unsafe(
-                    entry, master, f"holding a formula filled down over {attrs['ref']}", "clear those formulas"
+                    entry,
+                    master,
+                    f"holding a formula filled down over {attrs['ref']}",
+                    "clear those formulas",
                 )
 
 
@@ -605,13 +630,47 @@ def _unsafe(entry: SheetEntry, cell: tuple[int, int], what: str, fix: str) -> Cp
 # cptbill's own sheets (Changes, Summary, Follow-up, Shortfalls, new Claims): built whole
 
 #: The order of a worksheet's children (ECMA-376 CT_Worksheet).
-_WORKSHEET_ORDER = (
-    "sheetPr dimension sheetViews sheetFormatPr cols sheetData sheetCalcPr sheetProtection protectedRanges "
-    "scenarios autoFilter sortState dataConsolidate customSheetViews mergeCells phoneticPr "
-    "conditionalFormatting dataValidations hyperlinks printOptions pageMargins pageSetup headerFooter "
-    "rowBreaks colBreaks customProperties cellWatches ignoredErrors smartTags drawing legacyDrawing "
-    "legacyDrawingHF drawingHF picture oleObjects controls webPublishItems tableParts extLst"
-).split()
+_WORKSHEET_ORDER = [
+    "sheetPr",
+    "dimension",
+    "sheetViews",
+    "sheetFormatPr",
+    "cols",
+    "sheetData",
+    "sheetCalcPr",
+    "sheetProtection",
+    "protectedRanges",
+    "scenarios",
+    "autoFilter",
+    "sortState",
+    "dataConsolidate",
+    "customSheetViews",
+    "mergeCells",
+    "phoneticPr",
+    "conditionalFormatting",
+    "dataValidations",
+    "hyperlinks",
+    "printOptions",
+    "pageMargins",
+    "pageSetup",
+    "headerFooter",
+    "rowBreaks",
+    "colBreaks",
+    "customProperties",
+    "cellWatches",
+    "ignoredErrors",
+    "smartTags",
+    "drawing",
+    "legacyDrawing",
+    "legacyDrawingHF",
+    "drawingHF",
+    "picture",
+    "oleObjects",
+    "controls",
+    "webPublishItems",
+    "tableParts",
+    "extLst",
+]
 
 
 def _child(root: etree._Element, name: str, order: Sequence[str] = _WORKSHEET_ORDER) -> etree._Element:
@@ -656,8 +715,9 @@ def column_widths(cells: dict[int, dict[int, Edit]]) -> dict[int, float]:
     widest: dict[int, float] = {}
     for row in cells.values():
         for column, edit in row.items():
-            chars = _display_width(edit.value, edit.number_format or default_format(edit.value))
-            chars = chars * 1.15 if edit.bold else chars
+            chars = float(_display_width(edit.value, edit.number_format or default_format(edit.value)))
+            if edit.bold:
+                chars *= 1.15
             widest[column] = max(widest.get(column, 0), chars)
     return {column: min(MAX_WIDTH, max(8.0, round(chars + 2.5, 1))) for column, chars in widest.items()}
 
@@ -668,7 +728,9 @@ def own_sheet(
     """A program-owned sheet's XML tree: the rows, bold frozen header, widths, landscape one page wide."""
     main, rel = package.main_ns, package.rel_ns
     if existing is None:
-        root = etree.fromstring(f'<worksheet xmlns="{main}" xmlns:r="{rel}"><sheetData/></worksheet>'.encode())
+        root = etree.fromstring(
+            f'<worksheet xmlns="{main}" xmlns:r="{rel}"><sheetData/></worksheet>'.encode()
+        )
     else:
         root = etree.fromstring(existing, PARSER)
     ns = f"{{{main}}}"
@@ -701,12 +763,16 @@ def own_sheet(
     pane = etree.Element(ns + "pane", ySplit="1", topLeftCell="A2", activePane="bottomLeft", state="frozen")
     view.insert(0, pane)
     etree.SubElement(view, ns + "selection", pane="bottomLeft", activeCell="A2", sqref="A2")
-    _child(root, "sheetFormatPr").set("defaultRowHeight", root.find(ns + "sheetFormatPr").get("defaultRowHeight", "15"))
+    _child(root, "sheetFormatPr").set(
+        "defaultRowHeight", root.find(ns + "sheetFormatPr").get("defaultRowHeight", "15")
+    )
     cols = _child(root, "cols")
     for col in list(cols):
         cols.remove(col)
     for column, width in sorted(column_widths(changes.cells).items()):
-        etree.SubElement(cols, ns + "col", min=str(column), max=str(column), width=str(width), customWidth="1")
+        etree.SubElement(
+            cols, ns + "col", min=str(column), max=str(column), width=str(width), customWidth="1"
+        )
     if not len(cols):
         root.remove(cols)
     properties = _child(root, "sheetPr")
@@ -717,7 +783,14 @@ def own_sheet(
         (outline.addnext if outline is not None else lambda e: properties.append(e))(setup_properties)
     setup_properties.set("fitToPage", "1")
     margins = _child(root, "pageMargins")
-    for side, inches in (("left", "0.5"), ("right", "0.5"), ("top", "0.75"), ("bottom", "0.75"), ("header", "0.3"), ("footer", "0.3")):
+    for side, inches in (
+        ("left", "0.5"),
+        ("right", "0.5"),
+        ("top", "0.75"),
+        ("bottom", "0.75"),
+        ("header", "0.3"),
+        ("footer", "0.3"),
+    ):
         margins.set(side, margins.get(side, inches))
     setup = _child(root, "pageSetup")
     setup.set("orientation", "landscape")
@@ -866,17 +939,21 @@ def save(package: Package, changes: dict[str, SheetChanges], stream: IO[bytes]) 
     _write_zip(package, parts, stream)
 
 
-def _register_sheet(
-    package: Package, parts: _Parts, workbook: etree._Element, name: str
-) -> SheetEntry:
+def _register_sheet(package: Package, parts: _Parts, workbook: etree._Element, name: str) -> SheetEntry:
     """A new worksheet part, listed last in workbook.xml, its rels and the content types."""
     part = parts.free("xl/worksheets/sheet{}.xml")
     ns = f"{{{etree.QName(workbook).namespace}}}"
     sheets = _child(workbook, "sheets", _WORKBOOK_ORDER)
-    ids = [int(s.get("sheetId", "0")) for s in sheets if isinstance(s.tag, str) and s.get("sheetId", "").isdigit()]
+    ids = [
+        int(s.get("sheetId", "0"))
+        for s in sheets
+        if isinstance(s.tag, str) and s.get("sheetId", "").isdigit()
+    ]
     sheet_id = str(max(ids, default=0) + 1)
-    kind = package.rel_ns.replace("relationships", "relationships/worksheet") if not package.strict else (
-        "http://purl.oclc.org/ooxml/officeDocument/relationships/worksheet"
+    kind = (
+        package.rel_ns.replace("relationships", "relationships/worksheet")
+        if not package.strict
+        else ("http://purl.oclc.org/ooxml/officeDocument/relationships/worksheet")
     )
     if not package.strict:
         kind = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
@@ -891,11 +968,28 @@ def _register_sheet(
     return entry
 
 
-_WORKBOOK_ORDER = (
-    "fileVersion fileSharing workbookPr absPath workbookProtection bookViews sheets functionGroups "
-    "externalReferences definedNames calcPr oleSize customWorkbookViews pivotCaches smartTagPr "
-    "smartTagTypes webPublishing fileRecoveryPr webPublishObjects extLst"
-).split()
+_WORKBOOK_ORDER = [
+    "fileVersion",
+    "fileSharing",
+    "workbookPr",
+    "absPath",
+    "workbookProtection",
+    "bookViews",
+    "sheets",
+    "functionGroups",
+    "externalReferences",
+    "definedNames",
+    "calcPr",
+    "oleSize",
+    "customWorkbookViews",
+    "pivotCaches",
+    "smartTagPr",
+    "smartTagTypes",
+    "webPublishing",
+    "fileRecoveryPr",
+    "webPublishObjects",
+    "extLst",
+]
 
 
 def _print_titles(package: Package, workbook: etree._Element, entry: SheetEntry) -> None:
@@ -903,7 +997,9 @@ def _print_titles(package: Package, workbook: etree._Element, entry: SheetEntry)
     ns = f"{{{etree.QName(workbook).namespace}}}"
     names = _child(workbook, "definedNames", _WORKBOOK_ORDER)
     quoted = "'" + entry.name.replace("'", "''") + "'"
-    element = etree.SubElement(names, ns + "definedName", name="_xlnm.Print_Titles", localSheetId=str(entry.index))
+    element = etree.SubElement(
+        names, ns + "definedName", name="_xlnm.Print_Titles", localSheetId=str(entry.index)
+    )
     element.text = f"{quoted}!$1:$1"
 
 
@@ -1027,7 +1123,13 @@ def _scratch_chart(sheet: str, cells: dict[int, dict[int, Edit]], spec: BarChart
         chart.add_series(
             {
                 "name": [sheet, spec.header_row - 1, column - 1],
-                "categories": [sheet, spec.first_row - 1, spec.category_column - 1, spec.last_row - 1, spec.category_column - 1],
+                "categories": [
+                    sheet,
+                    spec.first_row - 1,
+                    spec.category_column - 1,
+                    spec.last_row - 1,
+                    spec.category_column - 1,
+                ],
                 "values": [sheet, spec.first_row - 1, column - 1, spec.last_row - 1, column - 1],
             }
         )
@@ -1058,7 +1160,9 @@ def _write_zip(package: Package, parts: _Parts, stream: IO[bytes]) -> None:
 def _info_like(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     copied = zipfile.ZipInfo(info.filename, date_time=max(info.date_time, (1980, 1, 1, 0, 0, 0)))
     copied.compress_type = (
-        info.compress_type if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) else zipfile.ZIP_DEFLATED
+        info.compress_type
+        if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        else zipfile.ZIP_DEFLATED
     )
     copied.external_attr = info.external_attr
     copied.create_system = info.create_system
@@ -1066,5 +1170,4 @@ def _info_like(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     return copied
 
 
-__all__ = ["Edit", "SheetChanges", "Styles", "cell_xml", "column_number", "save"]
-_unused: Iterable[Any] = ()
+__all__ = ["Edit", "SheetChanges", "Styles", "cell_xml", "save"]

@@ -120,8 +120,10 @@ def resolve(base: str, target: str) -> str:
 def rels_name(part: str) -> str:
     """The relationships part of `part`."""
     path = PurePosixPath(part)
-    return str(path.parent / "_rels" / (path.name + ".rels")).lstrip("./") if str(path.parent) != "." else (
-        f"_rels/{path.name}.rels"
+    return (
+        str(path.parent / "_rels" / (path.name + ".rels")).lstrip("./")
+        if str(path.parent) != "."
+        else (f"_rels/{path.name}.rels")
     )
 
 

@@ -46,7 +46,9 @@ class FileBook:
         changes = self.changes.get(sheet)
         if entry is None and changes is None:
             return []
-        rows: Rows = [] if entry is None or (changes and changes.replaced) else read_sheet(self.package, entry)
+        rows: Rows = (
+            [] if entry is None or (changes and changes.replaced) else read_sheet(self.package, entry)
+        )
         if changes and changes.cells:
             rows = [list(row) for row in rows]  # empty rows may be one shared list
             for row, edits in changes.cells.items():
