@@ -572,3 +572,25 @@ def test_import_era_writes_what_the_file_door_writes(
     again = run_script(payload(after, active="Sessions", dates="iso"), script="import_era")
     assert [a["func"] for a in again] == ["alert"]
     assert f"0 added to Claims, {summary['lines']} duplicates skipped" in again[0]["args"][0]
+
+
+def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = payload({"Sessions": month_lines(2), "Payers": PAYERS, "Claims": CLAIMS}, active="Sessions")
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(tmp_path / "nowhere"))
+    actions = run_script(data, script="import_era")
+    assert [a["func"] for a in actions] == ["alert"]
+    assert actions[0]["args"][0].startswith("No .835 file found in xlwings Lite's Import/Export area")
+    folder = _drop(tmp_path / "data", "summit-paid-denied.835", "truncated.835")
+    (folder / "REMIT.835").write_bytes(b"")  # the suffix is matched whatever its case
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(folder))
+    assert [p.name for p in cptbill.excel.remittance_files(folder)] == [
+        "REMIT.835",
+        "summit-paid-denied.835",
+        "truncated.835",
+    ]
+    actions = run_script(data, script="import_era")
+    assert [a["func"] for a in actions] == ["alert"]  # nothing written, one sentence
+    assert actions[0]["args"][0] == "REMIT.835 is not a valid 835 remittance: the file is empty."
+    assert actions[0]["args"][3] == "critical"
