@@ -379,7 +379,6 @@ def import_era_command(
         out.print(f"Saved {done.saved}.", markup=False)
 
 
-<<<<<<< HEAD
 def _print_provider_adjustments(result: ImportResult) -> None:
     """The Provider adjustments block: each PLB with its reason and amount, once per payment."""
     if not result.adjustments:
@@ -395,7 +394,8 @@ def _print_provider_adjustments(result: ImportResult) -> None:
             f"  {item.source}: {item.reason}{reference} {item.amount:,.2f}", markup=False, soft_wrap=True
         )
     out.print(f"  total {result.provider_adjustments:,.2f}", markup=False)
-=======
+
+
 @app.command("addin", epilog="Example: cptbill addin my-addin")
 def addin_command(
     folder: Annotated[
@@ -417,7 +417,6 @@ def addin_command(
         "(see addin/README.md).",
         soft_wrap=True,
     )
->>>>>>> main
 
 
 DEMO_MONTH = "2026-11"
