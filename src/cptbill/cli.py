@@ -146,9 +146,9 @@ def check_command(
 ) -> None:
     """Report the flags of the lines as they stand, changing nothing."""
     from cptbill.book import check
-    from cptbill.xlsx import read_file
+    from cptbill.xlsx import kept_out_of_collection, read_file
 
-    with _progress(as_json) as progress:
+    with _progress(as_json) as progress, kept_out_of_collection():
         book = read_file(path, progress=progress)
         try:
             findings = Findings.of(*check(book, month, sheet))
