@@ -279,6 +279,9 @@ def report_command(
         print_json(report.summary())
         return
     _print_report(report, loaded)
+    if done.saved is None:
+        out.print("Nothing to change; the workbook was left as it was.")
+        return
     where = f"; the previous version is {done.backup.name}" if done.backup else ""
     out.print(f"Saved {done.saved}{where}.", markup=False, soft_wrap=True)
 

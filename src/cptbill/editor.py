@@ -33,6 +33,7 @@ from cptbill.ooxml import (
     range_ref,
     rels_name,
     split_ref,
+    well_formed,
 )
 
 DATE_FORMAT = "yyyy-mm-dd"
@@ -324,6 +325,7 @@ class _Sink:
 def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, styles: Styles) -> Spliced:
     """The sheet's XML with `changes.cells` written; bytes outside the changed rows are copied."""
     data = package.read(entry.part)
+    well_formed(package, entry.part, data, f"the sheet {entry.name}")
     start = _find_sheet_data(data)
     if start is None:
         raise damaged(package.path, f"is damaged (the sheet {entry.name} has no cells part)")
@@ -686,16 +688,15 @@ def _refuse_unsafe_cells(package: Package, entry: SheetEntry, data: bytes, edits
             for column in range(left, right + 1)
         )
 
-    def touched(bounds: tuple[int, int, int, int]) -> tuple[int, int] | None:
+    def touched(bounds: tuple[int, int, int, int]) -> list[tuple[int, int]]:
         top, left, bottom, right = bounds
-        hits = [
+        return sorted(
             (row, column)
             for column, cells in columns.items()
             if left <= column <= right
             for row in (range(top, bottom + 1) if bottom - top < len(cells) else cells)
             if top <= row <= bottom and row in cells
-        ]
-        return min(hits) if hits else None
+        )
 
     end = data.rfind(b"sheetData")
     for match in _MERGE.finditer(data, max(end, 0)):
@@ -703,9 +704,11 @@ def _refuse_unsafe_cells(package: Package, entry: SheetEntry, data: bytes, edits
             bounds = range_bounds(match.group(1).decode())
         except ValueError:
             continue
-        hit = touched(bounds)
-        if hit and hit != (bounds[0], bounds[1]):
-            raise _unsafe(entry, hit, f"inside the merged cells {match.group(1).decode()}", "unmerge them")
+        inside = [hit for hit in touched(bounds) if hit != (bounds[0], bounds[1])]
+        if inside:
+            raise _unsafe(
+                entry, inside[0], f"inside the merged cells {match.group(1).decode()}", "unmerge them"
+            )
     for match in re.finditer(rb"<(?:[\w.-]+:)?f\b([^>]*\bref=\"[^\"]+\"[^>]*)>", data):
         attrs = _attrs(match.group(1))
         try:
@@ -714,10 +717,10 @@ def _refuse_unsafe_cells(package: Package, entry: SheetEntry, data: bytes, edits
             continue
         kind = attrs.get("t", "normal")
         if kind == "array":
-            hit = touched(bounds)
-            if hit and not covered(bounds):
+            hits = touched(bounds)
+            if hits:
                 raise _unsafe(
-                    entry, hit, f"in the results of an array formula ({attrs['ref']})", "move the formula"
+                    entry, hits[0], f"in the results of an array formula ({attrs['ref']})", "move the formula"
                 )
         elif kind == "shared":
             cell_start = data.rfind(b"<", 0, match.start())
@@ -1030,6 +1033,7 @@ def save(package: Package, changes: dict[str, SheetChanges], stream: IO[bytes]) 
             raise CptbillError(f"{name} is a chart sheet; cptbill cannot write into it. Nothing was saved.")
         if sheet.replaced:
             data = package.read(entry.part)
+            well_formed(package, entry.part, data, f"the sheet {name}")
             drop_calc_chain = drop_calc_chain or bool(_FORMULA.search(data))
             root = own_sheet(package, data, sheet, styles)
             if sheet.chart is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
+from xml.parsers import expat
 
 from lxml import etree
 
@@ -162,6 +163,7 @@ class Package:
     content_types: bytes
     cache: dict[str, bytes] = field(default_factory=dict)
     calamine: Any = None  # python-calamine's workbook, opened once when a sheet is read through it
+    validate: bool = False  # check each sheet read is well-formed XML (a check; a save always checks)
 
     @property
     def main_ns(self) -> str:
@@ -507,13 +509,41 @@ def read_sheet(package: Package, entry: SheetEntry) -> Rows:
     data = package.read(entry.part)
     if b"<!" in data and _DOCTYPE.search(data):
         raise damaged(package.path, f"holds a document type declaration in the sheet {entry.name}")
-    if not (package.strict or package.date1904) and _calamine_can_read(data):
+    if package.validate:
+        well_formed(package, entry.part, data, f"the sheet {entry.name}")
+    if not (package.strict or package.date1904) and _calamine_can_read(data) and _plain_parts(package):
         del data  # the XML is not needed while calamine reads: less memory at the peak
         fast = _calamine_rows(package, entry)
         if fast is not None:
             return fast
         data = package.read(entry.part)
     return _lxml_rows(package, entry, data)
+
+
+def well_formed(package: Package, part: str, data: bytes, what: str) -> None:
+    """Refuse XML that is not well formed (python-calamine reads some of it anyway), or declares a DTD."""
+    parser = expat.ParserCreate()
+
+    def refuse_dtd(*_: Any) -> None:
+        raise damaged(package.path, f"holds a document type declaration in {what}")
+
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError:
+        raise damaged(package.path, f"is damaged ({what} cannot be read)") from None
+
+
+def _plain_parts(package: Package) -> bool:
+    """The parts python-calamine reads besides the sheet hold no DTD (it would not refuse one)."""
+    for kind in ("sharedStrings", "styles"):
+        part = package.part_of_type(kind)
+        if part is not None:
+            data = package.read(part)
+            if b"<!" in data and _DOCTYPE.search(data):
+                raise damaged(package.path, f"holds a document type declaration in {part}")
+    return True
 
 
 def _calamine_can_read(data: bytes) -> bool:

@@ -148,7 +148,9 @@ def read_file(path: Path | str, progress: Progress | None = None) -> FileBook:
     """Open a workbook for reading only (a check): nothing is ever saved. Close it with `close()`."""
     path = _check_workbook(Path(path))
     _say(progress, f"Reading {path.name}")
-    return FileBook(open_package(path))
+    package = open_package(path)
+    package.validate = True  # nothing is saved to check it then
+    return FileBook(package)
 
 
 def update_file(
