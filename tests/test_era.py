@@ -104,16 +104,16 @@ def test_paid_denied_patient_responsibility_and_two_line_claim() -> None:
     assert rows == [
         # paid line with a contractual adjustment; its Line is the REF*6R
         (dt.date(2026, 10, 5), "JORDAN PIKE", *payer, "97124", (), 2.0, Decimal("80.00"),
-         Decimal("60.00"), Status.PAID, "CO-45", "SMC0001", "LN1", source),
+         Decimal("60.00"), Status.PAID, "CO-45", "PK1005", "LN1", source),
         # denied line, no DTM*472: the claim's DTM*232; no REF*6R: its position
         (dt.date(2026, 10, 6), "CASEY MORROW", *payer, "97140", (), 2.0, Decimal("70.00"),
-         Decimal("0"), Status.DENIED, "CO-97", "SMC0002", "1", source),
+         Decimal("0"), Status.DENIED, "CO-97", "MC1006", "1", source),
         # two service lines: the first with modifier 59 and patient responsibility, its own CAS
         (dt.date(2026, 10, 8), "RILEY SHAW", *payer, "97124", ("59",), 2.0, Decimal("90.00"),
-         Decimal("70.00"), Status.PAID, "CO-45; PR-2", "SMC0003", "1", source),
+         Decimal("70.00"), Status.PAID, "CO-45; PR-2", "RS1007", "1", source),
         # ... the second without SVC05 (1 unit) and without CAS: the claim's CAS
         (dt.date(2026, 10, 7), "RILEY SHAW", *payer, "97010", (), 1.0, Decimal("15.00"),
-         Decimal("5.00"), Status.PAID, "CO-253", "SMC0003", "2", source),
+         Decimal("5.00"), Status.PAID, "CO-253", "RS1007", "2", source),
     ]  # fmt: skip
 
 
@@ -134,7 +134,7 @@ def test_rows_written_to_a_new_claims_sheet() -> None:
         "Paid": 60.0,
         "Status": "Paid",
         "Reason": "CO-45",
-        "Claim ID": "SMC0001",
+        "Claim ID": "PK1005",
         "Line": "LN1",
         "Source": "summit-paid-denied.835 #EFT501",
         "Modifiers": None,
@@ -167,7 +167,7 @@ def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS),
         [dt.date(2026, 9, 15), "Avery Quinn", "Harbor Health PPO", "97140", 2, 90, 67, "Paid", "CO-45",
-         "HHC0001", 1, None, None],
+         "QA0915", 1, None, None],
     ]  # fmt: skip
     book = memory_book(original)
     before = load(book).history[(name_key("Harbor Health PPO"), "97140")]
@@ -236,7 +236,7 @@ def test_an_existing_claims_sheet_keeps_its_layout() -> None:
     assert (added[index["code"]], added[index["units"]], added[index["billed"]]) == ("97124", 2, 80.0)
     assert added[index["status"]] == "Paid"
     assert added[index["client"]] == "JORDAN PIKE"
-    assert added[index["claim id"]] == "SMC0001"
+    assert added[index["claim id"]] == "PK1005"
     assert added[index["source"]] == "summit-paid-denied.835 #EFT501"
     assert added[index["notes"]] is None
     assert len(rows) == 3 + 4
@@ -244,7 +244,7 @@ def test_an_existing_claims_sheet_keeps_its_layout() -> None:
 
 def test_lines_already_typed_with_their_claim_id_are_not_added_again() -> None:
     typed = [dt.date(2026, 10, 6), "Casey Morrow", "Summit Mutual", "97140", 2, 70, 0, "Denied", "CO-97",
-             "SMC0002", 1, None, None]  # fmt: skip
+             "MC1006", 1, None, None]  # fmt: skip
     book = memory_book([list(c.CLAIMS_COLUMNS), typed])
     result = import_remittances(book, payers(), [FIXTURES / "summit-paid-denied.835"])
     assert (result.added, result.duplicates) == (3, 1)

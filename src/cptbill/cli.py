@@ -376,6 +376,76 @@ def import_era_command(
         out.print(f"Saved {done.saved}.", markup=False)
 
 
+@app.command("claims", epilog="Example: cptbill claims massage-billing.xlsx --month 2026-11")
+def claims_command(
+    path: BookArgument,
+    month: Annotated[str, typer.Option("--month", metavar="YYYY-MM", help="The month of service to bill.")],
+    payer: Annotated[str | None, typer.Option("--payer", metavar="NAME", help="Only this payer.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="837|pdf",
+            help="837 or pdf for every payer (default: 837 for payers with a Payer ID, paper forms for the rest).",
+        ),
+    ] = None,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send again lines already on the Claims sheet.")
+    ] = False,
+    folder: Annotated[
+        Path | None,
+        typer.Option("--dir", metavar="DIR", help="Where to write the files (default: beside PATH)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the month's claims: 837P files for a clearinghouse, CMS-1500 PDFs for paper; record them on Claims."""
+    from cptbill.submit import run_claims, save_files
+    from cptbill.xlsx import update_file
+
+    target = folder if folder is not None else path.parent
+    if not target.is_dir():
+        raise CptbillError(f"The folder {target} does not exist.")
+    with _progress(as_json) as progress:
+        # The files are written before the workbook is saved: a failed save leaves no Submitted rows.
+        done = update_file(
+            path, lambda book: save_files(run_claims(book, month, payer=payer, fmt=fmt, resend=resend), target),
+            progress=progress,
+        )  # fmt: skip
+    submission = done.result
+    if as_json:
+        print_json(submission.summary())
+        return
+    _print_claims(submission)
+    if done.saved is not None:
+        out.print(f"Saved {done.saved}.", markup=False, soft_wrap=True)
+
+
+def _print_claims(submission: Any) -> None:
+    summary = submission.summary()
+    out.print(
+        f"[bold]{summary['claims']}[/] claim(s), {summary['lines']} service line(s), billed "
+        f"[bold]{summary['billed']:,.2f}[/] for {summary['month']}.",
+        soft_wrap=True,
+    )
+    for name in summary["files"]:
+        out.print(f"  wrote {name}", markup=False, soft_wrap=True)
+    batch = submission.batch
+    if batch.flags:
+        out.print(f"[yellow]Not sent, something a claim needs is missing[/] ({len(batch.flags)} line(s)):")
+        for (sheet, row), notes in list(batch.flags.items())[:20]:
+            out.print(
+                f"  {sheet} row {row}: " + "; ".join(str(n) for n in notes), markup=False, soft_wrap=True
+            )
+    if batch.blocked:
+        out.print(f"Not sent, flagged lines to fix first: {len(batch.blocked)} (see the Flags column).")
+    if batch.already_sent:
+        out.print(
+            f"Already on the Claims sheet, not sent again: {batch.already_sent} line(s) (--resend to send)."
+        )
+    if batch.not_coded:
+        out.print(f"[yellow]Not coded yet:[/] {batch.not_coded} line(s); run cptbill recode first.")
+
+
 DEMO_MONTH = "2026-11"
 
 

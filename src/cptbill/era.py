@@ -28,6 +28,7 @@ from cptbill.contract import Status
 from cptbill.errors import CptbillError
 from cptbill.models import Claim, Model, Payer, money
 from cptbill.schema import parse_claims, parse_code, parse_payers
+from cptbill.submit import settle_submitted
 
 #: The only kind of file `import-era` takes: an 835 remittance in the 5010 version.
 FUNCTIONAL_ID = "HP"
@@ -404,7 +405,7 @@ def _claim_lines(claim: Any, payer: str, payer_id: str, source: str) -> Iterator
             paid=paid,
             status=status,
             reason=_reasons(service.select("CAS")) or claim_reason,
-            claim_id=_value(claim, "CLP07"),
+            claim_id=_value(claim, "CLP01"),
             line=_value(service, "REF[6R]02") or str(position),
             source=source,
         )
@@ -482,6 +483,7 @@ def import_remittances(
             seen.add(line.key)
             new.append((line, payer or line.payer))
     result.added = len(new)
+    new = settle_submitted(book, sheet, rows, new, _cells)  # answers to claims sent by `cptbill claims`
     result.unmatched_payers = sorted(unmatched, key=lambda n: (n.casefold(), n))
     if new:
         _append(book, sheet, rows, new)

@@ -374,6 +374,8 @@ def _parse_payer(
         unit_rule=rule,
         max_units=max_units,
         era_names=era_names,
+        payer_id=_text(cell(row, index, c.PAYER_ID)),
+        address=_text(cell(row, index, c.ADDRESS)),
     )
 
 
