@@ -506,9 +506,21 @@ def demo_command(
     )  # fmt: skip
     out.rule("5. Follow-ups")
     _print_report(report, loaded)
+
+    from cptbill.submit import run_claims
+
+    out.rule("6. Claims to send for November 2026")
+    submission = update_file(path, lambda book: run_claims(book, DEMO_MONTH)).result
+    for name, data in list(submission.files.items()):
+        written = _unused(folder / name)  # the demo never overwrites a file
+        written.write_bytes(data)
+        submission.files[written.name] = submission.files.pop(name)
+    _print_claims(submission)
     out.print(
         f"\nOpen {path.name} in Excel or LibreOffice: Sessions has the codes and flags, Changes what "
-        "was changed and why, Summary, Resubmit and Shortfalls the follow-ups.",
+        "was changed and why, Summary, Resubmit and Shortfalls the follow-ups, Claims the lines sent. "
+        "Upload the .837 files to your clearinghouse; print the CMS-1500 PDFs on the red forms (the "
+        "-preview PDFs show the form drawn, to check).",
         markup=False, soft_wrap=True,
     )  # fmt: skip
 
