@@ -276,7 +276,7 @@ SAMPLE_CLIENTS: tuple[tuple[Any, ...], ...] = (
         referring_provider="Lee Park",
         referring_npi="1234567893",
         prior_authorization="PA-4411",
-    ),  # fmt: skip
+    ),
     _client(
         "Diego Alvarez",
         dt.date(1990, 1, 5),
@@ -288,7 +288,7 @@ SAMPLE_CLIENTS: tuple[tuple[Any, ...], ...] = (
         accident_date=dt.date(2026, 10, 20),
         accident_state="OR",
         carrier_claim_number="PIP-2026-0042",
-    ),  # fmt: skip
+    ),
     _client(
         "Sam Whitaker", dt.date(1951, 6, 14), "M", "40 Lake Dr, Eugene, OR 97401", "EVG1234567", None, _BACK
     ),
@@ -311,7 +311,7 @@ SAMPLE_CLIENTS: tuple[tuple[Any, ...], ...] = (
         ("S39.012A",),
         accident_date=dt.date(2026, 10, 2),
         carrier_claim_number="WC-2026-9183",
-    ),  # fmt: skip
+    ),
     _client(
         "Hannah Cole",
         dt.date(1993, 11, 21),
@@ -333,7 +333,7 @@ SAMPLE_CLIENTS: tuple[tuple[Any, ...], ...] = (
         "HHP3332222",
         "G900",
         ("M62.830",),
-    ),  # fmt: skip
+    ),
     _client(
         "Elena Petrova", dt.date(1948, 2, 9), "F", "15 Alder St, Eugene, OR 97402", "EVG7654321", None, _BACK
     ),
@@ -347,7 +347,7 @@ SAMPLE_CLIENTS: tuple[tuple[Any, ...], ...] = (
         ("S46.011A",),
         accident_date=dt.date(2026, 9, 28),
         carrier_claim_number="WC-2026-9240",
-    ),  # fmt: skip
+    ),
     _client(
         "Marcus Reed",
         dt.date(1975, 10, 30),
