@@ -549,3 +549,31 @@ def _ppm(data: bytes) -> tuple[int, int, bytes]:
     parts = data.split(maxsplit=4)
     assert parts[0] == b"P6"
     return int(parts[1]), int(parts[2]), parts[4]
+
+
+# ----------------------------------------------------------------------------- from Excel
+
+
+def test_claims_script_in_xlwings_lite_writes_under_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cptbill.excel
+    from test_excel import apply, payload, run_script
+
+    def as_datetime(value: Any) -> Any:
+        return dt.datetime.combine(value, dt.time()) if isinstance(value, dt.date) else value
+
+    book = claims_book()
+    sheets = {name: [[as_datetime(v) for v in row] for row in rows] for name, rows in book.sheets.items()}
+    sheets["Settings"] = [*sheets["Settings"], ["Month to recode", "2026-11"]]
+    monkeypatch.setattr(cptbill.excel, "LITE_FOLDER", tmp_path / "data")
+    data = payload(sheets, active="Sessions")
+    actions = run_script(data, script="claims")  # no month given: the Settings value
+    after = apply(data, actions)
+    written = sorted(p.name for p in (tmp_path / "data").iterdir())
+    assert written == sorted(run(claims_book()).files)
+    header = after["Claims"][0]
+    submitted = [row for row in after["Claims"][1:] if row[header.index("Status")] == "Submitted"]
+    assert len(submitted) == 6
+    flags = after["Sessions"][0].index("Flags")
+    assert after["Sessions"][8][flags] == "CLAIM_INCOMPLETE: no member ID (Clients row 7)"

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import xlwings as xw
 
 from cptbill import book as core
 from cptbill import report as reports
+from cptbill import submit
 from cptbill.book import BarChartSpec
 from cptbill.coding import choose_code
+from cptbill.contract import MONTH_TO_RECODE, SETTING, SETTINGS, VALUE, header_key
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.history import History, favoured_code, outcomes
 from cptbill.models import Payer, Settings, money
 from cptbill.plan import make_plan
 from cptbill.schema import (
+    cell,
+    column_index,
     find_payer,
     is_blank,
     is_session_header,
@@ -34,6 +39,7 @@ from cptbill.schema import (
     parse_units,
     row_is_blank,
 )
+from cptbill.submit import Submission
 from cptbill.units import check_minutes, parse_rule, table_units
 
 Matrix = list[list[Any]]
@@ -456,6 +462,63 @@ def report(book: xw.Book, month: str = "") -> None:
     report_book(book, month)
 
 
+#: Where the claims script writes its files in xlwings Lite (the browser's folder for downloads).
+LITE_FOLDER = Path("/data")
+
+
+def run_claims(book: xw.Book, month: str = "") -> Submission:
+    """Write the month's claims files as `cptbill claims` does, and record the lines sent on Claims.
+
+    The month is the one given, else the Settings value `Month to recode`. Files go under /data in
+    xlwings Lite and beside the workbook in classic xlwings.
+    """
+    door = XlwingsBook(book)
+    chosen = str(month or "").strip() or _month_setting(door)
+    active = book.sheets.active
+    submission = submit.run_claims(door, chosen)
+    folder = LITE_FOLDER if door.remote else Path(book.fullname).resolve().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    submit.save_files(submission, folder)
+    if door.added_sheet:
+        active.activate()
+    return submission
+
+
+def _month_setting(door: XlwingsBook) -> str:
+    sheet = core.find_sheet(door, SETTINGS)
+    rows = door.read(sheet) if sheet else []
+    index = column_index(rows[0]) if rows else {}
+    for row in rows[1:]:
+        if header_key(cell(row, index, SETTING)) == header_key(MONTH_TO_RECODE):
+            value = cell(row, index, VALUE)
+            return "" if is_blank(value) else str(value).strip()
+    return ""
+
+
+def claims_book(book: xw.Book, month: str = "") -> Submission | None:
+    """The claims of an open workbook, reporting a user mistake in a message box."""
+    result = _friendly(book, lambda: run_claims(book, month))
+    if result is not None:
+        summary = result.summary()
+        print(
+            f"cptbill: {summary['claims']} claims for {summary['month']}, files: "
+            f"{', '.join(summary['files']) or 'none'}; held back: {summary['incomplete']} incomplete, "
+            f"{summary['blocked']} flagged"
+        )
+    return result
+
+
+@_office_js_script
+def claims(book: xw.Book, month: str = "") -> None:
+    """Write the month's 837P files and CMS-1500 PDFs (under /data in xlwings Lite) and record them on Claims."""
+    claims_book(book, month)
+
+
+def claims_caller(month: str = "") -> None:
+    """Classic xlwings: write the claims files beside the workbook that called (RunPython macro)."""
+    claims_book(xw.Book.caller(), month)
+
+
 def recode_caller(month: str = "") -> None:
     """Classic xlwings: recode the workbook that called, from a button's RunPython macro."""
     recode_book(xw.Book.caller(), month)
@@ -468,6 +531,9 @@ def report_caller(month: str = "") -> None:
 
 __all__ = [
     "XlwingsBook",
+    "claims",
+    "claims_book",
+    "claims_caller",
     "cptbestcode",
     "cptcode",
     "cptexpected",
@@ -479,6 +545,7 @@ __all__ = [
     "report",
     "report_book",
     "report_caller",
+    "run_claims",
     "run_recode",
     "run_report",
 ]
