@@ -437,7 +437,7 @@ def test_round_trip_answers_land_on_the_rows_sent(tmp_path: Path) -> None:
     waiting = {r["Claim ID"] for r in after if r["Status"] == "Submitted"}
     assert waiting == {c.claim_id for c in submission.claims} - {rosa.claim_id, grace.claim_id}
     again = import_remittances(book, None, [read_remittance(era)])
-    assert again.added == 0 and len(records(book, "Claims")) == len(before)
+    assert (again.added, again.duplicates) == (0, 2) and len(records(book, "Claims")) == len(before)
 
 
 # ----------------------------------------------------------------------------- CMS-1500
@@ -566,7 +566,7 @@ def test_claims_script_in_xlwings_lite_writes_under_data(
     book = claims_book()
     sheets = {name: [[as_datetime(v) for v in row] for row in rows] for name, rows in book.sheets.items()}
     sheets["Settings"] = [*sheets["Settings"], ["Month to recode", "2026-11"]]
-    monkeypatch.setattr(cptbill.excel, "LITE_FOLDER", tmp_path / "data")
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(tmp_path / "data"))
     data = payload(sheets, active="Sessions")
     actions = run_script(data, script="claims")  # no month given: the Settings value
     after = apply(data, actions)

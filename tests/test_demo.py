@@ -39,7 +39,11 @@ def test_demo_imports_the_remittance_learns_and_recodes_november(
     new_code = [str(h) for h in resubmit[0]].index("New code")
     assert sorted(row[new_code] for row in resubmit[1:]) == ["97124", "97124"]
     claims = list(wb["Claims"].iter_rows(values_only=True))
-    answered = [row for row in claims[1:] if row[0] is not None and row[7] != "Submitted"]
+    answered = [
+        row
+        for row in claims[1:]
+        if row[0] is not None and row[list(claims[0]).index("Status")] != "Submitted"
+    ]
     assert len(answered) == 11 + 6
     assert "Summary" in wb.sheetnames and wb["Changes"].max_row > 1
 
@@ -62,8 +66,10 @@ def test_demo_ends_with_claims_to_send(tmp_path: Path, capsys: pytest.CaptureFix
     assert "CLAIM_INCOMPLETE: no member ID (Clients row 9)" in out
     wb = openpyxl.load_workbook(tmp_path / "massage-billing.xlsx")
     claims = list(wb["Claims"].iter_rows(values_only=True))
-    submitted = [row for row in claims[1:] if row[7] == "Submitted"]
-    assert len(submitted) > 20 and all(row[9] and str(row[9]).startswith("CB") for row in submitted)
+    header = list(claims[0])
+    status, claim_id = header.index("Status"), header.index("Claim ID")
+    submitted = [row for row in claims[1:] if row[status] == "Submitted"]
+    assert len(submitted) > 20 and all(str(row[claim_id]).startswith("CB") for row in submitted)
 
 
 def test_demo_never_overwrites_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,8 +19,10 @@ from cptbill.units import allocate, parse_rule, units
 
 if TYPE_CHECKING:  # the commands import the core and openpyxl only when they run
     from cptbill.book import Book, Loaded
+    from cptbill.era import ImportResult
     from cptbill.models import Plan
     from cptbill.report import Report
+    from cptbill.submit import Submission
 
 app = typer.Typer(
     add_completion=False,
@@ -343,7 +345,7 @@ def import_era_command(
     as_json: JsonOption = False,
 ) -> None:
     """Append the service lines of 835 remittances (ERA) to the Claims sheet, skipping known lines."""
-    from cptbill.era import ImportResult, import_remittances, read_remittance
+    from cptbill.era import import_remittances, read_remittance
     from cptbill.xlsx import update_file
 
     remittances = [read_remittance(file) for file in files]  # every file is checked before the workbook
@@ -367,7 +369,9 @@ def import_era_command(
             "[yellow]Unmatched payers[/] (imported under the remittance's name; add to a payer's "
             f"ERA names on the Payers sheet): {escape(', '.join(result.unmatched_payers))}"
         )
-    out.print(f"Provider-level adjustments (PLB, not claim lines): {result.provider_adjustments:,.2f}")
+    _print_provider_adjustments(result)
+    for warning in result.warnings:
+        out.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
     if done.saved is None:
         out.print("Nothing new; the workbook was left as it was.")
     elif done.backup is not None:
@@ -399,7 +403,7 @@ def claims_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write the month's claims: 837P files for a clearinghouse, CMS-1500 PDFs for paper; record them on Claims."""
-    from cptbill.submit import run_claims, save_files
+    from cptbill.submit import run_claims
     from cptbill.xlsx import update_file
 
     target = folder if folder is not None else path.parent
@@ -408,7 +412,7 @@ def claims_command(
     with _progress(as_json) as progress:
         # The files are written before the workbook is saved: a failed save leaves no Submitted rows.
         done = update_file(
-            path, lambda book: save_files(run_claims(book, month, payer=payer, fmt=fmt, resend=resend), target),
+            path, lambda book: _save_files(run_claims(book, month, payer=payer, fmt=fmt, resend=resend), target),
             progress=progress,
         )  # fmt: skip
     submission = done.result
@@ -420,7 +424,16 @@ def claims_command(
         out.print(f"Saved {done.saved}.", markup=False, soft_wrap=True)
 
 
-def _print_claims(submission: Any) -> None:
+def _save_files(submission: Submission, folder: Path) -> Submission:
+    """Write the claims files into `folder`, each whole or not at all (an earlier one kept as .bak)."""
+    from cptbill.safefile import replace_atomically
+
+    for name, data in submission.files.items():
+        replace_atomically(folder / name, lambda stream, data=data: stream.write(data))  # type: ignore[misc]
+    return submission
+
+
+def _print_claims(submission: Submission) -> None:
     summary = submission.summary()
     out.print(
         f"[bold]{summary['claims']}[/] claim(s), {summary['lines']} service line(s), billed "
@@ -444,6 +457,46 @@ def _print_claims(submission: Any) -> None:
         )
     if batch.not_coded:
         out.print(f"[yellow]Not coded yet:[/] {batch.not_coded} line(s); run cptbill recode first.")
+
+
+def _print_provider_adjustments(result: ImportResult) -> None:
+    """The Provider adjustments block: each PLB with its reason and amount, once per payment."""
+    if not result.adjustments:
+        out.print("Provider adjustments (PLB): none new.")
+        return
+    out.print(
+        "Provider adjustments (PLB, not claim lines; a positive amount was taken from the payment):",
+        soft_wrap=True,
+    )
+    for item in result.adjustments:
+        reference = f" {item.reference}" if item.reference else ""
+        out.print(
+            f"  {item.source}: {item.reason}{reference} {item.amount:,.2f}", markup=False, soft_wrap=True
+        )
+    out.print(f"  total {result.provider_adjustments:,.2f}", markup=False)
+
+
+@app.command("addin", epilog="Example: cptbill addin my-addin")
+def addin_command(
+    folder: Annotated[
+        Path, typer.Argument(metavar="[FOLDER]", help="Where to write the two files (default: here).")
+    ] = Path("."),
+) -> None:
+    """Write the xlwings Lite add-in: main.py and requirements.txt to paste into the xlwings Lite editor."""
+    from cptbill.addin import write_addin
+
+    bundle, main, requirements = write_addin(folder)
+    out.print(
+        f"Wrote {main} ({len(bundle.main_py.encode()) / 1024:,.0f} KB: cptbill's {len(bundle.modules)} "
+        f"modules for Excel, {bundle.archive_size / 1024:,.0f} KB compressed) and {requirements} "
+        f"({', '.join(bundle.requirements)}).",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+    out.print(
+        "Paste them into the main.py and requirements.txt tabs of the xlwings Lite editor "
+        "(see addin/README.md).",
+        soft_wrap=True,
+    )
 
 
 DEMO_MONTH = "2026-11"

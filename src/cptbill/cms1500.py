@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from cptbill.claims import PLAN_TYPES, Claim, Provider, ServiceLine
+from cptbill.pdfwrite import Canvas
 
 # The form is laid out for 10 characters per inch and 6 lines per inch (NUCC 1500 instructions):
 # a field is placed by its line (1-66) and column (1-85). Courier 12 is exactly 10 characters per inch.
@@ -237,54 +236,46 @@ _FORM: tuple[tuple[str, str, int, int, int, int], ...] = (
 )
 
 
-def _draw_form(c: Any) -> None:
+def _draw_form(c: Canvas) -> None:
     """The form's boxes and titles in red, close to where the printed form has them."""
-    c.saveState()
-    c.setStrokeColorRGB(*FORM_RED)
-    c.setFillColorRGB(*FORM_RED)
-    c.setLineWidth(0.6)
-    c.setFont("Helvetica-Bold", 9)
-    c.drawString(
-        LEFT, PAGE_HEIGHT - TOP - 5.2 * LINE, "HEALTH INSURANCE CLAIM FORM  (CMS-1500 02/12) - PREVIEW"
-    )
-    c.setFont("Helvetica", 5)
+    c.save_state()
+    c.stroke_rgb(*FORM_RED)
+    c.fill_rgb(*FORM_RED)
+    c.line_width(0.6)
+    c.font("Helvetica-Bold", 9)
+    c.text(LEFT, PAGE_HEIGHT - TOP - 5.2 * LINE, "HEALTH INSURANCE CLAIM FORM  (CMS-1500 02/12) - PREVIEW")
+    c.font("Helvetica", 5)
     for number, title, first_line, first_col, last_line, last_col in _FORM:
         x0 = LEFT + (first_col - 1.3) * CHAR
         x1 = LEFT + (last_col - 0.3) * CHAR
         top = PAGE_HEIGHT - (TOP + (first_line - 1) * LINE)
         bottom = PAGE_HEIGHT - (TOP + last_line * LINE)
         c.rect(x0, bottom, x1 - x0, top - bottom)
-        c.drawString(x0 + 1.5, top - 5.5, f"{number}. {title}" if number else title)
+        c.text(x0 + 1.5, top - 5.5, f"{number}. {title}" if number else title)
     for n in range(1, LINES_PER_FORM + 1):  # the six service lines, shaded top halves
         top = PAGE_HEIGHT - (TOP + (41 + 2 * n - 1) * LINE)
-        c.setFillColorRGB(1.0, 0.9, 0.9)
-        c.rect(LEFT - 1.3 * CHAR, top - LINE, 79 * CHAR, LINE, stroke=0, fill=1)
-        c.setFillColorRGB(*FORM_RED)
-        c.drawString(LEFT - 1.1 * CHAR, top - 2 * LINE + 3, str(n))
-    c.restoreState()
+        c.fill_rgb(1.0, 0.9, 0.9)
+        c.rect(LEFT - 1.3 * CHAR, top - LINE, 79 * CHAR, LINE, stroke=False, fill=True)
+        c.fill_rgb(*FORM_RED)
+        c.text(LEFT - 1.1 * CHAR, top - 2 * LINE + 3, str(n))
+    c.restore_state()
 
 
 def render(claims: Sequence[Claim], provider: Provider, signed: dt.date | None = None) -> tuple[bytes, bytes]:
     """Two PDFs: the data alone, for the red pre-printed form, and a preview with the form drawn."""
-    from reportlab.pdfgen.canvas import Canvas  # loaded only for paper claims
-
     signed = signed or dt.date.today()
     result = []
     for preview in (False, True):
-        stream = io.BytesIO()
-        canvas = Canvas(stream, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=True, pageCompression=0)
-        canvas.setTitle("CMS-1500 claims" + (" (preview)" if preview else ""))
-        canvas.setCreator("cptbill")
+        canvas = Canvas(PAGE_WIDTH, PAGE_HEIGHT, "CMS-1500 claims" + (" (preview)" if preview else ""))
         for claim, lines in pages(claims):
             if preview:
                 _draw_form(canvas)
-            canvas.setFont(FONT, SIZE)
-            canvas.setFillColorRGB(0, 0, 0)
+            canvas.font(FONT, SIZE)
+            canvas.fill_rgb(0, 0, 0)
             for field in form_fields(claim, provider, lines, signed):
-                canvas.drawString(field.x, field.y, field.text)
-            canvas.showPage()
-        canvas.save()
-        result.append(stream.getvalue())
+                canvas.text(field.x, field.y, field.text)
+            canvas.show_page()
+        result.append(canvas.bytes())
     return result[0], result[1]
 
 

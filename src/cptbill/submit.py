@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT, Book, check, find_sheet, owned_columns
@@ -23,9 +22,9 @@ from cptbill.claims import (
     slug,
     with_flags,
 )
+from cptbill.cms1500 import render
 from cptbill.contract import header_key, name_key
 from cptbill.errors import CptbillError
-from cptbill.safefile import replace_atomically
 from cptbill.schema import column_index, parse_month
 from cptbill.x12_837 import Control, write_837
 
@@ -64,7 +63,6 @@ def run_claims(
     fmt: str | None = None,
     resend: bool = False,
     now: dt.datetime | None = None,
-    render_pdf: Callable[[list[Claim], Any], tuple[bytes, bytes]] | None = None,
 ) -> Submission:
     """Make the month's claims, write their files (as bytes) and record the lines sent on Claims.
 
@@ -116,7 +114,7 @@ def run_claims(
             submission.files[name] = text.encode("ascii", "replace")
         else:
             name = f"{stem}.pdf"
-            printed, preview = (render_pdf or _render)(claims, provider)
+            printed, preview = render(claims, provider)
             submission.files[name] = printed
             submission.files[f"{stem}-preview.pdf"] = preview
         for claim in claims:
@@ -124,12 +122,6 @@ def run_claims(
     _record(book, claims_sheet, claims_rows_read, batch.claims, sources, now.date())
     _write_flags(book, loaded, lines, batch)
     return submission
-
-
-def _render(claims: list[Claim], provider: Any) -> tuple[bytes, bytes]:
-    from cptbill.cms1500 import render  # reportlab is loaded only when paper forms are made
-
-    return render(claims, provider)
 
 
 def _record(
@@ -179,25 +171,38 @@ def _write_flags(book: Book, loaded: Any, lines: list[Any], batch: Batch) -> Non
         book.highlight(sheet, {row: bool(text) for row, text in cells.items()})
 
 
+@dataclass
+class Settled:
+    """What `settle_submitted` did: the lines left to append, and how many it put on sent rows."""
+
+    rest: list[tuple[Any, str]]
+    settled: int = 0  # answers written onto their Submitted rows
+    repeated: int = 0  # answers already on a row sent (the same file imported again)
+
+
 def settle_submitted(
     book: Book,
     sheet: str | None,
     rows: list[list[Any]],
     new: list[tuple[Any, str]],
     cells_of: Callable[[Any, str], dict[str, Any]],
-) -> list[tuple[Any, str]]:
-    """Put remittance lines answering claims cptbill sent onto their Submitted rows; return the others.
+) -> Settled:
+    """Put remittance lines answering claims cptbill sent onto their Submitted rows.
 
     A line answers a sent claim when its claim ID (CLP01, which is the CLM01 sent) and line
     (REF*6R) are those of a Submitted row: matched by claim ID, never by date and client. The row
     keeps its Date, Client and Payer as the therapist typed them; the rest comes from the remittance.
+    A line whose claim ID, line and source (file and check/EFT number) a row already holds was
+    imported before and is left out.
     """
     if sheet is None or len(rows) < 2:
-        return new
+        return Settled(rest=new)
     index = column_index(rows[0])
-    id_column, line_column, status_column = (index.get(header_key(n)) for n in (c.CLAIM_ID, c.LINE, c.STATUS))
+    id_column, line_column, status_column, source_column = (
+        index.get(header_key(n)) for n in (c.CLAIM_ID, c.LINE, c.STATUS, c.SOURCE)
+    )
     if id_column is None or status_column is None:
-        return new
+        return Settled(rest=new)
 
     def at(row: list[Any], column: int | None) -> str:
         value = row[column] if column is not None and column < len(row) else None
@@ -205,18 +210,27 @@ def settle_submitted(
             value = int(value)
         return "" if value is None else str(value).strip()
 
-    submitted = {
-        (at(row, id_column), at(row, line_column)): number
-        for number, row in enumerate(rows[1:], start=2)
-        if at(row, status_column).casefold() == c.Status.SUBMITTED.value.casefold() and at(row, id_column)
-    }
-    rest: list[tuple[Any, str]] = []
+    submitted: dict[tuple[str, str], int] = {}
+    known: set[tuple[str, str, str]] = set()
+    for number, row in enumerate(rows[1:], start=2):
+        key = (at(row, id_column), at(row, line_column))
+        if not key[0]:
+            continue
+        if at(row, status_column).casefold() == c.Status.SUBMITTED.value.casefold():
+            submitted.setdefault(key, number)
+        known.add((*key, at(row, source_column)))
+    result = Settled(rest=[])
     updates: dict[str, dict[int, Any]] = {}
     for line, payer in new:
-        number = submitted.pop((str(line.claim_id).strip(), str(line.line).strip()), None)
-        if number is None:
-            rest.append((line, payer))
+        key = (str(line.claim_id).strip(), str(line.line).strip())
+        if (*key, str(line.source).strip()) in known:
+            result.repeated += 1
             continue
+        number = submitted.pop(key, 0)
+        if not number:
+            result.rest.append((line, payer))
+            continue
+        result.settled += 1
         for column, value in cells_of(line, payer).items():
             if column not in (c.DATE, c.CLIENT, c.PAYER, c.CLAIM_ID, c.LINE):
                 updates.setdefault(column, {})[number] = value
@@ -224,21 +238,7 @@ def settle_submitted(
         columns = owned_columns(book, sheet, rows[0], list(updates))
         for column, values in updates.items():
             book.write_column(sheet, columns[column], values)
-    return rest
+    return result
 
 
-def save_files(submission: Submission, folder: Path) -> Submission:
-    """Write the submission's files into `folder`, each whole or not at all (an earlier one kept as .bak)."""
-    for name, data in submission.files.items():
-        replace_atomically(folder / name, _writer(data))
-    return submission
-
-
-def _writer(data: bytes) -> Callable[[BinaryIO], None]:
-    def write(stream: BinaryIO) -> None:
-        stream.write(data)
-
-    return write
-
-
-__all__ = ["FORMATS", "Submission", "run_claims", "save_files", "settle_submitted"]
+__all__ = ["FORMATS", "Settled", "Submission", "run_claims", "settle_submitted"]
