@@ -545,6 +545,11 @@ def test_import_era_writes_what_the_file_door_writes(
     monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(data))
 
     book = payload(sheets, active="Sessions", dates="iso")
+    claims_at = list(sheets).index(c.CLAIMS)
+    table = openpyxl.load_workbook(path)[c.CLAIMS].tables[c.CLAIMS]
+    book["sheets"][claims_at]["tables"] = [
+        {"name": c.CLAIMS, "range_address": f"${table.ref.replace(':', ':$')}"}
+    ]
     actions = run_script(book, script="import_era")
     after = apply(book, actions)
     alert = [a for a in actions if a["func"] == "alert"]
@@ -558,6 +563,13 @@ def test_import_era_writes_what_the_file_door_writes(
     summary = json.loads(capsys.readouterr().out)
     file_door = read_workbook(path)
     assert comparable(after[c.CLAIMS]) == comparable(file_door[c.CLAIMS])
+    # The Claims table takes in the new rows, as it does in the file.
+    grown = openpyxl.load_workbook(path)[c.CLAIMS].tables[c.CLAIMS].ref
+    assert grown != table.ref
+    resized = [a for a in actions if a["func"] == "resizeTable"]
+    assert [(a["sheet_position"], a["args"][0], a["args"][1].replace("$", "")) for a in resized] == [
+        (claims_at, 0, grown)
+    ]
     assert len(after[c.CLAIMS]) > len(sheets[c.CLAIMS])
     text = alert[0]["args"][0]
     assert text.startswith(

@@ -308,6 +308,16 @@ class XlwingsBook:
         if start == 1:
             block.insert(0, list(header))
         self._write_block(sheet, start, block)
+        if start > 1 and block:
+            self._grow_tables(sheet, start - 1, len(block))
+
+    def _grow_tables(self, sheet: str, last: int, added: int) -> None:
+        """A table that ended at the sheet's last row takes in the rows appended below it (as in a file)."""
+        target = self._sheet(sheet)
+        for table in target.tables:
+            area = table.range
+            if area is not None and area.last_cell.row == last:
+                table.resize(target.range((area.row, area.column), (last + added, area.last_cell.column)))
 
     def replace_rows(
         self, sheet: str, header: Sequence[str], rows: core.Rows, formats: Sequence[str | None] = ()
