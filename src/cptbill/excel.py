@@ -513,7 +513,7 @@ def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) 
 
 
 def import_summary(result: ImportResult) -> str:
-    """What `cptbill import-era` prints, as the message box's text."""
+    """What `cptbill import-era` prints about an import, as the message box's text."""
     files = f"{result.files} file" + ("s" if result.files != 1 else "")
     lines = [
         f"{files}, {result.lines} service lines: {result.added} added to Claims, "
@@ -524,8 +524,17 @@ def import_summary(result: ImportResult) -> str:
             "Unmatched payers (imported under the remittance's name; add to a payer's ERA names on "
             f"the Payers sheet): {', '.join(result.unmatched_payers)}"
         )
-    lines += [str(warning) for warning in getattr(result, "warnings", [])]
-    lines.append(f"Provider-level adjustments (PLB, not claim lines): {result.provider_adjustments:,.2f}")
+    if result.adjustments:
+        lines.append(
+            "Provider adjustments (PLB, not claim lines; a positive amount was taken from the payment):"
+        )
+        for item in result.adjustments:
+            reference = f" {item.reference}" if item.reference else ""
+            lines.append(f"  {item.source}: {item.reason}{reference} {item.amount:,.2f}")
+        lines.append(f"  total {result.provider_adjustments:,.2f}")
+    else:
+        lines.append("Provider adjustments (PLB): none new.")
+    lines += [f"Warning: {warning}" for warning in result.warnings]
     return "\n".join(lines)
 
 
