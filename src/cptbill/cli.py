@@ -132,7 +132,9 @@ OutOption = Annotated[
 ]
 ForceOption = Annotated[
     bool,
-    typer.Option("--force", help="With --out: write the copy even when it loses workbook features."),
+    typer.Option(
+        "--force", help="No longer needed (nothing in the workbook is lost); accepted for old scripts."
+    ),
 ]
 
 
@@ -145,23 +147,17 @@ def check_command(
 ) -> None:
     """Report the flags of the lines as they stand, changing nothing."""
     from cptbill.book import check
-    from cptbill.xlsx import at_risk_features, read_file
+    from cptbill.xlsx import read_file
 
     with _progress(as_json) as progress:
         book = read_file(path, progress=progress)
         try:
             findings = Findings.of(*check(book, month, sheet))
         finally:
-            book.workbook.close()
+            book.close()
     if as_json:
         print_json(findings.summary)
         return
-    features = at_risk_features(path)
-    if features:
-        findings.warnings.append(
-            f"Saving this workbook here would lose {', '.join(features)}: recode it from Excel "
-            "(the cptbill add-in), or write a copy with --out NEW.xlsx --force."
-        )
     _print_summary(findings, "would change")
 
 
