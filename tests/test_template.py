@@ -21,7 +21,7 @@ from cptbill.book import MemoryBook, check, recode
 from cptbill.cli import main
 from cptbill.contract import Flag
 from cptbill.errors import CptbillError
-from cptbill.models import Claim
+from cptbill.models import Claim, count_flags
 from cptbill.schema import parse_claims, parse_payers, parse_sessions, parse_settings
 from cptbill.template import REGENERATE, build_workbook, workbook_bytes, write_template
 from cptbill.units import Rule
@@ -244,8 +244,12 @@ def test_sample_claims_tell_the_story(files: dict[str, Path]) -> None:
 def test_recoding_the_sample_tells_the_story(files: dict[str, Path]) -> None:
     book = memory_book(files["sample"])
     before, _ = check(book, NOVEMBER)
-    flags_before = {r.row: {f.flag for f in r.flags} for r in before.results}
+    flags_before = {r.row: {f.flag for f in r.flags} for r in before.standing}
     plan, _ = recode(book, NOVEMBER, now=dt.datetime(2026, 12, 1, 9))
+    # The check's totals and flags are the recode's (the sample's typed codes mix only as it stands).
+    assert before.summary() == plan.summary()
+    assert before.expected_total == plan.expected_total > 0
+    assert count_flags(before.standing)["MIXED_CODES"] == 2 and "MIXED_CODES" not in plan.flag_counts()
     rows = book.sheets[c.SESSIONS]
     index = {name: i for i, name in enumerate(rows[0])}
     flags = {r.row: {f.flag for f in r.flags} for r in plan.results}

@@ -192,7 +192,7 @@ def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = Non
     history = _history(claims)
     lines = parse_sessions(_FORMULA_SHEET, rows)
     plan = make_plan(lines, _payers(payers), _settings(settings), history, check=True)
-    flags = {result.row: result.flags_text for result in plan.results}
+    flags = {result.row: result.flags_text for result in plan.standing}
     return [[flags.get(row) or None] for row in range(2, len(rows) + 1)] or [[None]]
 
 

@@ -44,9 +44,9 @@ def make_plan(
 ) -> Plan:
     """Plan Code, Units, Expected and Flags for the lines in scope.
 
-    A recode's results are what it writes; a check's results are the lines as
-    they stand (filled cells kept, empty ones planned), and each result's
-    `changed` says whether a recode would change that line either way.
+    A recode's and a check's results are what the recode writes (each result's
+    `changed` says whether it differs from the sheet); a check adds `standing`,
+    the lines as they stand (filled cells kept, empty ones planned).
     """
     history = history or {}
     months: dict[dt.date, bool] = {}  # a sheet repeats its dates: each is formatted once
@@ -54,7 +54,12 @@ def make_plan(
         line
         for line in lines
         if (sheet is None or line.sheet == sheet)
-        and (month is None or line.date is None or _in(months, line.date, month))
+        and (
+            month is None
+            or line.date is None
+            or _in(months, line.date, month)
+            or (line.other_date is not None and _in(months, line.other_date, month))
+        )
         and not line.self_pay
     ]
     names = _Names()
@@ -79,13 +84,15 @@ def make_plan(
             planned[i] = plan
     money = _Money(payers, history)
     recoded = _results(scope, visits, planned, money, duplicates, as_stands=False)
-    results = (
-        _results(scope, visits, planned, money, duplicates, as_stands=True, recoded=recoded)
-        if check
-        else recoded
+    # A check reports what a recode would write (its totals and flags are the recode's), and
+    # beside it the lines as they stand: typed codes that mix, values a recode would replace.
+    standing = (
+        _results(scope, visits, planned, money, duplicates, as_stands=True, recoded=recoded) if check else []
     )
     changes, filled = ([], 0) if check else _changes(scope, recoded, planned)
-    return Plan(month=month, results=tuple(results), changes=tuple(changes), filled=filled)
+    return Plan(
+        month=month, results=tuple(recoded), changes=tuple(changes), filled=filled, standing=tuple(standing)
+    )
 
 
 def _in(months: dict[dt.date, bool], date: dt.date, month: str) -> bool:
@@ -301,7 +308,7 @@ def _results(
     for i, line in enumerate(scope):
         code, units = state[i]
         plan = planned[i]
-        flags = line.problems
+        flags = line.problems + line.notes
         expected = line.expected
         if plan is not None:
             expected, money_flags = money(line, code, units)
