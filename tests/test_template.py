@@ -139,7 +139,9 @@ def test_template_is_empty_but_has_settings(files: dict[str, Path]) -> None:
     assert [row[:2] for row in values(wb[c.SETTINGS])[1:]] == [
         ["Default code", "97140"],
         ["Unit rule", "CMS"],
+        ["Date order", "MDY"],
     ]
+    assert settings.date_order == "MDY"
 
 
 def test_how_to_explains_columns_flags_and_commands(files: dict[str, Path]) -> None:
@@ -182,7 +184,7 @@ def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path])
     parts = members(files["sample"])
     sheets = [data.decode() for name, data in parts.items() if name.startswith("xl/worksheets/sheet")]
     assert all("extLst" not in xml and "x14" not in xml for xml in sheets)
-    assert sum(xml.count("<dataValidation ") for xml in sheets) == 7
+    assert sum(xml.count("<dataValidation ") for xml in sheets) == 8
     assert sum('<cfRule type="expression"' in xml for xml in sheets) == 1
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cptbill.models import Line, LineResult, Plan, count_flags
+if TYPE_CHECKING:  # the command line imports `usd` from here without the models
+    from cptbill.models import Line, LineResult, Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ def billing(code: str | None, units: int | None, expected: Decimal | None) -> st
 
 def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> CheckReport:
     """Pair each planned line with the line as read: what changes, what is stale, what is flagged now."""
+    from cptbill.models import count_flags
+
     read = {(line.sheet, line.row): line for line in lines}
     standing: dict[tuple[str, int], LineResult] = {(r.sheet, r.row): r for r in plan.standing}
     rows: list[CheckRow] = []

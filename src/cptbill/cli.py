@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cptbill.checking import usd
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.units import allocate, parse_rule, units
 
@@ -49,8 +50,30 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data) + "\n")
 
 
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"cptbill {_installed_version()}", markup=False)
+        raise typer.Exit()
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from cptbill import __version__
+
+    try:
+        return version("cptbill")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return __version__
+
+
 @app.callback()
-def root() -> None:
+def root(
+    _: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print cptbill's version and exit."),
+    ] = False,
+) -> None:
     """Code massage-therapy sessions (97124, 97140, 97010) in an Excel billing workbook."""
 
 
@@ -181,8 +204,6 @@ def _print_check(listing: CheckReport, path: Path, *, every: bool) -> None:
     """The sheet as it stands, then the lines a recode would change (before -> after) as a table."""
     from rich.table import Table
 
-    from cptbill.checking import usd
-
     now = listing.flags_now
     mixed = now.get("MIXED_CODES", 0)
     out.print(
@@ -192,7 +213,9 @@ def _print_check(listing: CheckReport, path: Path, *, every: bool) -> None:
         soft_wrap=True,
     )
     if now:
-        out.print("Flags as it stands (lines): " + ", ".join(f"{f} {n}" for f, n in now.items()), soft_wrap=True)
+        out.print(
+            "Flags as it stands (lines): " + ", ".join(f"{f} {n}" for f, n in now.items()), soft_wrap=True
+        )
     rows = listing.rows if every else listing.rows[:CHECK_SHOWN]
     if not rows:
         out.print("No line would change." if not every else "No line would change or is flagged.")
@@ -283,7 +306,7 @@ def _progress(quiet: bool, steps: int = 3) -> Iterator[Callable[[str], None] | N
             if begun:  # the step before this one is done
                 bar.advance(task)
             begun = True
-            bar.update(task, description=escape(text) + " ...")
+            bar.update(task, description=escape(text) + " ...", refresh=True)
 
         yield step
         bar.update(task, completed=steps)
@@ -319,8 +342,6 @@ class Findings:
 
 
 def _print_summary(findings: Findings, verb: str, *, listed: bool = True, label: str = "") -> None:
-    from cptbill.checking import usd
-
     summary = findings.summary
     scope = f"month {summary['month']}" if summary["month"] else "all months"
     out.print(
@@ -400,7 +421,7 @@ def _print_report(report: Report, loaded: Loaded) -> None:
         rate = "-" if row.denial_rate is None else f"{row.denial_rate:.0%}"
         cells = [
             row.month, row.payer, str(row.visits), *(str(row.units.get(code, 0)) for code in REPORT_CODES),
-            f"{row.expected:,.2f}", f"{row.paid:,.2f}", f"{row.shortfall:,.2f}", rate,
+            usd(row.expected), usd(row.paid), usd(row.shortfall), rate,
         ]  # fmt: skip
         table.add_row(*(escape(cell) for cell in cells), style="bold" if row is report.total else None)
     # A pipe or a file gets the whole table, not one cropped to 80 columns.
@@ -414,12 +435,12 @@ def _print_report(report: Report, loaded: Loaded) -> None:
         with_code = sum(r.new_code is not None for r in report.resubmit)
         out.print(
             f"Resubmit: [bold]{len(report.resubmit)}[/] denied claim(s) not retried yet, {with_code} "
-            f"with the other code (expected {report.resubmit_expected:,.2f}); see the Resubmit sheet.",
+            f"with the other code (expected {usd(report.resubmit_expected)}); see the Resubmit sheet.",
             soft_wrap=True,
         )
         out.print(
             f"Shortfalls: [bold]{len(report.shortfalls or [])}[/] service(s) paid below units x rate, "
-            f"[bold]{report.shortfall_total:,.2f}[/] in all; see the Shortfalls sheet.",
+            f"[bold]{usd(report.shortfall_total)}[/] in all; see the Shortfalls sheet.",
             soft_wrap=True,
         )
     if report.uncoded:
@@ -463,7 +484,7 @@ def import_era_command(
             "[yellow]Unmatched payers[/] (imported under the remittance's name; add to a payer's "
             f"ERA names on the Payers sheet): {escape(', '.join(result.unmatched_payers))}"
         )
-    out.print(f"Provider-level adjustments (PLB, not claim lines): {result.provider_adjustments:,.2f}")
+    out.print(f"Provider-level adjustments (PLB, not claim lines): {usd(result.provider_adjustments)}")
     if done.saved is None:
         out.print("Nothing new; the workbook was left as it was.")
     elif done.backup is not None:
@@ -508,7 +529,7 @@ def demo_command(
     imported = update_file(path, lambda book: import_remittances(book, None, [remittance])).result
     out.print(
         f"Imported {era.name}: {imported.lines} service lines, {imported.added} added to the Claims sheet "
-        f"(provider-level adjustments {imported.provider_adjustments:,.2f}).",
+        f"(provider-level adjustments {usd(imported.provider_adjustments)}).",
         markup=False, soft_wrap=True,
     )  # fmt: skip
 
@@ -551,6 +572,8 @@ def _unused(path: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     """Run the command; user mistakes end with one sentence on stderr and exit status 2."""
     command = typer.main.get_command(app)
+    if not (sys.argv[1:] if argv is None else argv):
+        argv = ["--help"]  # bare `cptbill`: the help, and a zero exit status
     try:
         status = command.main(args=argv, prog_name="cptbill", standalone_mode=False)
     except typer.TyperException as error:  # usage mistakes: unknown command or option, bad value
@@ -567,4 +590,4 @@ def main(argv: list[str] | None = None) -> None:
     raise SystemExit(status if isinstance(status, int) else 0)
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "usd"]

@@ -190,8 +190,9 @@ def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = Non
     if not is_session_header(rows[0]):
         return [[BAD_VALUE]]
     history = _history(claims)
-    lines = parse_sessions(_FORMULA_SHEET, rows)
-    plan = make_plan(lines, _payers(payers), _settings(settings), history, check=True)
+    chosen = _settings(settings)
+    lines = parse_sessions(_FORMULA_SHEET, rows, date_order=chosen.date_order)
+    plan = make_plan(lines, _payers(payers), chosen, history, check=True)
     flags = {result.row: result.flags_text for result in plan.standing}
     return [[flags.get(row) or None] for row in range(2, len(rows) + 1)] or [[None]]
 

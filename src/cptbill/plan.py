@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -265,7 +266,8 @@ class _Money:
         found = self.known.get(key)
         if found is None:
             payer = self.payers.get(name_key(line.payer))
-            expected, flags = _expected(line, payer, code, units, self.history)
+            names = [known.name for known in self.payers.values()] if payer is None else ()
+            expected, flags = _expected(line, payer, code, units, self.history, names)
             found = self.known[key] = (expected, tuple(flags))
         return found
 
@@ -348,11 +350,28 @@ def _flag_order(note: FlagNote) -> int:
     return _FLAG_ORDER[note.flag]
 
 
+def _unknown_payer(name: str, known: Sequence[str]) -> str:
+    """The UNKNOWN_PAYER note, naming the closest payers on the Payers sheet (a typo, a short name)."""
+    by_key = {name_key(payer): payer for payer in known}
+    typed = name_key(name)
+    close = difflib.get_close_matches(typed, list(by_key), n=2, cutoff=0.75)
+    close += [key for key in by_key if typed and key.startswith(typed) and key not in close][: 2 - len(close)]
+    note = f"'{name}' is not on the Payers sheet"
+    if close:
+        note += f", did you mean {' or '.join(by_key[key] for key in close)}?"
+    return note
+
+
 def _expected(
-    line: Line, payer: Payer | None, code: str | None, units: int | None, history: History
+    line: Line,
+    payer: Payer | None,
+    code: str | None,
+    units: int | None,
+    history: History,
+    names: Sequence[str] = (),
 ) -> tuple[Decimal | None, list[FlagNote]]:
     if payer is None:
-        return None, [FlagNote(flag=Flag.UNKNOWN_PAYER, note=f"'{line.payer}' is not on the Payers sheet")]
+        return None, [FlagNote(flag=Flag.UNKNOWN_PAYER, note=_unknown_payer(line.payer, names))]
     flags = []
     if code in MASSAGE_FAMILY and not payer.takes(code):
         flags.append(FlagNote(flag=Flag.NOT_ACCEPTED, note=f"{payer.name} does not take {code}"))
