@@ -190,7 +190,7 @@ def _scope_sheet(loaded: Loaded, sheet: str | None) -> str | None:
 
 
 def check(book: Book, month: str | None = None, sheet: str | None = None) -> tuple[Plan, Loaded]:
-    """The flags of the lines as they stand, and how many lines a recode would change."""
+    """What a recode would write (totals, flags, lines changed), with the lines as they stand beside it."""
     month = parse_month(month)
     loaded = load(book)
     plan = make_plan(

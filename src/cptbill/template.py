@@ -331,7 +331,7 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
             [
                 (
                     "Check",
-                    "cptbill check massage-billing.xlsx --month 2026-11   (shows flags, changes nothing)",
+                    "cptbill check massage-billing.xlsx --month 2026-11   (shows what would change, changes nothing)",
                 ),
                 (
                     "Recode",
@@ -362,7 +362,7 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 (
                     "Formulas",
                     "=CPTUNITS(D2:D100) gives the units of each line's minutes; "
-                    "=CPTFLAGS(Sessions[#All], Payers[#All]) shows the flags a check would report.",
+                    "=CPTFLAGS(Sessions[#All], Payers[#All]) shows the flags of the lines as they stand.",
                 ),
             ],
         ),
