@@ -493,6 +493,29 @@ def import_era_command(
         out.print(f"Saved {done.saved}.", markup=False)
 
 
+@app.command("addin", epilog="Example: cptbill addin my-addin")
+def addin_command(
+    folder: Annotated[
+        Path, typer.Argument(metavar="[FOLDER]", help="Where to write the two files (default: here).")
+    ] = Path("."),
+) -> None:
+    """Write the xlwings Lite add-in: main.py and requirements.txt to paste into the xlwings Lite editor."""
+    from cptbill.addin import write_addin
+
+    bundle, main, requirements = write_addin(folder)
+    out.print(
+        f"Wrote {main} ({len(bundle.main_py.encode()) / 1024:,.0f} KB: cptbill's {len(bundle.modules)} "
+        f"modules for Excel, {bundle.archive_size / 1024:,.0f} KB compressed) and {requirements} "
+        f"({', '.join(bundle.requirements)}).",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+    out.print(
+        "Paste them into the main.py and requirements.txt tabs of the xlwings Lite editor "
+        "(see addin/README.md).",
+        soft_wrap=True,
+    )
+
+
 DEMO_MONTH = "2026-11"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 import itertools
 import math
@@ -651,6 +652,12 @@ def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
             settings = settings.model_copy(update={"unit_rule": parse_rule(rule)})
         except UnitsError:
             warnings.append(f"{c.SETTINGS}: Unit rule must be CMS or AMA; CMS is used.")
+    month = values.get(header_key(c.MONTH_TO_RECODE))
+    if not is_blank(month):  # Excel may have turned 2026-11 into a date; a bad month is refused where used
+        if isinstance(month, dt.date | int | float) and not isinstance(month, bool):
+            with contextlib.suppress(ValueError):
+                month = parse_date(month).strftime("%Y-%m")
+        settings = settings.model_copy(update={"month_to_recode": str(month).strip()})
     order = values.get(header_key(c.DATE_ORDER))
     if not is_blank(order):
         try:
