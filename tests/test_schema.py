@@ -517,7 +517,8 @@ def test_claims_parsing() -> None:
     assert eve.status is None
     assert warnings == [
         "Claims row 5: Units is not a number; counted as 0.",
-        "Claims row 7: Status is not Paid, Denied, Partial, Pending or Reversed; ignored.",
+        "Claims row 7: Status is not one of Paid, Denied, Partial, Pending, Reversed, Patient, "
+        "Other payer, Forwarded, Predetermination, Submitted; ignored.",
         "Claims row 8: Billed or Paid is not an amount; row ignored.",
     ]
     assert parse_claims([]) == ([], [])

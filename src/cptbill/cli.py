@@ -21,6 +21,7 @@ from cptbill.units import allocate, parse_rule, units
 if TYPE_CHECKING:  # the commands import the core and openpyxl only when they run
     from cptbill.book import Book, Loaded
     from cptbill.checking import CheckReport
+    from cptbill.era import ImportResult
     from cptbill.models import Plan
     from cptbill.report import Report
 
@@ -460,7 +461,7 @@ def import_era_command(
     as_json: JsonOption = False,
 ) -> None:
     """Append the service lines of 835 remittances (ERA) to the Claims sheet, skipping known lines."""
-    from cptbill.era import ImportResult, import_remittances, read_remittance
+    from cptbill.era import import_remittances, read_remittance
     from cptbill.xlsx import update_file
 
     remittances = [read_remittance(file) for file in files]  # every file is checked before the workbook
@@ -484,13 +485,32 @@ def import_era_command(
             "[yellow]Unmatched payers[/] (imported under the remittance's name; add to a payer's "
             f"ERA names on the Payers sheet): {escape(', '.join(result.unmatched_payers))}"
         )
-    out.print(f"Provider-level adjustments (PLB, not claim lines): {usd(result.provider_adjustments)}")
+    _print_provider_adjustments(result)
+    for warning in result.warnings:
+        out.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
     if done.saved is None:
         out.print("Nothing new; the workbook was left as it was.")
     elif done.backup is not None:
         out.print(f"Saved {done.saved}; the previous version is {done.backup.name}.", markup=False)
     else:
         out.print(f"Saved {done.saved}.", markup=False)
+
+
+def _print_provider_adjustments(result: ImportResult) -> None:
+    """The Provider adjustments block: each PLB with its reason and amount, once per payment."""
+    if not result.adjustments:
+        out.print("Provider adjustments (PLB): none new.")
+        return
+    out.print(
+        "Provider adjustments (PLB, not claim lines; a positive amount was taken from the payment):",
+        soft_wrap=True,
+    )
+    for item in result.adjustments:
+        reference = f" {item.reference}" if item.reference else ""
+        out.print(
+            f"  {item.source}: {item.reason}{reference} {usd(item.amount)}", markup=False, soft_wrap=True
+        )
+    out.print(f"  total {usd(result.provider_adjustments)}", markup=False)
 
 
 @app.command("addin", epilog="Example: cptbill addin my-addin")

@@ -430,7 +430,9 @@ def build_workbook(sample: bool) -> Workbook:
     )  # fmt: skip
 
     claims = wb.create_sheet(c.CLAIMS)
-    claim_rows = [[*row, None, None, None, None] for row in SAMPLE_CLAIMS] if sample else []
+    claim_rows = (
+        [[*row] + [None] * (len(c.CLAIMS_COLUMNS) - len(row)) for row in SAMPLE_CLAIMS] if sample else []
+    )
     _fill_table(claims, c.CLAIMS_COLUMNS, claim_rows, "TableStyleMedium7")
     statuses = ",".join(s.value for s in Status)
     _drop_down(
