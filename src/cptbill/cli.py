@@ -155,7 +155,9 @@ OutOption = Annotated[
 ]
 ForceOption = Annotated[
     bool,
-    typer.Option("--force", help="With --out: write the copy even when it loses workbook features."),
+    typer.Option(
+        "--force", help="No longer needed (nothing in the workbook is lost); accepted for old scripts."
+    ),
 ]
 
 
@@ -172,7 +174,7 @@ def check_command(
     """Show what a recode would change and flag, and what is wrong as the sheet stands; changes nothing."""
     from cptbill.book import check
     from cptbill.checking import check_report
-    from cptbill.xlsx import at_risk_features, read_file
+    from cptbill.xlsx import read_file
 
     with _progress(as_json, steps=2) as progress:
         book = read_file(path, progress=progress)
@@ -182,16 +184,10 @@ def check_command(
             listing = check_report(plan, loaded.lines, every=every)
             findings = Findings.of(plan, loaded)
         finally:
-            book.workbook.close()
+            book.close()
     if as_json:
         print_json({**findings.summary, **listing.to_json()})
         return
-    features = at_risk_features(path)
-    if features:
-        findings.warnings.append(
-            f"Saving this workbook here would lose {', '.join(features)}: recode it from Excel "
-            "(the cptbill add-in), or write a copy with --out NEW.xlsx --force."
-        )
     _print_summary(findings, "would change", listed=False, label="After a recode: ")
     _print_check(listing, path, every=every)
     _print_warnings(findings.warnings)
@@ -265,7 +261,7 @@ def recode_command(
     from cptbill.report import refresh
     from cptbill.xlsx import update_file
 
-    with _progress(as_json, steps=4) as progress:
+    with _progress(as_json, steps=3) as progress:
 
         def job(book: Book) -> Findings:
             # The same steps as the Excel add-in. Only the findings outlive the job, so the lines and
@@ -387,7 +383,7 @@ def report_command(
 
     chosen = parse_month(month)  # a bad month is refused before the file is opened
 
-    with _progress(as_json, steps=4) as progress:
+    with _progress(as_json, steps=3) as progress:
 
         def job(book: Book) -> tuple[Report, Loaded]:
             _say(progress, "Reporting")
@@ -469,7 +465,7 @@ def import_era_command(
     def job(book: Book) -> ImportResult:
         return import_remittances(book, None, remittances)
 
-    with _progress(as_json) as progress:
+    with _progress(as_json, steps=2) as progress:
         done = update_file(path, job, progress=progress)
     result = done.result
     if as_json:
