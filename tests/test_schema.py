@@ -563,6 +563,7 @@ def test_settings_bad_values_warn_and_keep_defaults() -> None:
         (None, None),
         ("  ", None),
         ("Nov", "Nov"),  # kept as typed: the Excel scripts refuse it with the Settings row named
+        (2026, "2026"),  # a year, not a date serial
     ],
 )
 def test_settings_month_to_recode(value: object, month: str | None) -> None:

@@ -702,7 +702,8 @@ def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
             warnings.append(f"{c.SETTINGS}: Unit rule must be CMS or AMA; CMS is used.")
     month = values.get(header_key(c.MONTH_TO_RECODE))
     if not is_blank(month):  # Excel may have turned 2026-11 into a date; a bad month is refused where used
-        if isinstance(month, dt.date | int | float) and not isinstance(month, bool):
+        serial = isinstance(month, int | float) and not isinstance(month, bool) and month >= 36526
+        if isinstance(month, dt.date) or serial:  # a date, or its serial number from 2000 on (not 2026)
             with contextlib.suppress(ValueError):
                 month = parse_date(month).strftime("%Y-%m")
         settings = settings.model_copy(update={"month_to_recode": str(month).strip()})
