@@ -596,6 +596,10 @@ def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_
     actions = run_script(data, script="import_era")
     assert [a["func"] for a in actions] == ["alert"]
     assert actions[0]["args"][0].startswith("No .835 file found in xlwings Lite's Import/Export area")
+    # Classic xlwings' import_era_caller names its own folder.
+    book = xw.Book(json=copy.deepcopy(data))
+    assert cptbill.excel.import_era_book(book, tmp_path) is None
+    assert [a["args"][0] for a in book.json()["actions"]] == [f"No .835 file found in the folder {tmp_path}."]
     folder = _drop(tmp_path / "data", "summit-paid-denied.835", "truncated.835")
     (folder / "REMIT.835").write_bytes(b"")  # the suffix is matched whatever its case
     monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(folder))

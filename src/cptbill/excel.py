@@ -501,6 +501,8 @@ def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) 
     from cptbill.era import import_remittances
 
     files = remittance_files(IMPORT_FOLDER if folder is None else folder)
+    if not files and folder is not None:
+        raise CptbillError(f"No .835 file found in the folder {folder}.")
     if not files:
         raise CptbillError(
             "No .835 file found in xlwings Lite's Import/Export area: drop your remittance files "
@@ -578,6 +580,11 @@ def report_caller(month: str = "") -> None:
     report_book(xw.Book.caller(), month)
 
 
+def import_era_caller(folder: str) -> None:
+    """Classic xlwings: import the .835 files of a folder (and its subfolders) into the calling workbook."""
+    import_era_book(xw.Book.caller(), folder)
+
+
 __all__ = [
     "XlwingsBook",
     "cptbestcode",
@@ -587,6 +594,7 @@ __all__ = [
     "cptunits",
     "import_era",
     "import_era_book",
+    "import_era_caller",
     "import_summary",
     "recode",
     "recode_book",
