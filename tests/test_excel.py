@@ -308,7 +308,7 @@ def test_cptflags_matches_the_check_of_the_same_lines() -> None:
     assert flags[6].startswith("BAD_MINUTES")
     # The same text a check of the workbook gives for those lines.
     plan, _ = core.check(MemoryBook({"Sessions": sessions, "Payers": PAYERS}))
-    expected = {r.row: r.flags_text for r in plan.results}
+    expected = {r.row: r.flags_text for r in plan.standing}
     assert flags == [expected.get(row, "") for row in range(2, len(sessions) + 1)]
 
 

@@ -20,6 +20,7 @@ from cptbill import contract as c
 from cptbill import report as reports
 from cptbill import submit
 from cptbill.book import BarChartSpec
+from cptbill.checking import usd
 from cptbill.coding import choose_code
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.history import History, favoured_code, outcomes
@@ -200,9 +201,10 @@ def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = Non
     if not is_session_header(rows[0]):
         return [[BAD_VALUE]]
     history = _history(claims)
-    lines = parse_sessions(_FORMULA_SHEET, rows)
-    plan = make_plan(lines, _payers(payers), _settings(settings), history, check=True)
-    flags = {result.row: result.flags_text for result in plan.results}
+    chosen = _settings(settings)
+    lines = parse_sessions(_FORMULA_SHEET, rows, date_order=chosen.date_order)
+    plan = make_plan(lines, _payers(payers), chosen, history, check=True)
+    flags = {result.row: result.flags_text for result in plan.standing}
     return [[flags.get(row) or None] for row in range(2, len(rows) + 1)] or [[None]]
 
 
@@ -534,8 +536,8 @@ def import_summary(result: ImportResult) -> str:
         )
         for item in result.adjustments:
             reference = f" {item.reference}" if item.reference else ""
-            lines.append(f"  {item.source}: {item.reason}{reference} {item.amount:,.2f}")
-        lines.append(f"  total {result.provider_adjustments:,.2f}")
+            lines.append(f"  {item.source}: {item.reason}{reference} {usd(item.amount)}")
+        lines.append(f"  total {usd(result.provider_adjustments)}")
     else:
         lines.append("Provider adjustments (PLB): none new.")
     lines += [f"Warning: {warning}" for warning in result.warnings]
