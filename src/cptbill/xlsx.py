@@ -14,16 +14,18 @@ from typing import Any, Generic, TypeVar
 
 import openpyxl
 from openpyxl.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.utils.exceptions import IllegalCharacterError
 from openpyxl.worksheet.formula import ArrayFormula
 from openpyxl.worksheet.table import Table, TableColumn
 from openpyxl.xml.functions import fromstring  # defusedxml when installed
 
 from cptbill.book import BarChartSpec, Rows
 from cptbill.errors import CptbillError
-from cptbill.safefile import backup_path, refuse_if_open, replace_atomically
+from cptbill.safefile import backup_path, readable, replace_atomically, updating
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
@@ -80,12 +82,12 @@ class FileBook:
             if kind is str or kind is int or kind is float:
                 known = bound.get((kind, value))
                 if known is None:
-                    cell.value = value
+                    _set(cell, value)
                     bound[(kind, value)] = (cell.data_type, cell._value)
                 else:
                     cell.data_type, cell._value = known
             else:
-                cell.value = value
+                _set(cell, value)
             if number_format and row > 1:
                 before = None if cell._style is None else tuple(cell._style)
                 style = restyled.get(before)
@@ -116,7 +118,7 @@ class FileBook:
         for offset, values in enumerate(rows, start=1):
             for column, value in enumerate(values, start=1):
                 if value is not None:
-                    ws.cell(row=last + offset, column=column, value=value)
+                    _set(ws.cell(row=last + offset, column=column), value)
         for table in ws.tables.values():  # a table ending at the old last row grows with it
             min_col, min_row, max_col, max_row = range_boundaries(table.ref)
             if max_row == last and rows:
@@ -138,7 +140,8 @@ class FileBook:
         _write_header(ws, header)
         for row, values in enumerate(rows, start=2):
             for column, value in enumerate(values, start=1):
-                cell = ws.cell(row=row, column=column, value=value)
+                cell = ws.cell(row=row, column=column)
+                _set(cell, value)
                 number_format = formats[column - 1] if column - 1 < len(formats) else None
                 if number_format:
                     cell.number_format = number_format
@@ -177,6 +180,16 @@ class FileBook:
         if sheet not in self.workbook.sheetnames:
             return self.workbook.create_sheet(sheet)
         return self.workbook[sheet]
+
+
+def _set(cell: Any, value: Any) -> None:
+    """Put a value in a cell: text is stored as text, never as a formula, even when it starts with =."""
+    try:
+        cell.value = value
+    except IllegalCharacterError:  # control characters, which XML cannot hold
+        cell.value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if cell.data_type == "f" and isinstance(value, str):
+        cell.data_type = "s"
 
 
 def _values(ws: Any) -> tuple[Rows, bool]:
@@ -237,7 +250,9 @@ def _use_saved_results(rows: Rows, path: Path, sheet: str) -> None:
 def _write_header(ws: Any, header: Sequence[str]) -> None:
     bold = Font(bold=True)
     for column, name in enumerate(header, start=1):
-        ws.cell(row=1, column=column, value=name).font = bold
+        cell = ws.cell(row=1, column=column)
+        _set(cell, name)
+        cell.font = bold
     ws.freeze_panes = ws.freeze_panes or "A2"
 
 
@@ -280,7 +295,7 @@ class Updated(Generic[T]):
 
 def read_file(path: Path | str, progress: Progress | None = None) -> FileBook:
     """Open a workbook for reading only (a check): nothing is ever saved."""
-    path = _check_workbook(Path(path))
+    path = _check_workbook(readable(path))
     _say(progress, f"Reading {path.name}")
     return FileBook(_load(path, read_only=True), path)
 
@@ -299,7 +314,7 @@ def update_file(
     The save goes to a temporary file that replaces the target only when complete; the
     target's previous version is kept as `name.bak.xlsx`.
     """
-    path = _check_workbook(Path(path))
+    path = Path(path)
     target = path if out is None else Path(out)
     if force and out is None:
         raise CptbillError(
@@ -316,29 +331,31 @@ def update_file(
             raise CptbillError("--out names the workbook itself; leave --out away to update it in place.")
         if not target.parent.is_dir():
             raise CptbillError(f"--out {target}: the folder {target.parent} does not exist.")
-    refuse_if_open(target)
     forced = out is not None and force
-    _say(progress, f"Inspecting {path.name}")
-    features = at_risk_features(path)
-    if features and not forced:
-        raise _fidelity_error(path, features)
-    _say(progress, f"Reading {path.name}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        workbook = _load(path, read_only=False)
-    try:
-        features = _lost_on_load(path, workbook, caught)
+    # Checks, the lock against a second run, and the re-check before the replace (safefile).
+    with updating(path, out) as update:
+        path = _check_workbook(update.source)
+        _say(progress, f"Inspecting {path.name}")
+        features = at_risk_features(path)
         if features and not forced:
             raise _fidelity_error(path, features)
-        book = FileBook(workbook, path)
-        with _kept_out_of_collection():
-            result = job(book)
-            if not book.dirty and out is None:
-                return Updated(result=result, saved=None, backup=None)
-            _say(progress, f"Saving {target.name}")
-            backup = save_atomically(workbook, target)
-    finally:
-        _close(workbook)
+        _say(progress, f"Reading {path.name}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            workbook = _load(path, read_only=False)
+        try:
+            features = _lost_on_load(path, workbook, caught)
+            if features and not forced:
+                raise _fidelity_error(path, features)
+            book = FileBook(workbook, path)
+            with _kept_out_of_collection():
+                result = job(book)
+                if not book.dirty and out is None:
+                    return Updated(result=result, saved=None, backup=None)
+                _say(progress, f"Saving {target.name}")
+                backup = update.save(workbook.save)
+        finally:
+            _close(workbook)
     return Updated(result=result, saved=target, backup=backup)
 
 
