@@ -63,7 +63,9 @@ def readable(path: Path | str) -> Path:
     if stat.S_ISDIR(info.st_mode):
         raise CptbillError(f"{path} is a folder, not a workbook.")
     if not stat.S_ISREG(info.st_mode):
-        raise CptbillError(f"{path.name} is not a workbook file (it is a device, a pipe or another special file).")
+        raise CptbillError(
+            f"{path.name} is not a workbook file (it is a device, a pipe or another special file)."
+        )
     return real
 
 
@@ -132,7 +134,13 @@ def _real_target(out: Path) -> Path:
 
 
 def _refuse_unwritable(target: Path) -> None:
-    """Refuse a read-only workbook, a read-only folder and a backup that cannot be replaced."""
+    """Refuse a read-only folder, a read-only workbook and a backup that cannot be replaced."""
+    folder = target.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CptbillError(
+            f"cptbill may not write in the folder {folder} (it is read-only), where the new version "
+            f"and the backup of {target.name} go; nothing was changed."
+        )
     with contextlib.suppress(FileNotFoundError):
         info = target.stat()
         if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
@@ -140,12 +148,6 @@ def _refuse_unwritable(target: Path) -> None:
                 f"{target.name}: the workbook is read-only; make it writable (in its file properties) "
                 "or write a copy with --out NEW.xlsx, and try again."
             )
-    folder = target.parent
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CptbillError(
-            f"cptbill may not write in the folder {folder} (it is read-only), where the new version "
-            f"and the backup of {target.name} go; nothing was changed."
-        )
     backup = backup_path(target)
     if backup.exists() and not backup.is_file():
         raise CptbillError(
@@ -325,7 +327,10 @@ def remove_stale_temps(target: Path) -> list[str]:
             with contextlib.suppress(OSError):
                 if not entry.is_file(follow_symlinks=False):
                     continue
-                if entry.name.startswith(own) or now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER:
+                if (
+                    entry.name.startswith(own)
+                    or now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER
+                ):
                     os.unlink(entry.path)
                     removed.append(entry.name)
     return removed

@@ -420,9 +420,7 @@ def parse_claims(rows: Rows) -> tuple[list[Claim], list[str]]:
             warnings.append(f"{where}: Billed or Paid is not an amount; row ignored.")
             continue
         try:
-            units = (
-                parse_count(cell(row, index, c.UNITS)) if not is_blank(cell(row, index, c.UNITS)) else 0.0
-            )
+            units = parse_count(cell(row, index, c.UNITS)) if not is_blank(cell(row, index, c.UNITS)) else 0.0
         except ValueError:
             warnings.append(f"{where}: Units is not a number; counted as 0.")
             units = 0.0
