@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cptbill.excel
+import cptbill.xlsx
 from cptbill import book as core
 from cptbill import safefile
 from cptbill.book import MemoryBook
@@ -100,14 +101,15 @@ def formulas(path: Path) -> list[str]:
 
 
 def _fail_write(monkeypatch: pytest.MonkeyPatch, target: Path, error: BaseException) -> None:
-    real = openpyxl.Workbook.save
+    real = cptbill.xlsx.save
 
-    def half(self: Any, stream: Any) -> None:
-        real(self, stream)
+    def half(*args: Any) -> None:
+        stream = args[-1]
+        real(*args)
         stream.truncate(100)
         raise error
 
-    monkeypatch.setattr(openpyxl.Workbook, "save", half)
+    monkeypatch.setattr(cptbill.xlsx, "save", half)
 
 
 def _fail_fsync(monkeypatch: pytest.MonkeyPatch, target: Path, error: BaseException) -> None:

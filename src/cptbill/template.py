@@ -226,6 +226,13 @@ SETTINGS_ROWS: tuple[tuple[str, str, str], ...] = (
         f"{CMS} (8-minute rule on the visit's total minutes) or {AMA} (midpoint rule per code), "
         "for payers whose own Unit rule is blank.",
     ),
+    (
+        c.MONTH_TO_RECODE,
+        "",
+        "The month (YYYY-MM, e.g. 2026-11) that the recode and report scripts in Excel work on. "
+        "Blank: recode works on the active sheet's lines (every session sheet from another sheet) "
+        "and report on every month.",
+    ),
 )
 
 
@@ -310,7 +317,11 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                     "from it which code each payer pays best, what to resubmit and what was underpaid. "
                     "cptbill import-era fills it from 835 remittance files.",
                 ),
-                (c.SETTINGS, "The default massage code and unit rule."),
+                (
+                    c.SETTINGS,
+                    "The default massage code and unit rule, and the Month to recode that the recode "
+                    "and report scripts in Excel work on.",
+                ),
             ],
         ),
         ("What the flags mean", flags),
@@ -339,13 +350,19 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 (
                     "Recode",
                     "Run the recode script from the add-in's task pane (xlwings Lite) or the xlwings "
-                    "ribbon; it works on the open workbook. This file has no Recode button because an "
-                    ".xlsx workbook cannot hold code.",
+                    "ribbon; it works on the open workbook. It recodes the month typed as Month to recode "
+                    "on the Settings sheet (e.g. 2026-11); left blank, the lines of the active sheet.",
                 ),
                 (
                     "Report",
-                    "The report script writes the Summary, Resubmit and Shortfalls sheets. Setting up "
-                    "the add-in is described in cptbill's addin/README.md.",
+                    "The report script writes the Summary, Resubmit and Shortfalls sheets for the Month "
+                    "to recode (blank: every month). Setting up the add-in is described in cptbill's "
+                    "addin/README.md.",
+                ),
+                (
+                    "Remittances",
+                    "In xlwings Lite, drop your 835 files into Files > Import/Export, then run the "
+                    "import_era script: it adds their new service lines to the Claims sheet.",
                 ),
                 (
                     "Formulas",
@@ -401,7 +418,9 @@ def build_workbook(sample: bool) -> Workbook:
     )  # fmt: skip
 
     claims = wb.create_sheet(c.CLAIMS)
-    claim_rows = [[*row, None, None, None, None] for row in SAMPLE_CLAIMS] if sample else []
+    claim_rows = (
+        [[*row] + [None] * (len(c.CLAIMS_COLUMNS) - len(row)) for row in SAMPLE_CLAIMS] if sample else []
+    )
     _fill_table(claims, c.CLAIMS_COLUMNS, claim_rows, "TableStyleMedium7")
     statuses = ",".join(s.value for s in Status)
     _drop_down(
@@ -414,6 +433,10 @@ def build_workbook(sample: bool) -> Workbook:
     value = get_column_letter(SETTINGS_COLUMNS.index(c.VALUE) + 1)
     _validate(settings, f'"{",".join(MASSAGE_FAMILY)}"', f"{value}2", f"Use {MASSAGE} or {MANUAL_THERAPY}.")
     _validate(settings, f'"{CMS},{AMA}"', f"{value}3", f"Use {CMS} or {AMA}.")
+    month_row = next(i for i, row in enumerate(SETTINGS_ROWS, start=2) if row[0] == c.MONTH_TO_RECODE)
+    month = settings[f"{value}{month_row}"]
+    month.value = None  # blank until the user picks a month
+    month.number_format = "@"  # text, so that Excel keeps 2026-11 as typed instead of making it a date
     for cell in settings[get_column_letter(len(SETTINGS_COLUMNS))][1:]:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
 
