@@ -168,6 +168,9 @@ def test_lite_addin_runs_from_main_py_alone_in_pyodide(
     sessions_sent = book["sheets"][0]["values"]
     era_sheets = read_workbook(SAMPLE)
     era_book = payload(era_sheets, active=next(iter(era_sheets)), dates="iso")
+    claims_at = list(era_sheets).index("Claims")
+    claims_table = {"name": "Claims", "range_address": f"$A$1:$M${len(era_sheets['Claims'])}"}
+    era_book["sheets"][claims_at]["tables"] = [claims_table]
     # The remittances dropped into xlwings Lite's Import/Export area (and a file that is not one).
     data = tmp_path / "data"
     files = {"/data/notes.txt": "not a remittance"}
@@ -190,7 +193,7 @@ def test_lite_addin_runs_from_main_py_alone_in_pyodide(
     # cptbill came out of main.py's archive (zipimport), nowhere else.
     assert len(result["cptbill"]) == 1 and re.fullmatch(r"/tmp/cptbill-[^/]+\.zip", result["cptbill"][0])
     assert result["functions"] == ["CPTBESTCODE", "CPTCODE", "CPTEXPECTED", "CPTFLAGS", "CPTUNITS"]
-    assert result["scripts"] == ["import_era", "recode", "report"]
+    assert result["scripts"] == ["claims", "import_era", "recode", "report"]
     assert result["loaded_by_formulas"] == []  # the formulas need neither the command line nor X12
     # The same answers as xlwings' dispatcher gives under CPython.
     assert result["units"] == call("cptunits", minutes)
@@ -214,6 +217,8 @@ def test_lite_addin_runs_from_main_py_alone_in_pyodide(
     claims_there = apply(era_book, there)["Claims"]
     assert comparable(claims_there) == comparable(apply(era_book, here)["Claims"])
     assert len(claims_there) > len(era_sheets["Claims"])
+    resized = [a["args"] for a in there if a["func"] == "resizeTable"]
+    assert resized == [[0, f"$A$1:$M${len(claims_there)}"]]
     alert = next(a for a in there if a["func"] == "alert")
     assert alert["args"] == next(a for a in here if a["func"] == "alert")["args"]
     assert alert["args"][0].startswith("2 files, ")

@@ -99,6 +99,8 @@ class Line:
     expected: Decimal | None = None
     flags_text: str = ""
     problems: tuple[FlagNote, ...] = ()  # cells that could not be read
+    notes: tuple[FlagNote, ...] = ()  # findings that leave the line billable (AMBIGUOUS_DATE, ODD_DATE)
+    other_date: dt.date | None = None  # an ambiguous text date's other reading (day and month swapped)
 
     @property
     def self_pay(self) -> bool:
@@ -151,9 +153,30 @@ class LineResult:
         return flags_text(self.flags)
 
 
+#: The most text one Excel cell holds (UTF-16 code units); longer Flags end with CUT_ENDING.
+CELL_LIMIT = 32767
+CUT_ENDING = " ... (cut: a cell holds at most 32,767 characters)"
+
+
 def flags_text(flags: Iterable[FlagNote]) -> str:
-    """The Flags cell for these flags: `ID: explanation; ID: explanation`."""
-    return "; ".join(str(f) for f in flags)
+    """The Flags cell for these flags: `ID: explanation; ID: explanation`, cut to fit one cell.
+
+    The cut is always the same, so a recode reading its own cut text back changes nothing.
+    """
+    text = "; ".join(str(f) for f in flags)
+    if len(text) > CELL_LIMIT // 2 and len(text.encode("utf-16-le")) // 2 > CELL_LIMIT:
+        room = 2 * (CELL_LIMIT - len(CUT_ENDING))
+        text = text.encode("utf-16-le")[:room].decode("utf-16-le", errors="ignore").rstrip() + CUT_ENDING
+    return text
+
+
+def count_flags(results: Iterable[LineResult]) -> dict[str, int]:
+    """How many of these lines carry each flag, by flag id."""
+    counts: dict[str, int] = {}
+    for result in results:
+        for flag in dict.fromkeys(f.flag.value for f in result.flags):
+            counts[flag] = counts.get(flag, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +200,9 @@ class Plan:
     results: tuple[LineResult, ...] = ()
     changes: tuple[Change, ...] = ()
     filled: int = 0  # lines whose empty cells were filled, not logged one by one
+    #: A check's view of the lines as they stand (filled cells kept, empty ones planned), beside
+    #: `results`, which are what a recode would write; empty for a recode.
+    standing: tuple[LineResult, ...] = ()
 
     @property
     def lines(self) -> int:
@@ -191,11 +217,7 @@ class Plan:
         return sum((r.expected for r in self.results if r.expected is not None), Decimal(0))
 
     def flag_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for result in self.results:
-            for flag in dict.fromkeys(f.flag.value for f in result.flags):
-                counts[flag] = counts.get(flag, 0) + 1
-        return dict(sorted(counts.items()))
+        return count_flags(self.results)
 
     def summary(self) -> dict[str, object]:
         """The JSON object of `check --json` and `recode --json`."""
