@@ -236,7 +236,7 @@ def test_statuses_from_what_the_payer_said() -> None:
     got = [(r["Claim ID"], r["Line"], r["Status"], r["Paid"]) for r in claims_records(book)]
     assert got == [
         ("SE1201", 1, "Other payer", 0.0),  # CLP02 2, OA-23
-        ("FW1202", 1, "Paid", 40.0),  # CLP02 19 with a payment: money received; PR goes on
+        ("FW1202", 1, "Forwarded", 40.0),  # CLP02 19: paid as primary, the rest goes to the next payer
         ("RV1203", 1, "Reversed", -60.0),  # CLP02 22
         ("RV1203", 1, "Paid", 60.0),  # its corrected payment: same claim and line, other amounts
         ("NO1205", 1, "Forwarded", 0.0),  # CLP02 23
@@ -573,7 +573,7 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     assert (status, err) == (0, "")
     summary = json.loads(out)
     assert summary == {
-        "files": 1, "lines": 6, "added": 6, "duplicates": 0, "unmatched_payers": [],
+        "files": 1, "lines": 10, "added": 10, "duplicates": 0, "unmatched_payers": [],
         "provider_adjustments": 10.0,
         "provider_adjustment_items": [
             {"source": "sample-remittance.835 #EFT26110602", "reason": "WO", "reference": "HHP2609150001",
@@ -584,7 +584,7 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     sheet = openpyxl.load_workbook(book)["Claims"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == c.CLAIMS_COLUMNS
-    assert len(rows) == 7
+    assert len(rows) == 11
     first = dict(zip(rows[0], rows[1], strict=True))
     assert isinstance(first["Date"], dt.datetime) and first["Date"].date() == dt.date(2026, 10, 22)
     assert (first["Payer"], first["Code"], first["Status"], first["Reason"]) == (
@@ -594,14 +594,16 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     assert sheet["F2"].number_format == MONEY_FORMAT  # Billed
     assert sheet["D2"].number_format == "@"  # Code, as text
     statuses = [dict(zip(rows[0], row, strict=True))["Status"] for row in rows[1:]]
-    assert statuses == ["Denied", "Paid", "Paid", "Paid", "Reversed", "Paid"]
+    assert statuses == [
+        "Denied", "Paid", "Paid", "Paid", "Patient", "Denied", "Paid", "Reversed", "Paid", "Paid",
+    ]  # fmt: skip
 
     # a second import adds nothing and leaves the file exactly as it was
     saved = book.read_bytes()
     status, out, _ = run(capsys, "import-era", str(book), str(SAMPLE), "--json")
     assert status == 0
     assert json.loads(out) == {
-        "files": 1, "lines": 6, "added": 0, "duplicates": 6, "unmatched_payers": [],
+        "files": 1, "lines": 10, "added": 0, "duplicates": 10, "unmatched_payers": [],
         "provider_adjustments": 0.0, "provider_adjustment_items": [], "warnings": [],
     }  # fmt: skip
     assert book.read_bytes() == saved

@@ -596,10 +596,10 @@ def _status(claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment])
         return Status.PREDETERMINATION
     if claim_status == DENIED_CLAIM:
         return Status.DENIED
+    if claim_status in FORWARDED:  # whatever was paid: the claim goes on to the next payer
+        return Status.FORWARDED
     if paid > 0:
         return Status.PARTIAL if beyond_contract else Status.PAID
-    if claim_status in FORWARDED:
-        return Status.FORWARDED
     if "OA-23" in codes or claim_status in SECONDARY:
         return Status.OTHER_PAYER
     if beyond_contract:
