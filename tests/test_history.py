@@ -461,3 +461,11 @@ def test_only_true_denials_are_learned() -> None:
     assert denied_before(summit().key, "97124", outcomes(claims)) == 0
     claims.append(row(8, Status.DENIED, "CO-16; CO-204", adjusted="CO-16 40.00; CO-204 40.00"))
     assert denied_before(summit().key, "97124", outcomes(claims)) == 1
+
+
+def test_a_client_bill_leaves_the_list_when_patient_owes_is_set_to_0() -> None:
+    owed = row(2, Status.PATIENT, "CO-45; PR-1", owes=60, adjusted="CO-45 20.00; PR-1 60.00")
+    assert only(owed).action == BILL_CLIENT
+    # typed without Patient owes: the PR amounts of Adjusted
+    assert only(owed.model_copy(update={"patient_owes": None})).amount == 60
+    assert items(owed.model_copy(update={"patient_owes": Decimal(0)})) == []

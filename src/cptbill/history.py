@@ -327,8 +327,9 @@ ROUTES: dict[str, Route] = {
         ),
     ),
 }
-#: Reasons that need no follow-up by themselves: the contractual write-down, sequestration.
-ROUTINE = frozenset({"45", "253"})
+#: Reasons that need no follow-up by themselves: the contractual write-down (45; 42 and A2 its
+#: older fee-schedule spellings) and Medicare sequestration (253).
+ROUTINE = frozenset({"45", "42", "A2", "253"})
 PATIENT_REASONS = {"1": "deductible", "2": "coinsurance", "3": "copay"}
 BILL_CLIENT = "Bill the client"
 _OTHER_CODE_REASONS = frozenset({"96", "204", "B7"})  # this code is not covered
