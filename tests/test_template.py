@@ -21,7 +21,7 @@ from cptbill.book import MemoryBook, check, recode
 from cptbill.cli import main
 from cptbill.contract import Flag
 from cptbill.errors import CptbillError
-from cptbill.models import Claim
+from cptbill.models import Claim, count_flags
 from cptbill.schema import parse_claims, parse_payers, parse_sessions, parse_settings
 from cptbill.template import REGENERATE, build_workbook, workbook_bytes, write_template
 from cptbill.units import Rule
@@ -140,8 +140,10 @@ def test_template_is_empty_but_has_settings(files: dict[str, Path]) -> None:
         ["Default code", "97140"],
         ["Unit rule", "CMS"],
         ["Month to recode", None],
+        ["Date order", "MDY"],
     ]
     assert settings.month_to_recode is None
+    assert settings.date_order == "MDY"
     # Text, so that Excel keeps a typed 2026-11 as it is instead of turning it into a date.
     month = next(row for row in wb[c.SETTINGS].iter_rows() if row[0].value == c.MONTH_TO_RECODE)
     assert month[1].number_format == "@"
@@ -190,7 +192,7 @@ def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path])
     parts = members(files["sample"])
     sheets = [data.decode() for name, data in parts.items() if name.startswith("xl/worksheets/sheet")]
     assert all("extLst" not in xml and "x14" not in xml for xml in sheets)
-    assert sum(xml.count("<dataValidation ") for xml in sheets) == 7
+    assert sum(xml.count("<dataValidation ") for xml in sheets) == 8
     assert sum('<cfRule type="expression"' in xml for xml in sheets) == 1
 
 
@@ -252,8 +254,12 @@ def test_sample_claims_tell_the_story(files: dict[str, Path]) -> None:
 def test_recoding_the_sample_tells_the_story(files: dict[str, Path]) -> None:
     book = memory_book(files["sample"])
     before, _ = check(book, NOVEMBER)
-    flags_before = {r.row: {f.flag for f in r.flags} for r in before.results}
+    flags_before = {r.row: {f.flag for f in r.flags} for r in before.standing}
     plan, _ = recode(book, NOVEMBER, now=dt.datetime(2026, 12, 1, 9))
+    # The check's totals and flags are the recode's (the sample's typed codes mix only as it stands).
+    assert before.summary() == plan.summary()
+    assert before.expected_total == plan.expected_total > 0
+    assert count_flags(before.standing)["MIXED_CODES"] == 2 and "MIXED_CODES" not in plan.flag_counts()
     rows = book.sheets[c.SESSIONS]
     index = {name: i for i, name in enumerate(rows[0])}
     flags = {r.row: {f.flag for f in r.flags} for r in plan.results}
@@ -305,11 +311,10 @@ def test_recoding_the_sample_tells_the_story(files: dict[str, Path]) -> None:
 def test_the_file_door_recodes_the_sample_and_keeps_its_features(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
-    from cptbill.xlsx import at_risk_features, update_file
+    from cptbill.xlsx import update_file
 
     path = tmp_path / "billing.xlsx"
     path.write_bytes(files["sample"].read_bytes())
-    assert at_risk_features(path) == []
     done = update_file(path, partial(recode, month=NOVEMBER, now=dt.datetime(2026, 12, 1, 9)))
     assert done.saved == path
     before, after = openpyxl.load_workbook(files["sample"]), openpyxl.load_workbook(path)
