@@ -463,6 +463,12 @@ def test_only_true_denials_are_learned() -> None:
     assert denied_before(summit().key, "97124", outcomes(claims)) == 1
 
 
+def test_a_sent_claim_settles_payer_items_but_not_a_client_bill() -> None:
+    both = row(2, Status.DENIED, "CO-16; PR-1", owes=30, adjusted="CO-16 50.00; PR-1 30.00")
+    resent = row(3, Status.SUBMITTED, paid=None)
+    assert [i.action for i in items(both, resent)] == [BILL_CLIENT]
+
+
 def test_a_client_bill_leaves_the_list_when_patient_owes_is_set_to_0() -> None:
     owed = row(2, Status.PATIENT, "CO-45; PR-1", owes=60, adjusted="CO-45 20.00; PR-1 60.00")
     assert only(owed).action == BILL_CLIENT

@@ -411,10 +411,8 @@ def _same_line(a: Claim, b: Claim) -> bool:
     return a.date is not None and _service_key(a, a.code) == _service_key(b, b.code)
 
 
-def _answered(claim: Claim) -> bool:
-    """A row that settles an earlier one: paid, or a corrected claim sent (Submitted, Pending)."""
-    paid = claim.status in PAID and (claim.paid or 0) > 0
-    return paid or claim.status in (Status.SUBMITTED, Status.PENDING)
+def _paid(claim: Claim) -> bool:
+    return claim.status in PAID and (claim.paid or 0) > 0
 
 
 def follow_ups(
@@ -426,8 +424,9 @@ def follow_ups(
     """The open items of the Claims sheet, in sheet order, routed by reason (ROUTES).
 
     A row's items are settled by a later row for the same service line (same claim ID and line,
-    or same date, client, payer and code) that was paid or is a corrected claim sent; a later
-    answer for the same line (denied again) replaces them with its own. A "try the other code"
+    or same date, client, payer and code) that was paid, or, but for a client bill, that is a
+    corrected claim sent (Submitted, Pending); a later answer for the same line (denied again)
+    replaces them with its own. A "try the other code"
     item, offered only when `either(claim)` says the line's documented service meets both massage
     codes, is also settled by a later paid row for the same date, client and payer with the other
     code. `when` is the day deadlines are checked against (default: today).
@@ -436,14 +435,16 @@ def follow_ups(
     result: list[FollowUp] = []
     for i, claim in enumerate(claims):
         later = claims[i + 1 :]
-        if any(
-            _same_line(claim, other) and (_answered(other) or other.status in _ANSWERS) for other in later
-        ):
-            continue
+        same = [other for other in later if _same_line(claim, other)]
+        if any(_paid(other) or other.status in _ANSWERS for other in same):
+            continue  # paid since, or the payer's newer answer (with its own items)
+        sent = any(other.status in (Status.SUBMITTED, Status.PENDING) for other in same)
         payer = payers.get(name_key(claim.payer))
         for item in _items(claim, payer, either(claim)):
+            if sent and item.action != BILL_CLIENT:
+                continue  # a corrected claim is on its way; it does not pay the client's share
             if item.new_code and any(
-                _service_key(other, item.new_code) == _service_key(claim, item.new_code) and _answered(other)
+                _service_key(other, item.new_code) == _service_key(claim, item.new_code) and _paid(other)
                 for other in later
                 if other.code == item.new_code
             ):
