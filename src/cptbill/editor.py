@@ -631,7 +631,13 @@ def _appended_after_cells(
         if tail:
             pieces.append(f'<{prefix}c r="{column_letters(column)}{row}"{tail}')
     return b"".join(
-        (_widen_spans(open_tag, edits), content[:end], "".join(pieces).encode(), content[end:], f"</{prefix}row>".encode())
+        (
+            _widen_spans(open_tag, edits),
+            content[:end],
+            "".join(pieces).encode(),
+            content[end:],
+            f"</{prefix}row>".encode(),
+        )
     )
 
 
@@ -689,7 +695,9 @@ def _with_dimension(
     if match is None or not edits:
         return head
     attrs = _attrs(match.group(0))
-    columns = list(edits.columns) if isinstance(edits, Cells) else [c for cells in edits.values() for c in cells]
+    columns = (
+        list(edits.columns) if isinstance(edits, Cells) else [c for cells in edits.values() for c in cells]
+    )
     bounds = [min(edits), min(columns), max(edits), max(columns)]
     try:
         old = range_bounds(attrs.get("ref", ""))
