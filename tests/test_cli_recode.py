@@ -52,7 +52,7 @@ def test_recode_json_without_month_and_its_effect(tmp_path: Path, capsys: pytest
     data = json.loads(run(capsys, "recode", str(path), "--json")[1])
     assert data["month"] is None and set(data) == {"month", "lines", "changed", "expected_total", "flags"}
     rows = list(openpyxl.load_workbook(path)["Sessions"].iter_rows(min_row=2, max_col=6, values_only=True))
-    assert [row[4:] for row in rows] == [("97124", 3), ("97140", 0)]
+    assert [row[4:] for row in rows] == [("97124", 3), ("97124", 0)]  # blank Service: massage
 
 
 def test_readable_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -349,7 +349,10 @@ def test_recode_script_writes_what_the_core_writes(tmp_path: Path) -> None:
         # Flagged lines get a fill; lines without flags have it cleared.
         colors = [a for a in actions if a["func"] == "setRangeColors"]
         matrix = [row[0] for a in colors for row in a["args"][0] if row[0] != "keep"]  # "keep": self-pay
-        flagged = [bool(r.flags) for r in plan.results]
+        # A self-pay line holding an earlier recode's code is cleared, and its fill with it.
+        results = sorted((*plan.results, *plan.cleared), key=lambda r: r.row)
+        assert plan.cleared
+        flagged = [bool(r.flags) for r in results]
         assert [color == cptbill.excel.FLAG_FILL.lower() for color in matrix] == flagged
         assert set(matrix) == {None, cptbill.excel.FLAG_FILL.lower()}
         # Learned is refreshed on the Payers sheet because a Claims sheet exists.
@@ -389,11 +392,11 @@ def test_blank_month_recodes_the_active_session_sheet_only() -> None:
     november = [[*SESSION_HEADER], [dt.datetime(2026, 11, 3), "Ann", "Aetna", 53, *[None] * 5]]
     sheets = {"2026-10": october, "2026-11": november, "Payers": PAYERS}
     after = apply(payload(sheets, active="2026-11"), run_script(payload(sheets, active="2026-11")))
-    assert owned(after["2026-11"]) == [("97140", 4.0, 126.0, None)]
+    assert owned(after["2026-11"]) == [("97124", 4.0, 112.0, None)]  # blank Service: massage
     assert owned(after["2026-10"]) == [(None, None, None, None)]
     # From a sheet that is not a session sheet, every session sheet is recoded.
     after = apply(payload(sheets, active="Payers"), run_script(payload(sheets, active="Payers")))
-    assert owned(after["2026-10"]) == [("97140", 3.0, 94.5, None)]
+    assert owned(after["2026-10"]) == [("97124", 3.0, 84.0, None)]
 
 
 def test_user_mistakes_become_one_sentence_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:

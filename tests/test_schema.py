@@ -289,14 +289,26 @@ def test_bad_minutes_and_bad_date_together() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (None, None),
+        (None, None),  # blank: the Settings value Blank service decides
         ("", None),
-        ("massage", None),
-        (" Massage ", None),
-        ("MANUAL THERAPY", None),
-        ("manual   therapy", None),
-        ("97124", None),
-        (97140, None),
+        ("massage", "97124"),
+        (" Massage ", "97124"),
+        ("massage therapy", "97124"),
+        ("MANUAL THERAPY", "97140"),
+        ("manual   therapy", "97140"),
+        ("Myofascial", "97140"),
+        ("myofascial release", "97140"),
+        ("soft tissue mobilization", "97140"),
+        ("Soft-tissue mobilization", "97140"),
+        ("MLD", "97140"),
+        ("manual lymphatic drainage", "97140"),
+        ("trigger point", "97140"),
+        ("either", "either"),
+        (" Either ", "either"),
+        ("97124", "97124"),  # a CPT code typed directly is that code
+        (97140, "97140"),
+        (97140.0, "97140"),
+        ("97035", "97035"),
         ("hot/cold pack", "97010"),
         ("Hot/Cold Packs", "97010"),
         ("hot pack", "97010"),
@@ -311,8 +323,8 @@ def test_services(value: Any, expected: str | None) -> None:
     assert parse_service(value) == expected
 
 
-@pytest.mark.parametrize("value", ["reflexology", "ultrasound", "97035", "hot tub"])
-def test_unknown_service_is_a_flag_on_the_line(value: str) -> None:
+@pytest.mark.parametrize("value", ["reflexology", "ultrasound", "hot tub", "9712", 12.5, "both"])
+def test_unknown_service_is_a_flag_on_the_line(value: Any) -> None:
     with pytest.raises(ValueError):
         parse_service(value)
     line = minutes_line(30, value)
@@ -320,198 +332,23 @@ def test_unknown_service_is_a_flag_on_the_line(value: str) -> None:
     assert line.unreadable
 
 
-# --- Payers ---
-
-PAYER_HEADER = [
-    "Payer", "Accepts", "Preferred", "Rate 97124", "rate 97140:", " RATE 97010", "Unit rule", "Max units",
-    "ERA names", "Notes", "Rate per visit",
-]  # fmt: skip
-
-
-def payers_of(*rows: list[Any]) -> tuple[dict[str, Any], list[str]]:
-    return parse_payers([PAYER_HEADER, *rows])
-
-
-def test_payer_row_read_in_full() -> None:
-    payers, warnings = payers_of(
-        ["Aetna", "97124; 97140", "97124", 30, "$31.50", 0, " ama ", 4, "AETNA, 60054 ,", "call first", 99]
-    )
-    assert warnings == []
-    aetna = payers["aetna"]
-    assert aetna.name == "Aetna" and aetna.row == 2
-    assert aetna.accepts == ("97124", "97140")
-    assert aetna.preferred == "97124"
-    assert aetna.rates == {"97124": Decimal(30), "97140": Decimal("31.50"), "97010": Decimal(0)}
-    assert aetna.unit_rule is Rule.AMA
-    assert aetna.max_units == 4
-    assert aetna.era_names == ("AETNA", "60054")
-
-
 @pytest.mark.parametrize(
-    ("accepts", "expected"),
+    ("value", "expected"),
     [
-        ("", ()),
         (None, ()),
-        ("97124", ("97124",)),
-        (97140, ("97140",)),
-        (97140.0, ("97140",)),
-        (" 97124 , 97140 ", ("97124", "97140")),
-        ("97140;97124", ("97140", "97124")),
-        ("97124 97140", ("97124", "97140")),
-        ("97124, 97124", ("97124",)),
-        ("97124, 97110", ("97124",)),  # codes outside the massage family are not massage codes
+        ("", ()),
+        ("59", ("59",)),
+        (59.0, ("59",)),
+        ("xs", ("XS",)),
+        (" 59, GP ", ("59", "GP")),
+        ("59;XS 59", ("59", "XS")),
     ],
 )
-def test_accepts(accepts: Any, expected: tuple[str, ...]) -> None:
-    payers, warnings = payers_of(["P", accepts])
-    assert payers["p"].accepts == expected
-    assert warnings == []
-
-
-def test_accepts_with_a_bad_code_warns_and_means_both() -> None:
-    payers, warnings = payers_of(["P", "97124, massage"])
-    assert payers["p"].accepts == ()
-    assert payers["p"].takes("97124") and payers["p"].takes("97140")
-    assert warnings == ["Payers row 2: in Accepts, 'massage' is not a code; treated as both massage codes."]
-
-
-@pytest.mark.parametrize(
-    ("accepts", "preferred", "kept"),
-    [
-        ("97124", "97140", None),  # preferred but not accepted
-        ("", "97010", None),  # not a massage code
-        ("", "97124", "97124"),
-        ("97124, 97140", "97140", "97140"),
-        ("", "pref", None),  # not a code at all: ignored silently as blank
-    ],
-)
-def test_preferred(accepts: str, preferred: str, kept: str | None) -> None:
-    payers, warnings = payers_of(["P", accepts, preferred])
-    assert payers["p"].preferred == kept
-    warned = any("Preferred" in w for w in warnings)
-    assert warned is (kept is None and preferred != "pref")
-
-
-@pytest.mark.parametrize(
-    ("value", "rate", "warned"),
-    [
-        (None, None, False),
-        ("", None, False),
-        ("  ", None, False),
-        (0, Decimal(0), False),
-        ("0", Decimal(0), False),
-        (27.17, Decimal("27.17"), False),
-        ("$1,234.50", Decimal("1234.5"), False),
-        ("call", None, True),
-        (-5, None, True),
-    ],
-)
-def test_rates(value: Any, rate: Decimal | None, warned: bool) -> None:
-    payers, warnings = payers_of(["P", "", "", value])
-    assert payers["p"].rate("97124") == rate
-    assert payers["p"].rate("97999") is None
-    assert bool(warnings) is warned
-    if warned:
-        assert warnings == ["Payers row 2: Rate 97124 is not an amount of 0 or more; treated as unknown."]
-
-
-@pytest.mark.parametrize(
-    ("value", "rule", "warned"),
-    [("CMS", Rule.CMS, False), ("ama", Rule.AMA, False), ("", None, False), ("8-minute", None, True)],
-)
-def test_unit_rule(value: str, rule: Rule | None, warned: bool) -> None:
-    payers, warnings = payers_of(["P", "", "", None, None, None, value])
-    assert payers["p"].unit_rule == rule
-    assert bool(warnings) is warned
-
-
-@pytest.mark.parametrize(
-    ("value", "cap", "warned"),
-    [
-        (None, None, False),
-        (4, 4, False),
-        ("3", 3, False),
-        (2.0, 2, False),
-        (0, 0, False),
-        (2.5, None, True),
-        (-1, None, True),
-        ("four", None, True),
-    ],
-)
-def test_max_units(value: Any, cap: int | None, warned: bool) -> None:
-    payers, warnings = payers_of(["P", "", "", None, None, None, "", value])
-    assert payers["p"].max_units == cap
-    assert bool(warnings) is warned
-
-
-def test_payer_names_blank_and_twice() -> None:
-    payers, warnings = payers_of(
-        ["Aetna", "97124"], ["", "97140"], [None] * 5, [" AETNA ", "97140"], ["Blue"]
-    )
-    assert list(payers) == ["aetna", "blue"]
-    assert payers["aetna"].accepts == ("97124",)
-    assert warnings == [
-        "Payers row 3: no payer name; row ignored.",
-        "Payers row 5: payer 'AETNA' is listed twice; the first row is used.",
-    ]
-    assert find_payer(payers, "  aetna ") is payers["aetna"]
-    assert find_payer(payers, "Cigna") is None
-
-
-def test_payers_without_rate_columns_and_empty_sheet() -> None:
-    payers, warnings = parse_payers([["Payer"], ["Aetna"]])
-    assert warnings == []
-    assert payers["aetna"].rates == {} and payers["aetna"].rate("97140") is None
-    assert parse_payers([]) == ({}, [])
-
-
-# --- Claims ---
-
-CLAIMS_HEADER = [
-    "Date",
-    "Client",
-    "Payer",
-    "Code",
-    "Units",
-    "Billed",
-    "Paid",
-    "Status",
-    "Reason",
-    "Claim ID",
-    "Line",
-]
-
-
-def test_claims_parsing() -> None:
-    rows = [
-        CLAIMS_HEADER,
-        ["2026-11-03", "Ann", "Aetna", 97140, 2, "$64.00", 60, "paid", "CO-45", 12345.0, 1],
-        [46329, " Bob ", "Blue", "97124", "1", 30, None, " DENIED ", "CO-97; PR-2", "A-7", None],
-        [None] * 11,
-        ["someday", "Cy", "Blue", "97124", "x", 30, None, "Pending", None, None, None],
-        ["2026-11-04", "Dee", "Blue", "97124", 1, 30, -30, "Reversed", None, None, None],
-        ["2026-11-05", "Eve", "Blue", "97124", 1, 30, None, "maybe", None, None, None],
-        ["2026-11-06", "Fay", "Blue", "97124", 1, "lots", None, "Paid", None, None, None],
-    ]
-    claims, warnings = parse_claims(rows)
-    assert [c.row for c in claims] == [2, 3, 5, 6, 7]
-    ann, bob, cy, dee, eve = claims
-    assert (ann.date, ann.code, ann.units, ann.billed, ann.paid, ann.status) == (
-        dt.date(2026, 11, 3), "97140", 2.0, Decimal(64), Decimal(60), Status.PAID,
-    )  # fmt: skip
-    assert (ann.claim_id, ann.line, ann.reason) == ("12345", "1", "CO-45")
-    assert (bob.date, bob.client, bob.status, bob.paid, bob.reason) == (
-        dt.date(2026, 11, 3), "Bob", Status.DENIED, None, "CO-97; PR-2",
-    )  # fmt: skip
-    assert (cy.date, cy.units, cy.status) == (None, 0.0, Status.PENDING)
-    assert (dee.paid, dee.status) == (Decimal(-30), Status.REVERSED)
-    assert eve.status is None
-    assert warnings == [
-        "Claims row 5: Units is not a number; counted as 0.",
-        "Claims row 7: Status is not Paid, Denied, Partial, Pending or Reversed; ignored.",
-        "Claims row 8: Billed or Paid is not an amount; row ignored.",
-    ]
-    assert parse_claims([]) == ([], [])
+def test_modifiers_are_read_from_their_column(value: Any, expected: tuple[str, ...]) -> None:
+    header = ["Date", "Client", "Payer", "Minutes", "Modifiers"]
+    (line,) = parse_sessions("S", [header, ["2026-11-03", "Ann", "Aetna", 30, value]])
+    assert line.modifiers == expected
+    assert not line.problems
 
 
 # --- Settings ---
@@ -541,6 +378,30 @@ def test_settings_bad_values_warn_and_keep_defaults() -> None:
         "Settings: Unit rule must be CMS or AMA; CMS is used.",
     ]
     assert parse_settings([["Setting", "Value"], ["Default code", "massage"]])[0] == Settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "blank_service"),
+    [
+        ("massage", "massage"),
+        (" Manual Therapy ", "manual therapy"),
+        ("myofascial", "manual therapy"),
+        ("97140", "manual therapy"),
+        ("97124", "massage"),
+        ("EITHER", "either"),
+        (None, "massage"),
+    ],
+)
+def test_settings_blank_service(value: Any, blank_service: str) -> None:
+    settings, warnings = parse_settings([["Setting", "Value"], ["Blank service", value]])
+    assert (settings.blank_service, warnings) == (blank_service, [])
+
+
+@pytest.mark.parametrize("value", ["hot pack", "97110", "reflexology"])
+def test_settings_bad_blank_service_warns_and_keeps_massage(value: str) -> None:
+    settings, warnings = parse_settings([["Setting", "Value"], ["Blank service", value]])
+    assert settings.blank_service == "massage"
+    assert warnings == ["Settings: Blank service must be massage, manual therapy or either; massage is used."]
 
 
 # --- Months ---

@@ -177,6 +177,7 @@ class Plan:
     results: tuple[LineResult, ...] = ()
     changes: tuple[Change, ...] = ()
     filled: int = 0  # lines whose empty cells were filled, not logged one by one
+    cleared: tuple[LineResult, ...] = ()  # self-pay lines losing what an earlier recode wrote
 
     @property
     def lines(self) -> int:
@@ -184,7 +185,7 @@ class Plan:
 
     @property
     def changed(self) -> int:
-        return sum(r.changed for r in self.results)
+        return sum(r.changed for r in self.results) + len(self.cleared)
 
     @property
     def expected_total(self) -> Decimal:
