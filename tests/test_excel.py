@@ -209,7 +209,7 @@ def test_registers_exactly_the_five_formulas_with_descriptions_and_optional_argu
     }
     assert optional == {
         "CPTUNITS": ["rule"],
-        "CPTCODE": ["claims", "settings"],
+        "CPTCODE": ["claims", "settings", "service"],
         "CPTEXPECTED": [],
         "CPTFLAGS": ["claims", "settings"],
         "CPTBESTCODE": ["payers"],
@@ -250,14 +250,32 @@ def test_cptunits_rule_is_optional_and_a_bad_rule_gives_errors() -> None:
 # ---------------------------------------------------------------- CPTCODE, CPTEXPECTED, CPTBESTCODE
 
 
-def test_cptcode_follows_accepts_preferred_history_and_default() -> None:
+def test_cptcode_gives_the_documented_services_code() -> None:
     payers = [[v if v is not None else "" for v in row] for row in PAYERS]
-    result = call("cptcode", column("Aetna", "blue shield ", "CIGNA", "Unknown Co", None), payers)
+    payer_column = column("Aetna", "Blue Shield", "CIGNA", "Unknown Co", "Aetna", "Aetna", None)
+    services = column("massage", "manual therapy", "MLD", "hot pack", "97110", "reflexology", "massage")
+    result = call("cptcode", payer_column, payers, None, None, services)
+    # Whatever the payer takes or prefers (Blue Shield takes only 97124): the service's code.
+    assert result == column("97124", "97140", "97140", "97010", "97110", VALUE_ERROR, "")
+    # Without a service (or a blank one), the Settings value Blank service applies: massage.
+    assert call("cptcode", column("Aetna", "Cigna"), payers) == column("97124", "97124")
+    settings = [["Setting", "Value"], ["Blank service", "manual therapy"]]
+    assert call("cptcode", column("Aetna", "Cigna"), payers, None, settings, column("", "")) == column(
+        "97140", "97140"
+    )
+
+
+def test_cptcode_either_follows_accepts_preferred_history_and_default() -> None:
+    payers = [[v if v is not None else "" for v in row] for row in PAYERS]
+    either = [["either"]]  # one cell stands for every line
+    result = call(
+        "cptcode", column("Aetna", "blue shield ", "CIGNA", "Unknown Co", None), payers, None, None, either
+    )
     # Aetna takes both and has no preference or history: the default code.
     assert result == column("97140", "97124", "97140", "97140", "")
     claims = [[serial(v) if isinstance(v, dt.datetime) else v for v in row] for row in CLAIMS]
-    assert call("cptcode", [["Aetna"]], payers, claims) == [["97124"]]
-    settings = [["Setting", "Value"], ["Default code", "97124"]]
+    assert call("cptcode", [["Aetna"]], payers, claims, None, either) == [["97124"]]
+    settings = [["Setting", "Value"], ["Default code", "97124"], ["Blank service", "either"]]
     assert call("cptcode", column("Aetna", "Unknown Co"), payers, None, settings) == column("97124", "97124")
 
 
@@ -310,6 +328,24 @@ def test_cptflags_matches_the_check_of_the_same_lines() -> None:
     plan, _ = core.check(MemoryBook({"Sessions": sessions, "Payers": PAYERS}))
     expected = {r.row: r.flags_text for r in plan.results}
     assert flags == [expected.get(row, "") for row in range(2, len(sessions) + 1)]
+
+
+def test_cptflags_reports_the_service_messages() -> None:
+    nov = serial(dt.datetime(2026, 11, 3))
+    sessions = [
+        ["Date", "Client", "Payer", "Minutes", "Service", "Modifiers"],
+        [nov, "Ann", "Blue Shield", 30, "manual therapy", ""],  # Blue Shield covers only 97124
+        [nov, "Bob", "Aetna", 30, "massage", ""],
+        [nov, "Bob", "Aetna", 15, "manual therapy", "XS"],  # separate regions: not mixed
+        [nov, "Cy", "Aetna", 30, "massage", ""],
+        [nov, "Cy", "Aetna", 15, "myofascial", ""],
+    ]
+    flags = [row[0] for row in call("cptflags", sessions, PAYERS)]
+    assert flags[0].startswith(
+        "NOT_ACCEPTED: Blue Shield covers only 97124 (massage): bill it only if the session was massage"
+    )
+    assert flags[1:3] == ["", ""]
+    assert all(f.startswith("MIXED_CODES") and "59 or XS" in f for f in flags[3:])
 
 
 def test_cptflags_without_session_headers_is_an_error() -> None:

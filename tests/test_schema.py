@@ -351,6 +351,200 @@ def test_modifiers_are_read_from_their_column(value: Any, expected: tuple[str, .
     assert not line.problems
 
 
+# --- Payers ---
+
+PAYER_HEADER = [
+    "Payer", "Accepts", "Preferred", "Rate 97124", "rate 97140:", " RATE 97010", "Unit rule", "Max units",
+    "ERA names", "Notes", "Rate per visit",
+]  # fmt: skip
+
+
+def payers_of(*rows: list[Any]) -> tuple[dict[str, Any], list[str]]:
+    return parse_payers([PAYER_HEADER, *rows])
+
+
+def test_payer_row_read_in_full() -> None:
+    payers, warnings = payers_of(
+        ["Aetna", "97124; 97140", "97124", 30, "$31.50", 0, " ama ", 4, "AETNA, 60054 ,", "call first", 99]
+    )
+    assert warnings == []
+    aetna = payers["aetna"]
+    assert aetna.name == "Aetna" and aetna.row == 2
+    assert aetna.accepts == ("97124", "97140")
+    assert aetna.preferred == "97124"
+    assert aetna.rates == {"97124": Decimal(30), "97140": Decimal("31.50"), "97010": Decimal(0)}
+    assert aetna.unit_rule is Rule.AMA
+    assert aetna.max_units == 4
+    assert aetna.era_names == ("AETNA", "60054")
+
+
+@pytest.mark.parametrize(
+    ("accepts", "expected"),
+    [
+        ("", ()),
+        (None, ()),
+        ("97124", ("97124",)),
+        (97140, ("97140",)),
+        (97140.0, ("97140",)),
+        (" 97124 , 97140 ", ("97124", "97140")),
+        ("97140;97124", ("97140", "97124")),
+        ("97124 97140", ("97124", "97140")),
+        ("97124, 97124", ("97124",)),
+        ("97124, 97110", ("97124",)),  # codes outside the massage family are not massage codes
+    ],
+)
+def test_accepts(accepts: Any, expected: tuple[str, ...]) -> None:
+    payers, warnings = payers_of(["P", accepts])
+    assert payers["p"].accepts == expected
+    assert warnings == []
+
+
+def test_accepts_with_a_bad_code_warns_and_means_both() -> None:
+    payers, warnings = payers_of(["P", "97124, massage"])
+    assert payers["p"].accepts == ()
+    assert payers["p"].takes("97124") and payers["p"].takes("97140")
+    assert warnings == ["Payers row 2: in Accepts, 'massage' is not a code; treated as both massage codes."]
+
+
+@pytest.mark.parametrize(
+    ("accepts", "preferred", "kept"),
+    [
+        ("97124", "97140", None),  # preferred but not accepted
+        ("", "97010", None),  # not a massage code
+        ("", "97124", "97124"),
+        ("97124, 97140", "97140", "97140"),
+        ("", "pref", None),  # not a code at all: ignored silently as blank
+    ],
+)
+def test_preferred(accepts: str, preferred: str, kept: str | None) -> None:
+    payers, warnings = payers_of(["P", accepts, preferred])
+    assert payers["p"].preferred == kept
+    warned = any("Preferred" in w for w in warnings)
+    assert warned is (kept is None and preferred != "pref")
+
+
+@pytest.mark.parametrize(
+    ("value", "rate", "warned"),
+    [
+        (None, None, False),
+        ("", None, False),
+        ("  ", None, False),
+        (0, Decimal(0), False),
+        ("0", Decimal(0), False),
+        (27.17, Decimal("27.17"), False),
+        ("$1,234.50", Decimal("1234.5"), False),
+        ("call", None, True),
+        (-5, None, True),
+    ],
+)
+def test_rates(value: Any, rate: Decimal | None, warned: bool) -> None:
+    payers, warnings = payers_of(["P", "", "", value])
+    assert payers["p"].rate("97124") == rate
+    assert payers["p"].rate("97999") is None
+    assert bool(warnings) is warned
+    if warned:
+        assert warnings == ["Payers row 2: Rate 97124 is not an amount of 0 or more; treated as unknown."]
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "warned"),
+    [("CMS", Rule.CMS, False), ("ama", Rule.AMA, False), ("", None, False), ("8-minute", None, True)],
+)
+def test_unit_rule(value: str, rule: Rule | None, warned: bool) -> None:
+    payers, warnings = payers_of(["P", "", "", None, None, None, value])
+    assert payers["p"].unit_rule == rule
+    assert bool(warnings) is warned
+
+
+@pytest.mark.parametrize(
+    ("value", "cap", "warned"),
+    [
+        (None, None, False),
+        (4, 4, False),
+        ("3", 3, False),
+        (2.0, 2, False),
+        (0, 0, False),
+        (2.5, None, True),
+        (-1, None, True),
+        ("four", None, True),
+    ],
+)
+def test_max_units(value: Any, cap: int | None, warned: bool) -> None:
+    payers, warnings = payers_of(["P", "", "", None, None, None, "", value])
+    assert payers["p"].max_units == cap
+    assert bool(warnings) is warned
+
+
+def test_payer_names_blank_and_twice() -> None:
+    payers, warnings = payers_of(
+        ["Aetna", "97124"], ["", "97140"], [None] * 5, [" AETNA ", "97140"], ["Blue"]
+    )
+    assert list(payers) == ["aetna", "blue"]
+    assert payers["aetna"].accepts == ("97124",)
+    assert warnings == [
+        "Payers row 3: no payer name; row ignored.",
+        "Payers row 5: payer 'AETNA' is listed twice; the first row is used.",
+    ]
+    assert find_payer(payers, "  aetna ") is payers["aetna"]
+    assert find_payer(payers, "Cigna") is None
+
+
+def test_payers_without_rate_columns_and_empty_sheet() -> None:
+    payers, warnings = parse_payers([["Payer"], ["Aetna"]])
+    assert warnings == []
+    assert payers["aetna"].rates == {} and payers["aetna"].rate("97140") is None
+    assert parse_payers([]) == ({}, [])
+
+
+# --- Claims ---
+
+CLAIMS_HEADER = [
+    "Date",
+    "Client",
+    "Payer",
+    "Code",
+    "Units",
+    "Billed",
+    "Paid",
+    "Status",
+    "Reason",
+    "Claim ID",
+    "Line",
+]
+
+
+def test_claims_parsing() -> None:
+    rows = [
+        CLAIMS_HEADER,
+        ["2026-11-03", "Ann", "Aetna", 97140, 2, "$64.00", 60, "paid", "CO-45", 12345.0, 1],
+        [46329, " Bob ", "Blue", "97124", "1", 30, None, " DENIED ", "CO-97; PR-2", "A-7", None],
+        [None] * 11,
+        ["someday", "Cy", "Blue", "97124", "x", 30, None, "Pending", None, None, None],
+        ["2026-11-04", "Dee", "Blue", "97124", 1, 30, -30, "Reversed", None, None, None],
+        ["2026-11-05", "Eve", "Blue", "97124", 1, 30, None, "maybe", None, None, None],
+        ["2026-11-06", "Fay", "Blue", "97124", 1, "lots", None, "Paid", None, None, None],
+    ]
+    claims, warnings = parse_claims(rows)
+    assert [c.row for c in claims] == [2, 3, 5, 6, 7]
+    ann, bob, cy, dee, eve = claims
+    assert (ann.date, ann.code, ann.units, ann.billed, ann.paid, ann.status) == (
+        dt.date(2026, 11, 3), "97140", 2.0, Decimal(64), Decimal(60), Status.PAID,
+    )  # fmt: skip
+    assert (ann.claim_id, ann.line, ann.reason) == ("12345", "1", "CO-45")
+    assert (bob.date, bob.client, bob.status, bob.paid, bob.reason) == (
+        dt.date(2026, 11, 3), "Bob", Status.DENIED, None, "CO-97; PR-2",
+    )  # fmt: skip
+    assert (cy.date, cy.units, cy.status) == (None, 0.0, Status.PENDING)
+    assert (dee.paid, dee.status) == (Decimal(-30), Status.REVERSED)
+    assert eve.status is None
+    assert warnings == [
+        "Claims row 5: Units is not a number; counted as 0.",
+        "Claims row 7: Status is not Paid, Denied, Partial, Pending or Reversed; ignored.",
+        "Claims row 8: Billed or Paid is not an amount; row ignored.",
+    ]
+    assert parse_claims([]) == ([], [])
+
+
 # --- Settings ---
 
 
