@@ -76,7 +76,10 @@ def make_plan(
         if (sheet is None or line.sheet == sheet)
         and (month is None or line.date is None or _in(months, line.date, month))
     ]
-    scope = [line for line in in_scope if not line.self_pay]
+    scope: list[Line] = []
+    self_pay: list[Line] = []
+    for line in in_scope:
+        (self_pay if line.self_pay else scope).append(line)
     names = _Names()
     duplicates = _duplicates(lines, names, settings)
     days = _days(scope, names)
@@ -89,8 +92,7 @@ def make_plan(
     for day in days:
         of_day = [[scope[i] for i in visit] for visit in day]
         payer_key = names[of_day[0][0].payer]
-        where = {i: (v, k) for v, visit in enumerate(day) for k, i in enumerate(visit)}
-        order = tuple(where[i] for i in sorted(where))  # the day's lines in sheet order
+        order = _order(day)
         shape = (payer_key, order, *(tuple(map(_shape, visit)) for visit in of_day))
         plans = shapes.get(shape)
         if plans is None:
@@ -108,7 +110,7 @@ def make_plan(
         if check
         else recoded
     )
-    cleared = [(line, result) for line in in_scope if line.self_pay and (result := _cleared(line))]
+    cleared = [(line, result) for line in self_pay if (result := _cleared(line))]
     changes, filled = ([], 0) if check else _changes(scope, recoded, planned)
     if not check:
         changes += [_self_pay_change(line) for line, _ in cleared if _held_billing(line)]
@@ -166,16 +168,30 @@ def _days(scope: Sequence[Line], names: _Names) -> list[list[list[int]]]:
     return [list(visits.values()) for visits in days.values()]
 
 
+def _order(day: list[list[int]]) -> tuple[Position, ...]:
+    """The day's lines as (visit, line within the visit), in sheet order."""
+    if len(day) == 1:
+        return _one_visit(len(day[0]))
+    where = {i: (v, k) for v, visit in enumerate(day) for k, i in enumerate(visit)}
+    return tuple(where[i] for i in sorted(where))
+
+
+@lru_cache(maxsize=64)
+def _one_visit(count: int) -> tuple[Position, ...]:
+    return tuple((0, k) for k in range(count))
+
+
 def _duplicates(lines: Iterable[Line], names: _Names, settings: Settings) -> set[int]:
     """The ids of the lines that share client, date, payer, visit, minutes and service with another."""
     first: dict[tuple[object, ...], Line] = {}
     found: set[int] = set()
+    blank = service_code(None, settings)
     for line in lines:
         if line.self_pay:
             continue
         key = (
             line.sheet, names[line.client], line.date, names[line.payer], names[line.visit],
-            line.minutes, service_code(line.service, settings),
+            line.minutes, line.service or blank,
         )  # fmt: skip
         other = first.setdefault(key, line)
         if other is not line:
