@@ -18,20 +18,40 @@ import pyx12.x12n_document
 from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT, MemoryBook, check, load, recode
 from cptbill.contract import Status, name_key
-from cptbill.era import import_remittances, read_remittance
+from cptbill.era import ImportResult, import_remittances, read_remittance
 from cptbill.errors import CptbillError
 from cptbill.schema import column_index, parse_payers
-from helpers import run
+from helpers import assert_paid_adds_up, run
 
 FIXTURES = Path(__file__).parent / "fixtures"
+REAL = FIXTURES / "real-world"
 SAMPLE = Path(__file__).parent.parent / "workbook" / "sample-remittance.835"
-VALID = ["summit-paid-denied.835", "harbor-reversal-plb.835", "two-transactions.835"]
+#: Built for the cases of DOMAIN.md; pyx12's validator accepts each of them.
+BUILT = [
+    "summit-paid-denied.835", "harbor-reversal-plb.835", "two-transactions.835", "claim-level.835",
+    "statuses.835",
+]  # fmt: skip
+#: The ways real files arrive (the same remittance as summit-paid-denied.835), and a two-PLB file.
+FORMATS = [
+    "no-a1.835", "control-characters.835", "wrapped-80.835", "bom.835", "latin-1.835", "two-plb.835",
+    "huge-units.835",
+]  # fmt: skip
+#: Public 835s written by others (see real-world/README.md).
+REAL_WORLD = ["emedny_sample.835", "united_healthcare_legacy_sample.835"]
+IMPORTED = [*(FIXTURES / n for n in BUILT + FORMATS), *(REAL / n for n in REAL_WORLD), SAMPLE]
 BROKEN = {
     "empty.835": "the file is empty",
     "sessions.csv": "segment ISA at line 1",
     "wrong-count.835": "segment SE at line 36: segment count is wrong",
     "truncated.835": "segment SE is missing after line 26",
     "claim.837": "segment GS at line 2",
+    # the crash inputs of #12: one sentence, never a traceback
+    "no-gs.835": "segment ST at line 2: this segment is outside a functional group",
+    "no-st.835": "segment GE at line 3: the functional group holds no transaction",
+    "stray-se.835": "segment SE at line 37: an SE with no ST before it",
+    "stray-ge.835": "segment GE at line 38: this segment is outside a functional group",
+    "stray-iea.835": "segment IEA at line 39: this segment is outside an interchange",
+    "huge-amount.835": "segment SVC at line 16: element SVC03 is not an amount",
 }
 
 PAYERS = [
@@ -62,6 +82,14 @@ def claims_records(book: MemoryBook) -> list[dict[str, Any]]:
     return [dict(zip(rows[0], row, strict=False)) for row in rows[1:]]
 
 
+def imported(*paths: Path, book: MemoryBook | None = None) -> tuple[MemoryBook, ImportResult]:
+    """Import into a book (a new one by default), checking that Paid adds up to CLP04."""
+    book = book if book is not None else memory_book()
+    result = import_remittances(book, payers(), list(paths))
+    assert_paid_adds_up(paths, book, result)
+    return book, result
+
+
 def pyx12_accepts(path: Path) -> bool:
     """The validator's own verdict (logs silenced), independent of cptbill's reading."""
     logger = logging.getLogger("pyx12")
@@ -77,9 +105,10 @@ def pyx12_accepts(path: Path) -> bool:
         logger.disabled = saved
 
 
-@pytest.mark.parametrize("path", [*(FIXTURES / name for name in VALID), SAMPLE], ids=lambda p: p.name)
-def test_fixtures_are_valid_835s_for_pyx12(path: Path) -> None:
+@pytest.mark.parametrize("path", [*(FIXTURES / name for name in BUILT), SAMPLE], ids=lambda p: p.name)
+def test_built_fixtures_are_valid_835s_for_pyx12(path: Path) -> None:
     assert pyx12_accepts(path)
+    assert read_remittance(path).warnings == ()
 
 
 def test_a_broken_fixture_is_refused_by_pyx12_itself() -> None:
@@ -87,15 +116,24 @@ def test_a_broken_fixture_is_refused_by_pyx12_itself() -> None:
     assert not pyx12_accepts(FIXTURES / "truncated.835")
 
 
+@pytest.mark.parametrize("path", IMPORTED, ids=lambda p: p.name)
+def test_every_fixture_imports_with_paid_adding_up_to_clp04(path: Path) -> None:
+    _, result = imported(path)
+    remittance = read_remittance(path)
+    assert result.added == len(remittance.lines) > 0
+    assert len({line.claim_id + line.payer_claim_id for line in remittance.lines}) <= remittance.claims
+
+
 def test_paid_denied_patient_responsibility_and_two_line_claim() -> None:
     remittance = read_remittance(FIXTURES / "summit-paid-denied.835")
     assert remittance.file == "summit-paid-denied.835"
-    assert remittance.transactions == 1
+    assert (remittance.transactions, remittance.claims, remittance.claims_paid) == (1, 3, Decimal(135))
     assert remittance.provider_adjustments == 0
     rows = [
         (
             line.date, line.client, line.payer, line.payer_id, line.code, line.modifiers, line.units,
-            line.billed, line.paid, line.status, line.reason, line.claim_id, line.line, line.source,
+            line.billed, line.paid, line.status, line.reason, line.claim_id, line.payer_claim_id,
+            line.line, line.source,
         )
         for line in remittance.lines
     ]  # fmt: skip
@@ -104,22 +142,25 @@ def test_paid_denied_patient_responsibility_and_two_line_claim() -> None:
     assert rows == [
         # paid line with a contractual adjustment; its Line is the REF*6R
         (dt.date(2026, 10, 5), "JORDAN PIKE", *payer, "97124", (), 2.0, Decimal("80.00"),
-         Decimal("60.00"), Status.PAID, "CO-45", "SMC0001", "LN1", source),
+         Decimal("60.00"), Status.PAID, "CO-45", "PK1005", "SMC0001", "LN1", source),
         # denied line, no DTM*472: the claim's DTM*232; no REF*6R: its position
         (dt.date(2026, 10, 6), "CASEY MORROW", *payer, "97140", (), 2.0, Decimal("70.00"),
-         Decimal("0"), Status.DENIED, "CO-97", "SMC0002", "1", source),
-        # two service lines: the first with modifier 59 and patient responsibility, its own CAS
+         Decimal("0"), Status.DENIED, "CO-97", "MC1006", "SMC0002", "1", source),
+        # two service lines with a claim-level CO-253 shared out by billed amount (90 and 15 of 105)
         (dt.date(2026, 10, 8), "RILEY SHAW", *payer, "97124", ("59",), 2.0, Decimal("90.00"),
-         Decimal("70.00"), Status.PAID, "CO-45; PR-2", "SMC0003", "1", source),
-        # ... the second without SVC05 (1 unit) and without CAS: the claim's CAS
+         Decimal("70.00"), Status.PARTIAL, "CO-45; PR-2; CO-253", "RS1007", "SMC0003", "1", source),
+        # ... the second without SVC05 (1 unit) and without its own CAS
         (dt.date(2026, 10, 7), "RILEY SHAW", *payer, "97010", (), 1.0, Decimal("15.00"),
-         Decimal("5.00"), Status.PAID, "CO-253", "SMC0003", "2", source),
+         Decimal("5.00"), Status.PARTIAL, "CO-253", "RS1007", "SMC0003", "2", source),
     ]  # fmt: skip
+    assert [line.adjusted for line in remittance.lines] == [
+        "CO-45 20.00", "CO-97 70.00", "CO-45 5.00; PR-2 15.00; CO-253 8.57", "CO-253 1.43",
+    ]  # fmt: skip
+    assert [line.patient_owes for line in remittance.lines] == [0, 0, Decimal("15.00"), 0]
 
 
 def test_rows_written_to_a_new_claims_sheet() -> None:
-    book = memory_book()
-    result = import_remittances(book, payers(), [FIXTURES / "summit-paid-denied.835"])
+    book, result = imported(FIXTURES / "summit-paid-denied.835")
     assert book.read("Claims")[0] == list(c.CLAIMS_COLUMNS)
     records = claims_records(book)
     assert len(records) == result.added == 4
@@ -134,16 +175,91 @@ def test_rows_written_to_a_new_claims_sheet() -> None:
         "Paid": 60.0,
         "Status": "Paid",
         "Reason": "CO-45",
-        "Claim ID": "SMC0001",
+        "Patient owes": None,
+        "Adjusted": "CO-45 20.00",
+        "Claim ID": "PK1005",
+        "Payer claim ID": "SMC0001",
         "Line": "LN1",
         "Source": "summit-paid-denied.835 #EFT501",
         "Modifiers": None,
+        "Billed units": None,
+        "Billed code": None,
     }
     assert isinstance(first["Date"], dt.date)
-    assert [r["Status"] for r in records] == ["Paid", "Denied", "Paid", "Paid"]
+    assert [r["Status"] for r in records] == ["Paid", "Denied", "Partial", "Partial"]
     assert [r["Line"] for r in records] == ["LN1", 1, 1, 2]
     assert records[2]["Modifiers"] == "59"
+    assert records[2]["Patient owes"] == 15.0
     assert result.unmatched_payers == []
+    assert book.formats[("Claims", c.CLAIMS_COLUMNS.index(c.PATIENT_OWES) + 1)] == MONEY_FORMAT
+
+
+def test_claim_level_adjudication_and_claim_level_adjustments() -> None:
+    book, _ = imported(FIXTURES / "claim-level.835")
+    records = claims_records(book)
+    # REF*2U names the payer when N1*PR has no ID
+    assert {r["Payer"] for r in records} == {"Evergreen Medicare Advantage"}
+    # a claim without service lines: one row from CLP, its claim-level adjustments
+    alone = records[0]
+    assert (alone["Code"], alone["Units"], alone["Line"]) == (None, None, None)
+    assert (alone["Billed"], alone["Paid"], alone["Status"], alone["Adjusted"]) == (
+        150.0,
+        100.0,
+        "Paid",
+        "CO-45 50.00",
+    )
+    assert alone["Date"] == dt.date(2026, 11, 1)
+    # a claim-level deductible on a claim with lines: shared by billed, Paid adds up to CLP04 = 150
+    lines = [r for r in records if r["Claim ID"] == "CL1102"]
+    assert [r["Paid"] for r in lines] == [75.0, 75.0]
+    assert [r["Patient owes"] for r in lines] == [5.0, 5.0]
+    assert [r["Adjusted"] for r in lines] == ["CO-45 20.00; PR-1 5.00"] * 2
+    # SVC06 and SVC07: billed as 97140 x 4, paid as 97124 x 2
+    changed = next(r for r in records if r["Claim ID"] == "BC1103")
+    assert (changed["Code"], changed["Units"], changed["Billed code"], changed["Billed units"]) == (
+        "97124", 2, "97140", 4,
+    )  # fmt: skip
+    assert changed["Status"] == "Partial"  # CO-151 beyond the contractual CO-45
+    # paid 0 with only patient responsibility (and its contractual part): the client owes it
+    deductible = next(r for r in records if r["Claim ID"] == "DD1104")
+    assert (deductible["Status"], deductible["Patient owes"], deductible["Reason"]) == (
+        "Patient",
+        67.0,
+        "CO-45; PR-1",
+    )
+    copay = next(r for r in records if r["Claim ID"] == "CP1105")
+    assert (copay["Status"], copay["Paid"], copay["Patient owes"]) == ("Paid", 47.0, 20.0)
+
+
+def test_statuses_from_what_the_payer_said() -> None:
+    book, _ = imported(FIXTURES / "statuses.835")
+    got = [(r["Claim ID"], r["Line"], r["Status"], r["Paid"]) for r in claims_records(book)]
+    assert got == [
+        ("SE1201", 1, "Other payer", 0.0),  # CLP02 2, OA-23
+        ("FW1202", 1, "Paid", 40.0),  # CLP02 19 with a payment: money received; PR goes on
+        ("RV1203", 1, "Reversed", -60.0),  # CLP02 22
+        ("RV1203", 1, "Paid", 60.0),  # its corrected payment: same claim and line, other amounts
+        ("NO1205", 1, "Forwarded", 0.0),  # CLP02 23
+        ("PD1206", 1, "Predetermination", 0.0),  # CLP02 25
+        ("DN1207", 1, "Denied", 0.0),  # CLP02 4
+        ("OP1208", 1, "Other payer", 0.0),  # OA-23 on a primary claim
+        ("PT1209", 1, "Partial", 40.0),  # part paid, CO-97 beyond CO-45
+        ("PT1209", 2, "Denied", 0.0),  # the bundled 97010 line
+    ]
+
+
+def test_learning_counts_only_true_denials() -> None:
+    book, _ = imported(FIXTURES / "statuses.835", FIXTURES / "claim-level.835")
+    history = load(book).history
+    summit_97124 = history[(name_key("Summit Mutual"), "97124")]
+    # OTHER_PAYER x2 and the predetermination are not denials; DN1207 (CO-204) is
+    assert summit_97124.denied == 1
+    assert history[(name_key("Summit Mutual"), "97140")].denied == 0  # Forwarded and Predetermination
+    evergreen_97140 = history[(name_key("Evergreen Medicare Advantage"), "97140")]
+    assert evergreen_97140.denied == 0  # the deductible line is Patient, not a denial
+    plan, _ = check(book)
+    notes = [str(f) for r in plan.results for f in r.flags if f.flag.value == "DENIED_BEFORE"]
+    assert notes == ["DENIED_BEFORE: Summit Mutual denied 97124 1 time(s)"]
 
 
 def test_reversal_and_provider_adjustments() -> None:
@@ -155,24 +271,41 @@ def test_reversal_and_provider_adjustments() -> None:
     assert reversal.reason == "CO-45"
     assert [line.line for line in remittance.lines] == ["1", "1", "2"]
     assert remittance.provider_adjustments == Decimal("10.00")  # WO 15.00 and L6 -5.00
-    book = memory_book()
-    result = import_remittances(book, payers(), [remittance])
+    book, result = imported(FIXTURES / "harbor-reversal-plb.835")
     # the payer's name differs from every ERA name; its ID HHP01 matches
     assert {r["Payer"] for r in claims_records(book)} == {"Harbor Health PPO"}
     assert result.summary()["provider_adjustments"] == 10.0
     assert result.lines == 3  # PLB adjustments are not claim lines
 
 
+def test_two_plbs_are_listed_with_reasons_and_counted_once_per_file() -> None:
+    path = FIXTURES / "two-plb.835"
+    remittance = read_remittance(path)
+    # pyx12 objects to a second PLB ("Loop FOOTER exceeded max count"): a warning, the file imports
+    assert any("PLB at line 20" in w for w in remittance.warnings)
+    book, first = imported(path, path)  # the same file twice in one batch
+    assert [(a.reason, a.reference, a.amount) for a in first.adjustments] == [
+        ("WO", "HHC0001", Decimal("15.00")), ("L6", "", Decimal("-1.00")),
+    ]  # fmt: skip
+    assert first.summary()["provider_adjustment_items"] == [
+        {"source": "two-plb.835 #EFT603", "reason": "WO", "reference": "HHC0001", "amount": 15.0},
+        {"source": "two-plb.835 #EFT603", "reason": "L6", "reference": "", "amount": -1.0},
+    ]
+    again = import_remittances(book, payers(), [path])
+    assert (again.added, again.duplicates, again.adjustments) == (0, 1, [])
+    assert again.summary()["provider_adjustments"] == 0
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
-        list(c.CLAIMS_COLUMNS),
+        list(c.CLAIMS_COLUMNS[:13]),
         [dt.date(2026, 9, 15), "Avery Quinn", "Harbor Health PPO", "97140", 2, 90, 67, "Paid", "CO-45",
-         "HHC0001", 1, None, None],
+         None, None, "HHC0001", None],
     ]  # fmt: skip
     book = memory_book(original)
     before = load(book).history[(name_key("Harbor Health PPO"), "97140")]
     assert (before.paid_total, before.paid_units) == (Decimal(67), 2)
-    import_remittances(book, payers(), [FIXTURES / "harbor-reversal-plb.835"])
+    imported(FIXTURES / "harbor-reversal-plb.835", book=book)
     after = load(book).history[(name_key("Harbor Health PPO"), "97140")]
     assert after.paid_total == 0
     assert after.paid_units == 0
@@ -186,8 +319,7 @@ def test_two_transactions_and_payer_matching() -> None:
         "two-transactions.835 #EFT1001",
         "two-transactions.835 #CHK77001",
     ]
-    book = memory_book()
-    result = import_remittances(book, payers(), [remittance])
+    book, result = imported(FIXTURES / "two-transactions.835")
     # "Evergreen  MA" matches the ERA name "EVERGREEN MA" ignoring case and spaces;
     # Pinecrest is on no Payers row: imported under its remittance name and reported
     assert [r["Payer"] for r in claims_records(book)] == [
@@ -203,31 +335,52 @@ def test_payers_are_read_from_the_book_when_not_given() -> None:
     assert claims_records(book)[0]["Payer"] == "Evergreen Medicare Advantage"
 
 
+def test_era_names_added_later_fix_earlier_rows_when_claims_are_read() -> None:
+    book, _ = imported(FIXTURES / "two-transactions.835")
+    assert claims_records(book)[1]["Payer"] == "PINECREST HEALTH PLAN"
+    book.sheets["Payers"] = [*PAYERS, ["Pinecrest", "97124", None, 30, None, "PCH09, Pinecrest Health Plan"]]
+    claims = load(book).claims or []
+    assert [claim.payer for claim in claims] == ["Evergreen Medicare Advantage", "Pinecrest"]
+    # the sheet itself is left as it was
+    assert claims_records(book)[1]["Payer"] == "PINECREST HEALTH PLAN"
+
+
 def test_importing_twice_adds_nothing() -> None:
-    book = memory_book()
-    files = [FIXTURES / name for name in VALID]
-    first = import_remittances(book, payers(), files)
-    assert (first.lines, first.added, first.duplicates) == (9, 9, 0)
+    files = [FIXTURES / name for name in BUILT]
+    book, first = imported(*files)
+    assert (first.lines, first.added, first.duplicates) == (25, 25, 0)
     rows = book.read("Claims")
     second = import_remittances(book, payers(), files)
-    assert (second.lines, second.added, second.duplicates) == (9, 0, 9)
+    assert (second.lines, second.added, second.duplicates) == (25, 0, 25)
+    assert second.adjustments == []  # provider adjustments counted once
     assert book.read("Claims") == rows
 
 
 def test_a_file_repeated_in_one_batch_counts_as_duplicates() -> None:
-    book = memory_book()
     path = FIXTURES / "summit-paid-denied.835"
-    result = import_remittances(book, payers(), [path, path])
+    _, result = imported(path, path)
     assert (result.files, result.lines, result.added, result.duplicates) == (2, 8, 4, 4)
+
+
+def test_other_patients_lines_with_the_same_claim_numbers_are_kept(tmp_path: Path) -> None:
+    # one payer reusing a claim number for another patient, line and amounts alike
+    text = (FIXTURES / "summit-paid-denied.835").read_text()
+    other = tmp_path / "other-patient.835"
+    other.write_text(text.replace("*PIKE*JORDAN*", "*STONE*ADA*").replace("EFT501", "EFT777"))
+    book, _ = imported(FIXTURES / "summit-paid-denied.835")
+    _, result = imported(other, book=book)
+    assert (result.added, result.duplicates) == (1, 3)
+    assert claims_records(book)[-1]["Client"] == "ADA STONE"
 
 
 def test_an_existing_claims_sheet_keeps_its_layout() -> None:
     header = ["Status", "Date", "Client", "Payer", "Code", "Units", "Billed", "Paid", "Reason", "Notes"]
     typed = ["Paid", dt.date(2026, 9, 1), "Owen Brooks", "Summit Mutual", "97140", 3, 85, 61, None, "typed"]
     book = memory_book([header, typed, [None] * len(header)])
-    import_remittances(book, payers(), [FIXTURES / "summit-paid-denied.835"])
+    imported(FIXTURES / "summit-paid-denied.835", book=book)
     rows = book.read("Claims")
-    assert rows[0] == [*header, "Claim ID", "Line", "Source", "Modifiers"]
+    added_columns = [name for name in c.CLAIMS_COLUMNS if name not in header]
+    assert rows[0] == [*header, *added_columns]
     assert rows[1] == typed
     assert rows[2] == [None] * len(header)
     index = column_index(rows[0])
@@ -236,16 +389,17 @@ def test_an_existing_claims_sheet_keeps_its_layout() -> None:
     assert (added[index["code"]], added[index["units"]], added[index["billed"]]) == ("97124", 2, 80.0)
     assert added[index["status"]] == "Paid"
     assert added[index["client"]] == "JORDAN PIKE"
-    assert added[index["claim id"]] == "SMC0001"
+    assert added[index["claim id"]] == "PK1005"
     assert added[index["source"]] == "summit-paid-denied.835 #EFT501"
     assert added[index["notes"]] is None
     assert len(rows) == 3 + 4
 
 
 def test_lines_already_typed_with_their_claim_id_are_not_added_again() -> None:
+    # typed with the payer's claim number (CLP07), as earlier versions imported it
     typed = [dt.date(2026, 10, 6), "Casey Morrow", "Summit Mutual", "97140", 2, 70, 0, "Denied", "CO-97",
-             "SMC0002", 1, None, None]  # fmt: skip
-    book = memory_book([list(c.CLAIMS_COLUMNS), typed])
+             None, None, "SMC0002", None, 1, None, None]  # fmt: skip
+    book = memory_book([list(c.CLAIMS_COLUMNS[:16]), typed])
     result = import_remittances(book, payers(), [FIXTURES / "summit-paid-denied.835"])
     assert (result.added, result.duplicates) == (3, 1)
 
@@ -254,12 +408,63 @@ def test_import_then_recode_codes_the_payer_by_what_the_era_showed() -> None:
     book = memory_book()
     plan, _ = recode(book)
     assert plan.results[0].code == "97140"  # no history, no Preferred: the default code
-    import_remittances(book, payers(), [FIXTURES / "summit-paid-denied.835"])  # 97140 denied, 97124 paid
+    imported(FIXTURES / "summit-paid-denied.835", book=book)  # 97140 denied, 97124 paid
     plan, _ = recode(book)
     assert plan.results[0].code == "97124"
     assert book.read("Sessions")[1][5] == "97124"
     learned = book.read("Payers")
     assert learned[1][-1].startswith("97124")  # the Learned column says why
+
+
+def test_real_world_files_import_with_their_totals() -> None:
+    book, result = imported(*(REAL / name for name in REAL_WORLD))
+    assert (result.added, result.duplicates) == (15, 0)
+    records = claims_records(book)
+    assert sum(r["Paid"] for r in records) == pytest.approx(45.75 + 349.99)  # the two BPR02 amounts
+    uhc = [r for r in records if r["Payer"] == "UNITED HEALTHCARE INSURANCE COMPANY"]
+    # the ">" component separator; a deductible on a $0 line; CAS with two reasons
+    assert [r["Code"] for r in uhc] == ["B4152", "B4152", "B4154", "B4034", "B4154"]
+    assert (uhc[1]["Status"], uhc[1]["Patient owes"]) == ("Patient", 105.26)
+    assert uhc[4]["Adjusted"] == "PR-2 5.13; PR-1 110.00; CO-45 184.32"
+    assert result.warnings == [
+        "united_healthcare_legacy_sample.835: segment N4 at line 1: element N402 (Payee State Code) "
+        "is not a valid code"
+    ]
+    with pytest.raises(CptbillError, match="segment ISA at line 1"):  # a bare ST, no envelope
+        read_remittance(REAL / "blue_cross_nc_sample.835")
+
+
+def test_files_as_they_arrive_read_as_the_same_remittance() -> None:
+    expected = [
+        line.model_dump(exclude={"source"})
+        for line in read_remittance(FIXTURES / "summit-paid-denied.835").lines
+    ]
+    for name in ("no-a1.835", "control-characters.835", "wrapped-80.835"):
+        remittance = read_remittance(FIXTURES / name)
+        assert [line.model_dump(exclude={"source"}) for line in remittance.lines] == expected, name
+        assert remittance.warnings == (), name
+    for name in ("bom.835", "latin-1.835"):
+        remittance = read_remittance(FIXTURES / name)
+        assert remittance.lines[0].client == "JOSÉ MÜLLER"
+        # pyx12 finds the accented letters outside its character set: warnings without the name
+        assert remittance.warnings and all("MÜLLER" not in w for w in remittance.warnings)
+
+
+def test_units_out_of_range_are_a_warning_not_a_crash() -> None:
+    remittance = read_remittance(FIXTURES / "huge-units.835")
+    assert remittance.lines[0].units == 1
+    assert (
+        "huge-units.835: segment SVC at line 16: element SVC05 is not a number of units; read as 1"
+        in remittance.warnings
+    )
+
+
+def test_a_4010_file_is_refused_as_retired() -> None:
+    with pytest.raises(CptbillError) as caught:
+        read_remittance(FIXTURES / "retired-4010.835")
+    message = str(caught.value)
+    assert "4010" in message and "retired" in message and "005010X221A1" in message
+    assert message.count("\n") == 0
 
 
 def test_read_errors_name_the_file_and_the_first_problem() -> None:
@@ -285,18 +490,34 @@ def test_positions_are_file_lines_also_when_the_file_is_one_line(tmp_path: Path)
         read_remittance(crlf)
 
 
-def test_element_errors_carry_no_client_data(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_validator_findings_are_warnings_without_client_data(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     long_name = "SHAW" + "X" * 70  # NM103 holds at most 60 characters
     text = (FIXTURES / "summit-paid-denied.835").read_text().replace("*SHAW*RILEY*", f"*{long_name}*RILEY*")
+    text = text.replace("PER*BL*EDI HELP DESK*TE*5555550100~\n", "").replace("SE*34*", "SE*33*")  # no PER*BL
     path = tmp_path / "long-name.835"
     path.write_text(text)
-    with pytest.raises(CptbillError) as caught:
-        read_remittance(path)
-    message = str(caught.value)
-    assert "segment NM1 at line 28: element NM103" in message
-    assert "too long" in message
-    assert "SHAW" not in message and "RILEY" not in message
+    remittance = read_remittance(path)
+    assert len(remittance.lines) == 4  # imported all the same
+    assert "long-name.835: segment NM1 at line 27: element NM103 (Patient Last Name) is too long" in (
+        remittance.warnings
+    )
+    assert any("PER" in w for w in remittance.warnings)
+    assert all("SHAW" not in w and "RILEY" not in w for w in remittance.warnings)
     assert capfd.readouterr().err == ""  # pyx12's own logging stays silent
+
+
+def test_pyx12_crashing_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: object, **kwargs: object) -> bool:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(pyx12.x12n_document, "x12n_document", crash)
+    remittance = read_remittance(FIXTURES / "summit-paid-denied.835")
+    assert len(remittance.lines) == 4
+    assert remittance.warnings == (
+        "summit-paid-denied.835: pyx12 could not check it (IndexError); it was read without that check",
+    )
 
 
 def test_a_problem_pyx12_only_logs_is_still_refused(tmp_path: Path) -> None:
@@ -350,10 +571,16 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     book = write_workbook(tmp_path / "billing.xlsx")
     status, out, err = run(capsys, "import-era", str(book), str(SAMPLE), "--json")
     assert (status, err) == (0, "")
-    assert out == (
-        '{"files": 1, "lines": 6, "added": 6, "duplicates": 0, '
-        '"unmatched_payers": [], "provider_adjustments": 10.0}\n'
-    )
+    summary = json.loads(out)
+    assert summary == {
+        "files": 1, "lines": 6, "added": 6, "duplicates": 0, "unmatched_payers": [],
+        "provider_adjustments": 10.0,
+        "provider_adjustment_items": [
+            {"source": "sample-remittance.835 #EFT26110602", "reason": "WO", "reference": "HHP2609150001",
+             "amount": 10.0},
+        ],
+        "warnings": [],
+    }  # fmt: skip
     sheet = openpyxl.load_workbook(book)["Claims"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == c.CLAIMS_COLUMNS
@@ -374,8 +601,8 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     status, out, _ = run(capsys, "import-era", str(book), str(SAMPLE), "--json")
     assert status == 0
     assert json.loads(out) == {
-        "files": 1, "lines": 6, "added": 0, "duplicates": 6,
-        "unmatched_payers": [], "provider_adjustments": 10.0,
+        "files": 1, "lines": 6, "added": 0, "duplicates": 6, "unmatched_payers": [],
+        "provider_adjustments": 0.0, "provider_adjustment_items": [], "warnings": [],
     }  # fmt: skip
     assert book.read_bytes() == saved
 
@@ -383,7 +610,14 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     assert status == 0
     assert "2 service lines: 2 added to Claims, 0 duplicates skipped" in out
     assert "PINECREST HEALTH PLAN" in out
-    assert "Provider-level adjustments" in out
+    assert "Provider adjustments (PLB): none new." in out
+
+    status, out, _ = run(capsys, "import-era", str(book), str(FIXTURES / "two-plb.835"))
+    assert status == 0
+    assert "two-plb.835 #EFT603: WO HHC0001 15.00" in out
+    assert "two-plb.835 #EFT603: L6 -1.00" in out
+    assert "total 14.00" in out
+    assert "Warning: two-plb.835: segment PLB at line 20" in out
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))

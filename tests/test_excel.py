@@ -220,7 +220,7 @@ def test_registers_exactly_the_five_formulas_with_descriptions_and_optional_argu
             assert not parameter["description"].startswith("Positional argument")
     assert "unit" in functions["CPTUNITS"]["description"].lower()
     scripts = xlwings.server.custom_scripts_meta(cptbill.excel)
-    assert [s["function_name"] for s in scripts] == ["recode", "report"]
+    assert sorted(s["function_name"] for s in scripts) == ["import_era", "recode", "report"]
 
 
 # ---------------------------------------------------------------- CPTUNITS
@@ -485,3 +485,152 @@ def test_report_script_writes_the_report_sheets_the_core_writes() -> None:
     assert any(row and row[0] == "TOTAL" for row in after[c.SUMMARY])
     mistake = run_script(data, month="Nov", script="report")
     assert [a["func"] for a in mistake] == ["alert"] and "YYYY-MM" in mistake[0]["args"][0]
+
+
+# ---------------------------------------------------------------- the month from Settings
+
+
+def _two_months() -> dict[str, list[list[Any]]]:
+    october = [[*SESSION_HEADER], [dt.datetime(2026, 10, 6), "Ann", "Aetna", 38, *[None] * 5]]
+    november = [[*SESSION_HEADER], [dt.datetime(2026, 11, 3), "Ann", "Aetna", 53, *[None] * 5]]
+    return {"Sessions": [*october, november[1]], "Payers": PAYERS}
+
+
+def _with_month(sheets: dict[str, list[list[Any]]], month: Any) -> dict[str, list[list[Any]]]:
+    settings = [["Setting", "Value"], ["Default code", "97140"], [c.MONTH_TO_RECODE, month]]
+    return {**sheets, c.SETTINGS: settings}
+
+
+@pytest.mark.parametrize("month", ["2026-10", dt.datetime(2026, 10, 1)])
+def test_recode_takes_the_month_from_settings(month: Any) -> None:
+    sheets = _with_month(_two_months(), month)
+    data = payload(sheets, active="Sessions")
+    after = apply(data, run_script(data))
+    # Blank Service: massage, 97124 (Aetna pays 28.00 a unit).
+    assert owned(after["Sessions"]) == [("97124", 3.0, 84.0, None), (None, None, None, None)]
+    # A month given to the script (classic xlwings: recode_caller("2026-11")) wins over Settings.
+    after = apply(data, run_script(data, month="2026-11"))
+    assert owned(after["Sessions"]) == [(None, None, None, None), ("97124", 4.0, 112.0, None)]
+    # Blank: the active sheet's lines, as before.
+    blank = payload(_with_month(_two_months(), None), active="Sessions")
+    assert [r[0] for r in owned(apply(blank, run_script(blank))["Sessions"])] == ["97124", "97124"]
+
+
+def test_a_bad_month_in_settings_is_one_sentence_naming_the_row() -> None:
+    data = payload(_with_month(_two_months(), "November"), active="Sessions")
+    for script in ("recode", "report"):
+        actions = run_script(data, script=script)
+        assert [a["func"] for a in actions] == ["alert"]
+        assert actions[0]["args"][0].startswith("Settings: Month to recode 'November' is not a month")
+
+
+def test_report_takes_the_month_from_settings() -> None:
+    def months(month: Any) -> set[str]:
+        data = payload(_with_month(_two_months(), month), active="Sessions")
+        summary = apply(data, run_script(data, script="report"))[c.SUMMARY]
+        return {
+            v for row in summary for v in row[:1] if isinstance(v, str) and v[:4].isdigit() and len(v) == 7
+        }
+
+    assert months("2026-10") == {"2026-10"}
+    assert months(None) == {"2026-10", "2026-11"}  # blank: every month
+
+
+# ---------------------------------------------------------------- the import_era script
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def comparable(rows: list[list[Any]]) -> list[list[Any]]:
+    """Rows as both doors' results compare: dates as ISO days, numbers as floats, blanks as None."""
+
+    def norm(value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()[:10]
+        if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+            return value[:10] if value[:4].isdigit() else value
+        return float(value) if isinstance(value, int | float) else value
+
+    result = [[norm(v) for v in row] for row in rows]
+    for row in result:
+        while row and row[-1] is None:
+            row.pop()
+    while result and not result[-1]:
+        result.pop()
+    return result
+
+
+def _drop(folder: Path, *names: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        source = FIXTURES / name if (FIXTURES / name).exists() else ROOT / "src" / "cptbill" / "data" / name
+        (folder / name).write_bytes(source.read_bytes())
+    return folder
+
+
+def test_import_era_writes_what_the_file_door_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cptbill.cli import main
+    from cptbill.template import write_template
+
+    path = tmp_path / "book.xlsx"
+    write_template(path, sample=True)
+    sheets = read_workbook(path)
+    data = _drop(tmp_path / "data", "summit-paid-denied.835", "sample-remittance.835")
+    _drop(data / "october", "harbor-reversal-plb.835")
+    (data / "notes.txt").write_text("not a remittance", encoding="utf-8")
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(data))
+
+    book = payload(sheets, active="Sessions", dates="iso")
+    actions = run_script(book, script="import_era")
+    after = apply(book, actions)
+    alert = [a for a in actions if a["func"] == "alert"]
+    assert len(alert) == 1 and alert[0]["args"][3] == "info"
+
+    capsys.readouterr()
+    files = ["october/harbor-reversal-plb.835", "sample-remittance.835", "summit-paid-denied.835"]
+    with pytest.raises(SystemExit) as done:
+        main(["import-era", str(path), *(str(data / f) for f in files), "--json"])
+    assert done.value.code == 0
+    summary = json.loads(capsys.readouterr().out)
+    file_door = read_workbook(path)
+    assert comparable(after[c.CLAIMS]) == comparable(file_door[c.CLAIMS])
+    assert len(after[c.CLAIMS]) > len(sheets[c.CLAIMS])
+    text = alert[0]["args"][0]
+    assert text.startswith(
+        f"3 files, {summary['lines']} service lines: {summary['added']} added to Claims, "
+        f"{summary['duplicates']} duplicates skipped."
+    )
+    assert (
+        f"Provider-level adjustments (PLB, not claim lines): {summary['provider_adjustments']:,.2f}" in text
+    )
+
+    # Run again on the imported workbook: every line is known, nothing is written.
+    again = run_script(payload(after, active="Sessions", dates="iso"), script="import_era")
+    assert [a["func"] for a in again] == ["alert"]
+    assert f"0 added to Claims, {summary['lines']} duplicates skipped" in again[0]["args"][0]
+
+
+def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = payload({"Sessions": month_lines(2), "Payers": PAYERS, "Claims": CLAIMS}, active="Sessions")
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(tmp_path / "nowhere"))
+    actions = run_script(data, script="import_era")
+    assert [a["func"] for a in actions] == ["alert"]
+    assert actions[0]["args"][0].startswith("No .835 file found in xlwings Lite's Import/Export area")
+    folder = _drop(tmp_path / "data", "summit-paid-denied.835", "truncated.835")
+    (folder / "REMIT.835").write_bytes(b"")  # the suffix is matched whatever its case
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(folder))
+    assert [p.name for p in cptbill.excel.remittance_files(folder)] == [
+        "REMIT.835",
+        "summit-paid-denied.835",
+        "truncated.835",
+    ]
+    actions = run_script(data, script="import_era")
+    assert [a["func"] for a in actions] == ["alert"]  # nothing written, one sentence
+    assert actions[0]["args"][0] == "REMIT.835 is not a valid 835 remittance: the file is empty."
+    assert actions[0]["args"][3] == "critical"

@@ -1,26 +1,62 @@
-"""The xlwings Lite add-in in its real runtime: Pyodide under Node.js, with cptbill's own wheel."""
+"""The xlwings Lite add-in in its real runtime: Pyodide under Node.js, with only addin/main.py and the
+wheels of addin/requirements.txt (no cptbill wheel anywhere)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
-import shutil
+import re
 import subprocess
-import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
+import cptbill.excel
 from conftest import REQUIRE_EXTERNAL, need
-from test_excel import PAYERS, apply, call, month_lines, owned, payload, run_script
+from test_excel import (
+    FIXTURES,
+    PAYERS,
+    SAMPLE,
+    SESSION_HEADER,
+    apply,
+    call,
+    comparable,
+    month_lines,
+    owned,
+    payload,
+    read_workbook,
+    run_script,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "tests" / "pyodide"
-SETUP = "run tests/pyodide/setup.sh (npm package pyodide and the wheels it loads)"
+ADDIN = ROOT / "addin"
+SETUP = "run tests/pyodide/setup.sh (npm package pyodide and the wheels of addin/requirements.txt)"
+#: What micropip evaluates dependency markers against in Pyodide 314.
+PYODIDE_MARKERS = {
+    "sys_platform": "emscripten",
+    "platform_system": "Emscripten",
+    "os_name": "posix",
+    "platform_machine": "wasm32",
+    "python_version": "3.14",
+    "python_full_version": "3.14.0",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
+ERA_FILES = {  # where the user dropped them in xlwings Lite's Import/Export area -> fixture
+    "summit-paid-denied.835": FIXTURES / "summit-paid-denied.835",
+    "october/harbor-reversal-plb.835": FIXTURES / "harbor-reversal-plb.835",
+}
 
 DRIVER = """
-import asyncio, json, sys
+import json, sys
 sys.path.insert(0, "/home/pyodide/addin")
 import main  # the workbook's main.py, as xlwings Lite imports it
 import xlwings as xw
@@ -28,21 +64,33 @@ import xlwings.server
 
 job = json.load(open("/home/pyodide/job.json"))
 call = {"version": xw.__version__, "runtime": "1.4", "client": "Office.js"}
-units = await xlwings.server.custom_functions_call({**call, "func_name": "cptunits", "args": [job["minutes"]]}, main)
-flags = await xlwings.server.custom_functions_call(
-    {**call, "func_name": "cptflags", "args": [job["sessions"], job["payers"]]}, main
-)
-book = xw.Book(json=job["book"])
-await xlwings.server.custom_scripts_call(main, "recode", typehint_to_value={xw.Book: book}, args=["2026-11"])
+
+async def formula(name, *args):
+    return await xlwings.server.custom_functions_call({**call, "func_name": name, "args": list(args)}, main)
+
+async def script(name, data):
+    book = xw.Book(json=data)
+    await xlwings.server.custom_scripts_call(main, name, typehint_to_value={xw.Book: book})
+    return book.json()["actions"]
+
+units = await formula("cptunits", job["minutes"])
+codes = await formula("cptcode", job["payer_names"], job["payers"])
+flags = await formula("cptflags", job["sessions"], job["payers"])
+loaded = sorted(m for m in ("typer", "rich", "click", "openpyxl", "pyx12") if m in sys.modules)
+recode = await script("recode", job["book"])
+import_era = await script("import_era", job["era_book"])
 json.dumps({
     "platform": sys.platform,
     "python": sys.version.split()[0],
+    "cptbill": sorted({m.__file__.rsplit("/", 2)[0] for n, m in sys.modules.items() if n.startswith("cptbill")}),
     "functions": sorted(f["name"] for f in xlwings.server.custom_functions_meta(main)["functions"]),
-    "scripts": [s["function_name"] for s in xlwings.server.custom_scripts_meta(main)],
+    "scripts": sorted(s["function_name"] for s in xlwings.server.custom_scripts_meta(main)),
     "units": units,
+    "codes": codes,
     "flags": flags,
-    "actions": book.json()["actions"],
-    "loaded": sorted(m for m in ("typer", "rich", "pyx12", "click") if m in sys.modules),
+    "loaded_by_formulas": loaded,
+    "recode": recode,
+    "import_era": import_era,
 })
 """
 
@@ -53,57 +101,49 @@ def _missing(message: str) -> None:
     pytest.skip(message)
 
 
-def _wheels() -> list[Path]:
+def requirement_wheels(requirements: Path, wheels: Path) -> list[Path]:
+    """The wheels micropip would install for the requirements.txt: each line and its dependencies."""
+    found = {canonicalize_name(w.name.split("-")[0]): w for w in wheels.glob("*.whl")}
+    lines = [line.split("#")[0].strip() for line in requirements.read_text(encoding="utf-8").splitlines()]
+    pending = [Requirement(line) for line in lines if line]
+    chosen: dict[str, Path] = {}
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        if name in chosen:
+            continue
+        if name not in found:
+            _missing(f"no wheel for {requirement} in {wheels}: {SETUP}")
+        chosen[name] = found[name]
+        with zipfile.ZipFile(found[name]) as wheel:
+            metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+            text = wheel.read(metadata).decode("utf-8")
+        for line in re.findall(r"^Requires-Dist: (.+)$", text, re.M):
+            dependency = Requirement(line)
+            if dependency.marker is None or Marker(str(dependency.marker)).evaluate(PYODIDE_MARKERS):
+                pending.append(dependency)
+    return sorted(chosen.values())
+
+
+def _run_in_pyodide(job: dict[str, Any], files: dict[str, str], tmp: Path) -> dict[str, Any]:
+    node = need("node", "Node.js runs Pyodide, xlwings Lite's runtime (apt-get install nodejs)")
     if not (HERE / "node_modules" / "pyodide" / "pyodide.mjs").exists():
         _missing(f"Pyodide is not installed in {HERE / 'node_modules'}: {SETUP}")
-    wheels = sorted((HERE / "wheels").glob("*.whl"))
-    names = {w.name.split("-")[0].lower() for w in wheels}
-    wanted = {"pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection"}
-    wanted |= {"openpyxl", "et_xmlfile", "xlwings"}
-    if not wanted <= names:
-        _missing(f"wheels missing in {HERE / 'wheels'}: {sorted(wanted - names)}: {SETUP}")
-    return wheels
-
-
-def _build_wheel(tmp: Path) -> Path:
-    """Build cptbill's own wheel from the working tree (a copy, so no build/ folder is left behind)."""
-    source = tmp / "source"
-    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        if (ROOT / name).exists():
-            shutil.copy(ROOT / name, source / name)
-    out = tmp / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(source), "-w", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = out.glob("cptbill-*.whl")
-    return wheel
-
-
-def test_lite_addin_runs_formulas_and_recode_in_pyodide(tmp_path: Path) -> None:
-    node = need("node", "Node.js runs Pyodide, xlwings Lite's runtime (apt-get install nodejs)")
-    wheels = [*_wheels(), _build_wheel(tmp_path)]
-    minutes = [[38], [None], ["forty"], [7], [601], [53.5]]
-    sessions = month_lines(12)
-    sheets = {"Sessions": sessions, "Payers": PAYERS}
-    book = payload(sheets, active="Sessions")
-    sessions_sent = book["sheets"][0]["values"]
-    job = {"minutes": minutes, "sessions": sessions_sent, "payers": PAYERS, "book": book}
+    wheels = requirement_wheels(ADDIN / "requirements.txt", HERE / "wheels")
+    assert not [w for w in wheels if w.name.startswith("cptbill")]  # cptbill comes only in main.py
     spec = {
         "wheels": [str(w) for w in wheels],
         "env": {"XLWINGS_LICENSE_KEY": "noncommercial", "XLWINGS_ON_SERVER": "true"},
         "files": {
-            "/home/pyodide/addin/main.py": (ROOT / "addin" / "main.py").read_text(encoding="utf-8"),
+            "/home/pyodide/addin/main.py": (ADDIN / "main.py").read_text(encoding="utf-8"),
             "/home/pyodide/job.json": json.dumps(job),
+            **files,
         },
         "code": DRIVER,
     }
-    (tmp_path / "job.json").write_text(json.dumps(spec), encoding="utf-8")
+    (tmp / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     run = subprocess.run(
-        [node, str(HERE / "run.mjs"), str(tmp_path / "job.json")],
+        [node, str(HERE / "run.mjs"), str(tmp / "spec.json")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -111,19 +151,69 @@ def test_lite_addin_runs_formulas_and_recode_in_pyodide(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-4000:]
     result: dict[str, Any] = json.loads(run.stdout.split("--- result ---\n", 1)[1])
+    return result
+
+
+def test_lite_addin_runs_from_main_py_alone_in_pyodide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    minutes = [[38], [None], ["forty"], [7], [601], [53.5]]
+    payer_names = [["Aetna"], ["blue shield"], [None], ["Nowhere Health"], ["Cigna"]]
+    # Two months on one sheet; Settings > Month to recode picks November.
+    october = [[dt.datetime(2026, 10, 5 + i), f"O{i}", "Aetna", 45, *[None] * 5] for i in range(3)]
+    sessions = [*month_lines(12), *october]
+    assert sessions[0] == SESSION_HEADER
+    settings = [["Setting", "Value"], ["Default code", "97140"], ["Month to recode", "2026-11"]]
+    book = payload({"Sessions": sessions, "Payers": PAYERS, "Settings": settings}, active="Sessions")
+    sessions_sent = book["sheets"][0]["values"]
+    era_sheets = read_workbook(SAMPLE)
+    era_book = payload(era_sheets, active=next(iter(era_sheets)), dates="iso")
+    # The remittances dropped into xlwings Lite's Import/Export area (and a file that is not one).
+    data = tmp_path / "data"
+    files = {"/data/notes.txt": "not a remittance"}
+    for name, fixture in ERA_FILES.items():
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_bytes(fixture.read_bytes())
+        files[f"/data/{name}"] = fixture.read_text(encoding="ascii")
+    job = {
+        "minutes": minutes,
+        "payer_names": payer_names,
+        "payers": PAYERS,
+        "sessions": sessions_sent,
+        "book": book,
+        "era_book": era_book,
+    }
+
+    result = _run_in_pyodide(job, files, tmp_path)
 
     assert result["platform"] == "emscripten" and result["python"].startswith("3.14")
+    # cptbill came out of main.py's archive (zipimport), nowhere else.
+    assert len(result["cptbill"]) == 1 and re.fullmatch(r"/tmp/cptbill-[^/]+\.zip", result["cptbill"][0])
     assert result["functions"] == ["CPTBESTCODE", "CPTCODE", "CPTEXPECTED", "CPTFLAGS", "CPTUNITS"]
-    assert result["scripts"] == ["recode", "report"]
-    assert result["loaded"] == []  # the Lite door needs neither the command line nor X12
+    assert result["scripts"] == ["import_era", "recode", "report"]
+    assert result["loaded_by_formulas"] == []  # the formulas need neither the command line nor X12
     # The same answers as xlwings' dispatcher gives under CPython.
     assert result["units"] == call("cptunits", minutes)
     assert result["units"][0] == [3] and result["units"][2][0]["errorType"] == "Value"
+    assert result["codes"] == call("cptcode", payer_names, PAYERS)
     assert result["flags"] == call("cptflags", sessions_sent, PAYERS)
-    here = run_script(book, month="2026-11")
-    there = result["actions"]
+
+    # recode without a month: Settings says 2026-11, so October's lines stay as they were.
+    here, there = run_script(book), result["recode"]
     assert [a["func"] for a in there] == [a["func"] for a in here]
     after_there, after_here = apply(book, there), apply(book, here)
     assert owned(after_there["Sessions"]) == owned(after_here["Sessions"])
     assert owned(after_there["Sessions"])[0][0] in ("97124", "97140")
+    assert owned(after_there["Sessions"])[-3:] == [(None, None, None, None)] * 3
     assert [r[1:] for r in after_there["Changes"]] == [r[1:] for r in after_here["Changes"]]
+
+    # import_era: the same Claims rows and the same message box as CPython for the same files.
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(data))
+    here, there = run_script(era_book, script="import_era"), result["import_era"]
+    assert [a["func"] for a in there] == [a["func"] for a in here]
+    claims_there = apply(era_book, there)["Claims"]
+    assert comparable(claims_there) == comparable(apply(era_book, here)["Claims"])
+    assert len(claims_there) > len(era_sheets["Claims"])
+    alert = next(a for a in there if a["func"] == "alert")
+    assert alert["args"] == next(a for a in here if a["func"] == "alert")["args"]
+    assert alert["args"][0].startswith("2 files, ")

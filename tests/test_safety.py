@@ -1,4 +1,4 @@
-"""The file door's safety: features a save would lose are refused, locks, backups, interrupted saves."""
+"""The file door's safety: locks, backups, interrupted saves, --out and --force."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 import xlsxwriter
 
 import cptbill.book
+import cptbill.editor
 from cptbill.cli import main
-from cptbill.xlsx import at_risk_features
 from helpers import run
 
 Build = Callable[[Any, Any], None]
@@ -85,79 +84,9 @@ def rewrite(path: Path, name: str, change: Callable[[bytes], bytes]) -> None:
             archive.writestr(part, data)
 
 
-FEATURES: list[tuple[str, Build | None, Callable[[Path], None] | None, str]] = [
-    (
-        "data bars (x14 conditional formatting)",
-        lambda wb, ws: ws.conditional_format("D2:D9", {"type": "data_bar", "data_bar_2010": True}),
-        None,
-        "conditional formatting",
-    ),
-    ("sparklines", lambda wb, ws: ws.add_sparkline("F2", {"range": "Sessions!D2:D3"}), None, "sparklines"),
-    ("text box", lambda wb, ws: ws.insert_textbox("F2", "Remember"), None, "text boxes or shapes"),
-    (
-        "button",
-        lambda wb, ws: ws.insert_button("F2", {"macro": "Go", "caption": "Go"}),
-        None,
-        "form controls",
-    ),
-    (
-        "dynamic array",
-        lambda wb, ws: ws.write_dynamic_array_formula("F2", "=SORT(D2:D3)"),
-        None,
-        "dynamic-array formulas",
-    ),
-    ("x14 data validation", None, with_x14_validation, "data validation"),
-    ("threaded comments", None, with_part("xl/threadedComments/threadedComment1.xml", b"<x/>"), "threaded"),
-    ("slicers", None, with_part("xl/slicers/slicer1.xml", b"<x/>"), "slicers"),
-    ("timelines", None, with_part("xl/timelines/timeline1.xml", b"<x/>"), "timelines"),
-]
-
-
-@pytest.mark.parametrize(("name", "build", "after", "named"), FEATURES, ids=[f[0] for f in FEATURES])
-def test_a_feature_saving_would_lose_is_refused_and_the_file_left_as_it_was(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    name: str,
-    build: Build | None,
-    after: Callable[[Path], None] | None,
-    named: str,
-) -> None:
-    path = make(tmp_path / "billing.xlsx", build)
-    if after:
-        after(path)
-    original = path.read_bytes()
-    status, out, err = run(capsys, "recode", str(path))
-    assert status == 2 and out == ""
-    assert err.count("\n") == 1 and named in err and "--out NEW.xlsx --force" in err, err
-    assert path.read_bytes() == original
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["billing.xlsx"]
-    # A check reads it fine and warns.
-    status, out, _ = run(capsys, "check", str(path))
-    assert status == 0 and named in out
-
-
-def test_force_with_out_writes_a_copy_and_leaves_the_original(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = make(tmp_path / "billing.xlsx", lambda wb, ws: ws.add_sparkline("F2", {"range": "Sessions!D2:D3"}))
-    original = path.read_bytes()
-    copy = tmp_path / "copy.xlsx"
-    assert run(capsys, "recode", str(path), "--out", str(copy))[0] == 2  # --out alone does not accept a loss
-    assert not copy.exists()
-    status, out, _ = run(capsys, "recode", str(path), "--out", str(copy), "--force")
-    assert status == 0 and "copy.xlsx" in out
-    assert path.read_bytes() == original
-    codes = [
-        row[4] for row in openpyxl.load_workbook(copy)["Sessions"].iter_rows(min_row=2, values_only=True)
-    ]
-    assert codes == ["97124", "97124"]
-    assert at_risk_features(copy) == []  # the copy has lost the sparklines, as the user accepted
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--force"], "--force only works with --out"),
         (["--out", "{path}"], "--out names the workbook itself"),
         (["--out", "{dir}/copy.csv"], "must end in .xlsx"),
     ],
@@ -173,40 +102,19 @@ def test_out_and_force_mistakes(
     assert path.read_bytes() == original and len(list(tmp_path.iterdir())) == 1
 
 
-def test_kept_features_are_not_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Charts, notes and classic conditional formatting survive an openpyxl save: no refusal."""
-
-    def extras(wb: Any, ws: Any) -> None:
-        chart = wb.add_chart({"type": "column"})
-        chart.add_series({"values": "=Sessions!$D$2:$D$3"})
-        ws.insert_chart("G2", chart)
-        ws.write_comment("A1", "a note")
-        ws.conditional_format("D2:D9", {"type": "cell", "criteria": ">", "value": 40})
-
-    path = make(tmp_path / "billing.xlsx", extras)
-    assert at_risk_features(path) == []
-    assert run(capsys, "recode", str(path))[0] == 0
-    wb = openpyxl.load_workbook(path)
-    assert len(wb["Sessions"]._charts) == 1 and wb["Sessions"]["A1"].comment.text == "a note"
-
-
-def test_pictures_are_kept_with_pillow_and_refused_without(
+def test_force_is_accepted_and_changes_nothing_any_more(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    image = tmp_path / "logo.png"
-    image.write_bytes(png())
-    path = make(tmp_path / "billing.xlsx", lambda wb, ws: ws.insert_image("G2", str(image)))
-    image.unlink()
+    """Nothing is lost by a save now, so --force (once: accept the losses) is accepted and not needed."""
+    path = make(tmp_path / "billing.xlsx", lambda wb, ws: ws.add_sparkline("F2", {"range": "Sessions!D2:D3"}))
     original = path.read_bytes()
-    status, _, err = run(capsys, "recode", str(path))
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        assert status == 2 and "install Pillow" in err
-        assert path.read_bytes() == original
-    else:
-        assert status == 0
-        assert len(openpyxl.load_workbook(path)["Sessions"]._images) == 1
+    copy = tmp_path / "copy.xlsx"
+    status, out, _ = run(capsys, "recode", str(path), "--out", str(copy), "--force")
+    assert status == 0 and "copy.xlsx" in out
+    assert path.read_bytes() == original
+    with zipfile.ZipFile(copy) as archive:
+        assert b"sparklineGroups" in archive.read("xl/worksheets/sheet1.xml")
+    assert run(capsys, "recode", str(path), "--force")[0] == 0
 
 
 @pytest.mark.parametrize("lock", ["~$billing.xlsx", ".~lock.billing.xlsx#"])
@@ -256,14 +164,14 @@ def test_an_error_during_the_save_leaves_the_original_intact(
     path = make(tmp_path / "billing.xlsx")
     shutil.copy(path, tmp_path / "billing.bak.xlsx")  # an older backup is not touched either
     original = path.read_bytes()
-    real_save = openpyxl.Workbook.save
+    real_write = cptbill.editor._write_zip
 
-    def half_save(self: Any, stream: Any) -> None:
-        real_save(self, stream)
+    def half_save(package: Any, parts: Any, stream: Any) -> None:
+        real_write(package, parts, stream)
         stream.truncate(100)
         raise OSError("disk full")
 
-    monkeypatch.setattr(openpyxl.Workbook, "save", half_save)
+    monkeypatch.setattr(cptbill.editor, "_write_zip", half_save)
     with pytest.raises(OSError, match="disk full"):
         main(["recode", str(path)])
     assert path.read_bytes() == original

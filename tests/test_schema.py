@@ -539,7 +539,8 @@ def test_claims_parsing() -> None:
     assert eve.status is None
     assert warnings == [
         "Claims row 5: Units is not a number; counted as 0.",
-        "Claims row 7: Status is not Paid, Denied, Partial, Pending or Reversed; ignored.",
+        "Claims row 7: Status is not one of Paid, Denied, Partial, Pending, Reversed, Patient, "
+        "Other payer, Forwarded, Predetermination, Submitted; ignored.",
         "Claims row 8: Billed or Paid is not an amount; row ignored.",
     ]
     assert parse_claims([]) == ([], [])
@@ -596,6 +597,23 @@ def test_settings_bad_blank_service_warns_and_keeps_massage(value: str) -> None:
     settings, warnings = parse_settings([["Setting", "Value"], ["Blank service", value]])
     assert settings.blank_service == "massage"
     assert warnings == ["Settings: Blank service must be massage, manual therapy or either; massage is used."]
+
+
+@pytest.mark.parametrize(
+    ("value", "month"),
+    [
+        (" 2026-11 ", "2026-11"),  # typed as text (the template's cell is formatted as text)
+        (dt.datetime(2026, 11, 1), "2026-11"),  # Excel made a date of it
+        (dt.date(2026, 2, 1), "2026-02"),
+        (46327.0, "2026-11"),  # the same date as a serial number (Office.js sends those)
+        (None, None),
+        ("  ", None),
+        ("Nov", "Nov"),  # kept as typed: the Excel scripts refuse it with the Settings row named
+    ],
+)
+def test_settings_month_to_recode(value: object, month: str | None) -> None:
+    settings, warnings = parse_settings([["Setting", "Value"], ["Month to recode", value]])
+    assert (settings.month_to_recode, warnings) == (month, [])
 
 
 # --- Months ---

@@ -4,13 +4,17 @@ mixed visits and modifiers, duplicates by visit, self-pay lines cleared."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from cptbill.book import MemoryBook, check, recode
 from cptbill.models import Line, Settings
 from cptbill.plan import is_either
+from helpers import run
 from test_plan import NOW, book_of, changes_rows, column, flag_ids, line, outcome, payer
 
 CLAIMS_HEADER = ["Date", "Client", "Payer", "Code", "Units", "Billed", "Paid", "Status", "Reason"]
@@ -393,3 +397,29 @@ def test_self_pay_lines_keep_what_the_program_did_not_write() -> None:
 def test_is_either(service: str | None, blank: str, either: bool) -> None:
     line_ = Line(sheet="S", row=2, payer="Aetna", minutes=30, service=service)
     assert is_either(line_, Settings(blank_service=blank)) is either
+
+
+def test_the_file_door_clears_a_line_made_self_pay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "billing.xlsx"
+    assert run(capsys, "new", str(path), "--sample")[0] == 0
+    assert run(capsys, "recode", str(path), "--month", "2026-11", "--json")[0] == 0
+    wb = openpyxl.load_workbook(path)
+    sessions = wb["Sessions"]
+    header = [cell.value for cell in sessions[1]]
+    owned = [header.index(name) for name in ("Code", "Units", "Expected", "Flags")]
+    flagged = next(  # a shaded line: Pinecrest Health is not on the Payers sheet
+        row for row in sessions.iter_rows(min_row=2) if str(row[owned[3]].value).startswith("UNKNOWN_PAYER")
+    )
+    flagged[header.index("Payer")].value = None
+    row = flagged[0].row
+    wb.save(path)
+    status, out, _ = run(capsys, "recode", str(path), "--month", "2026-11", "--json")
+    assert status == 0 and json.loads(out)["changed"] == 1
+    wb = openpyxl.load_workbook(path)
+    assert [wb["Sessions"].cell(row, i + 1).value for i in owned] == [None] * 4
+    last = [cell.value for cell in list(wb["Changes"].iter_rows())[-1]]
+    assert (last[2], last[6]) == (row, "not billed (self-pay)")
+    status, out, _ = run(capsys, "recode", str(path), "--month", "2026-11", "--json")
+    assert json.loads(out)["changed"] == 0

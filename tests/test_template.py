@@ -145,7 +145,12 @@ def test_template_is_empty_but_has_settings(files: dict[str, Path]) -> None:
         ["Default code", "97140"],
         ["Unit rule", "CMS"],
         ["Blank service", "massage"],
+        ["Month to recode", None],
     ]
+    assert settings.month_to_recode is None
+    # Text, so that Excel keeps a typed 2026-11 as it is instead of turning it into a date.
+    month = next(row for row in wb[c.SETTINGS].iter_rows() if row[0].value == c.MONTH_TO_RECODE)
+    assert month[1].number_format == "@"
 
 
 def test_how_to_explains_columns_flags_and_commands(files: dict[str, Path]) -> None:
@@ -161,8 +166,11 @@ def test_how_to_explains_columns_flags_and_commands(files: dict[str, Path]) -> N
     assert (
         "meet both codes" in either and "code shopping" in either and "blank Service means massage" in either
     )
-    for command in ("cptbill check", "cptbill recode", "cptbill import-era", "add-in"):
+    for command in ("cptbill check", "cptbill recode", "cptbill import-era", "add-in", "import_era"):
         assert command in text
+    # The Excel scripts' month: the How to use sheet points to the Settings row.
+    recode = next(row[1] for row in values(wb[c.HOW_TO]) if row[0] == "Recode" and "script" in str(row[1]))
+    assert c.MONTH_TO_RECODE in recode and c.SETTINGS in recode
 
 
 def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path]) -> None:
@@ -328,11 +336,10 @@ def test_recoding_the_sample_tells_the_story(files: dict[str, Path]) -> None:
 def test_the_file_door_recodes_the_sample_and_keeps_its_features(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
-    from cptbill.xlsx import at_risk_features, update_file
+    from cptbill.xlsx import update_file
 
     path = tmp_path / "billing.xlsx"
     path.write_bytes(files["sample"].read_bytes())
-    assert at_risk_features(path) == []
     done = update_file(path, partial(recode, month=NOVEMBER, now=dt.datetime(2026, 12, 1, 9)))
     assert done.saved == path
     before, after = openpyxl.load_workbook(files["sample"]), openpyxl.load_workbook(path)

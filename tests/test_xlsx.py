@@ -333,8 +333,8 @@ def test_library_read_file_and_recode_on_a_file_book(tmp_path: Path) -> None:
     path = write_book(tmp_path / "billing.xlsx", [s(30), s(30, client="Bo", date=dt.date(2026, 12, 1))])
     book = read_file(path)
     assert book.sheet_names() == ["Sessions", "Payers"]
-    assert book.read("Sessions")[1][:4] == [dt.datetime(2026, 11, 3), "Ann", "Aetna", 30]
-    book.workbook.close()
+    assert book.read("Sessions")[1][:4] == [dt.date(2026, 11, 3), "Ann", "Aetna", 30]
+    book.close()
     done = update_file(path, lambda b: recode(b, "2026-12", now=dt.datetime(2026, 12, 5))[0])
     assert done.result.lines == 1 and done.result.changed == 1
     assert billed(path) == [(None, None, None, set()), ("97124", 2, 60, set())]

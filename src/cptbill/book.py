@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 from cptbill import contract as c
 from cptbill.contract import header_key
 from cptbill.errors import CptbillError
-from cptbill.history import History, learned_text, outcomes
+from cptbill.history import History, learned_text, outcomes, with_payer_names
 from cptbill.models import Claim, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text
 from cptbill.plan import make_plan
 from cptbill.schema import (
@@ -145,6 +145,8 @@ def load(book: Book) -> Loaded:
         warnings.append("No Payers sheet: every payer is unknown.")
     claims_name = find_sheet(book, c.CLAIMS)
     claims, claim_warnings = parse_claims(book.read(claims_name)) if claims_name else (None, [])
+    if claims is not None:  # remittance payer names through the Payers sheet's ERA names
+        claims = with_payer_names(claims, payers)
     settings_name = find_sheet(book, c.SETTINGS)
     settings, setting_warnings = parse_settings(book.read(settings_name) if settings_name else [])
     return Loaded(

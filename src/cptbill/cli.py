@@ -19,6 +19,7 @@ from cptbill.units import allocate, parse_rule, units
 
 if TYPE_CHECKING:  # the commands import the core and openpyxl only when they run
     from cptbill.book import Book, Loaded
+    from cptbill.era import ImportResult
     from cptbill.models import Plan
     from cptbill.report import Report
 
@@ -130,7 +131,9 @@ OutOption = Annotated[
 ]
 ForceOption = Annotated[
     bool,
-    typer.Option("--force", help="With --out: write the copy even when it loses workbook features."),
+    typer.Option(
+        "--force", help="No longer needed (nothing in the workbook is lost); accepted for old scripts."
+    ),
 ]
 
 
@@ -143,23 +146,17 @@ def check_command(
 ) -> None:
     """Report the flags of the lines as they stand, changing nothing."""
     from cptbill.book import check
-    from cptbill.xlsx import at_risk_features, read_file
+    from cptbill.xlsx import read_file
 
     with _progress(as_json) as progress:
         book = read_file(path, progress=progress)
         try:
             findings = Findings.of(*check(book, month, sheet))
         finally:
-            book.workbook.close()
+            book.close()
     if as_json:
         print_json(findings.summary)
         return
-    features = at_risk_features(path)
-    if features:
-        findings.warnings.append(
-            f"Saving this workbook here would lose {', '.join(features)}: recode it from Excel "
-            "(the cptbill add-in), or write a copy with --out NEW.xlsx --force."
-        )
     _print_summary(findings, "would change")
 
 
@@ -343,7 +340,7 @@ def import_era_command(
     as_json: JsonOption = False,
 ) -> None:
     """Append the service lines of 835 remittances (ERA) to the Claims sheet, skipping known lines."""
-    from cptbill.era import ImportResult, import_remittances, read_remittance
+    from cptbill.era import import_remittances, read_remittance
     from cptbill.xlsx import update_file
 
     remittances = [read_remittance(file) for file in files]  # every file is checked before the workbook
@@ -367,13 +364,55 @@ def import_era_command(
             "[yellow]Unmatched payers[/] (imported under the remittance's name; add to a payer's "
             f"ERA names on the Payers sheet): {escape(', '.join(result.unmatched_payers))}"
         )
-    out.print(f"Provider-level adjustments (PLB, not claim lines): {result.provider_adjustments:,.2f}")
+    _print_provider_adjustments(result)
+    for warning in result.warnings:
+        out.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
     if done.saved is None:
         out.print("Nothing new; the workbook was left as it was.")
     elif done.backup is not None:
         out.print(f"Saved {done.saved}; the previous version is {done.backup.name}.", markup=False)
     else:
         out.print(f"Saved {done.saved}.", markup=False)
+
+
+def _print_provider_adjustments(result: ImportResult) -> None:
+    """The Provider adjustments block: each PLB with its reason and amount, once per payment."""
+    if not result.adjustments:
+        out.print("Provider adjustments (PLB): none new.")
+        return
+    out.print(
+        "Provider adjustments (PLB, not claim lines; a positive amount was taken from the payment):",
+        soft_wrap=True,
+    )
+    for item in result.adjustments:
+        reference = f" {item.reference}" if item.reference else ""
+        out.print(
+            f"  {item.source}: {item.reason}{reference} {item.amount:,.2f}", markup=False, soft_wrap=True
+        )
+    out.print(f"  total {result.provider_adjustments:,.2f}", markup=False)
+
+
+@app.command("addin", epilog="Example: cptbill addin my-addin")
+def addin_command(
+    folder: Annotated[
+        Path, typer.Argument(metavar="[FOLDER]", help="Where to write the two files (default: here).")
+    ] = Path("."),
+) -> None:
+    """Write the xlwings Lite add-in: main.py and requirements.txt to paste into the xlwings Lite editor."""
+    from cptbill.addin import write_addin
+
+    bundle, main, requirements = write_addin(folder)
+    out.print(
+        f"Wrote {main} ({len(bundle.main_py.encode()) / 1024:,.0f} KB: cptbill's {len(bundle.modules)} "
+        f"modules for Excel, {bundle.archive_size / 1024:,.0f} KB compressed) and {requirements} "
+        f"({', '.join(bundle.requirements)}).",
+        markup=False, soft_wrap=True,
+    )  # fmt: skip
+    out.print(
+        "Paste them into the main.py and requirements.txt tabs of the xlwings Lite editor "
+        "(see addin/README.md).",
+        soft_wrap=True,
+    )
 
 
 DEMO_MONTH = "2026-11"

@@ -1,4 +1,4 @@
-"""X12 835 remittances (ERA): read and validate them with pyx12, append their service lines to Claims."""
+"""X12 835 remittances (ERA): read them tolerantly, validate with pyx12 as warnings, append to Claims."""
 
 from __future__ import annotations
 
@@ -8,24 +8,18 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import pyx12.error_handler
-import pyx12.errors
-import pyx12.params
-import pyx12.x12context
-import pyx12.x12file
-import pyx12.x12n_document
-
 from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT, Book, Rows, find_sheet, owned_columns
-from cptbill.contract import Status
+from cptbill.contract import Status, name_key
 from cptbill.errors import CptbillError
+from cptbill.history import payer_matcher
 from cptbill.models import Claim, Model, Payer, money
 from cptbill.schema import parse_claims, parse_code, parse_payers
 
@@ -33,9 +27,649 @@ from cptbill.schema import parse_claims, parse_code, parse_payers
 FUNCTIONAL_ID = "HP"
 VERSION = "005010X221A1"
 TRANSACTION = "835"
-REVERSAL = "22"  # CLP02: reversal of a previous payment
 
-# Where pyx12 files a problem on an envelope level, and which trailer it concerns.
+# CLP02, claim status (X12 element 1029): what the payer said about the whole claim.
+DENIED_CLAIM = "4"
+REVERSAL = "22"
+PREDETERMINATION = "25"
+FORWARDED = frozenset({"19", "20", "21", "23"})  # processed and sent on to another payer / not ours
+SECONDARY = frozenset({"2", "3"})  # processed as secondary or tertiary: another payer came first
+
+#: Most warnings listed per file; the rest are counted.
+MAX_WARNINGS = 12
+#: Amounts and units beyond these are not money or units a massage practice bills (#12: 1e300).
+_AMOUNT = re.compile(r"^-?(\d{1,12}(\.\d*)?|\.\d+)$")
+_MAX_UNITS = 9999
+
+
+class Adjustment(Model):
+    """One CAS adjustment: group (CO, PR, OA, PI), reason code (CARC) and amount."""
+
+    group: str
+    reason: str
+    amount: Decimal
+
+    @property
+    def code(self) -> str:
+        return f"{self.group}-{self.reason}"
+
+
+class RemittanceLine(Model):
+    """One Claims row from a remittance: a service line (SVC), or a claim (CLP) without lines."""
+
+    date: dt.date | None
+    client: str
+    payer: str  # the payer's name in the remittance (N1*PR N102)
+    payer_ids: tuple[str, ...] = ()  # N1*PR N104 and REF*2U
+    code: str | None
+    modifiers: tuple[str, ...] = ()
+    units: float | None = 1  # paid units (SVC05, 1 when absent); None on a claim without lines
+    billed: Decimal
+    paid: Decimal  # with its share of claim-level adjustments: a claim's rows add up to CLP04
+    status: Status
+    adjustments: tuple[Adjustment, ...] = ()  # the line's CAS and its share of the claim's
+    claim_id: str  # CLP01, the practice's claim number
+    payer_claim_id: str = ""  # CLP07
+    claim_status: str = ""  # CLP02
+    line: str
+    source: str
+    billed_units: float | None = None  # SVC07
+    billed_code: str | None = None  # SVC06
+
+    @property
+    def payer_id(self) -> str:
+        return self.payer_ids[0] if self.payer_ids else ""
+
+    @property
+    def reason(self) -> str:
+        """CAS group and reason codes in file order, e.g. 'CO-45; PR-2'."""
+        return "; ".join(dict.fromkeys(a.code for a in self.adjustments if a.amount or a.reason))
+
+    @property
+    def patient_owes(self) -> Decimal:
+        return sum((a.amount for a in self.adjustments if a.group == "PR"), Decimal(0))
+
+    @property
+    def adjusted(self) -> str:
+        """Every adjustment with its amount: `CO-45 20.00; PR-1 60.00`."""
+        totals: dict[str, Decimal] = {}
+        for a in self.adjustments:
+            totals[a.code] = totals.get(a.code, Decimal(0)) + a.amount
+        return "; ".join(f"{code} {money(amount):.2f}" for code, amount in totals.items())
+
+
+class ProviderAdjustment(Model):
+    """One PLB adjustment: money taken from (positive) or added to (negative) the payment."""
+
+    source: str  # file and check/EFT number
+    reason: str  # PLB03-1, e.g. WO (overpayment recovery), L6 (interest), FB (forwarding balance)
+    reference: str  # PLB03-2
+    amount: Decimal
+
+
+class Remittance(Model):
+    """One 835 file: its Claims rows, provider-level adjustments (PLB) and the warnings of its reading."""
+
+    file: str  # the file name, without its folder
+    transactions: int
+    claims: int = 0  # CLP segments
+    claims_paid: Decimal = Decimal(0)  # sum of CLP04
+    lines: tuple[RemittanceLine, ...]
+    adjustments: tuple[ProviderAdjustment, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def provider_adjustments(self) -> Decimal:
+        return sum((a.amount for a in self.adjustments), Decimal(0))
+
+
+@dataclass
+class ImportResult:
+    """What an import did; `summary()` is the JSON of `import-era --json`."""
+
+    files: int = 0
+    lines: int = 0
+    added: int = 0
+    duplicates: int = 0
+    unmatched_payers: list[str] = field(default_factory=list)
+    adjustments: list[ProviderAdjustment] = field(default_factory=list)  # new ones, once per file
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def provider_adjustments(self) -> Decimal:
+        return sum((a.amount for a in self.adjustments), Decimal(0))
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "files": self.files,
+            "lines": self.lines,
+            "added": self.added,
+            "duplicates": self.duplicates,
+            "unmatched_payers": self.unmatched_payers,
+            "provider_adjustments": float(money(self.provider_adjustments)),
+            "provider_adjustment_items": [
+                {"source": a.source, "reason": a.reason, "reference": a.reference, "amount": float(a.amount)}
+                for a in self.adjustments
+            ],
+            "warnings": self.warnings,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# The segment reader: delimiters from ISA, segments with their file lines, the envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One segment: its elements (0 = the segment ID), its position in the file."""
+
+    elements: tuple[str, ...]
+    line: int  # the file line on which it starts
+    number: int  # 1-based, as pyx12 counts segments
+    component: str  # the component separator (ISA16)
+
+    @property
+    def id(self) -> str:
+        return self.elements[0]
+
+    def get(self, position: int, part: int = 0) -> str:
+        """Element `position` (1-based), or its component `part` (1-based); '' when absent."""
+        value = self.elements[position] if position < len(self.elements) else ""
+        if part:
+            parts = value.split(self.component)
+            value = parts[part - 1] if part <= len(parts) else ""
+        return value.strip()
+
+    def where(self) -> str:
+        return f"segment {self.id} at line {self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    element: str
+    component: str
+    repetition: str
+    terminator: str
+
+
+def decode(data: bytes) -> str:
+    """The file's text: UTF-8 (with or without a BOM), else Latin-1 (names such as MÜLLER)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def delimiters(text: str) -> Delimiters:
+    """The separators an ISA declares: its 4th character, ISA11, ISA16 and the character after it.
+
+    The ISA is read across line breaks, so a file wrapped at 80 columns is read too.
+    """
+    if not text.startswith("ISA") or len(text) < 4:
+        raise _Unreadable("segment ISA at line 1: the file does not begin with an X12 interchange header")
+    element = text[3]
+    if element.isalnum() or element in " \t\r\n":
+        raise _Unreadable("segment ISA at line 1: its element separator cannot be read")
+    count, position, values = 0, 3, [""]
+    while count < 16:
+        if position >= len(text):
+            raise _Unreadable("segment ISA at line 1: the interchange header is cut short")
+        char = text[position]
+        if char == element:
+            count += 1
+            values.append("")
+        elif char not in "\r\n":
+            values[-1] += char
+        position += 1
+    while position < len(text) and text[position] in "\r\n":  # a wrap just before ISA16
+        position += 1
+    if position + 1 >= len(text):
+        raise _Unreadable("segment ISA at line 1: the interchange header is cut short")
+    component, terminator = text[position], text[position + 1]
+    if terminator == "\r":
+        terminator = "\n"
+    repetition = values[11][:1] if len(values) > 11 else ""
+    found = {element, component, terminator}
+    if len(found) < 3 or any(ch.isalnum() or ch == " " for ch in found):
+        raise _Unreadable("segment ISA at line 1: its separators cannot be read (ISA16 and the terminator)")
+    if repetition.isalnum() or repetition in found:  # 4010's ISA11 is "U", not a separator
+        repetition = ""
+    return Delimiters(element, component, repetition, terminator)
+
+
+def segments(text: str) -> tuple[list[Segment], Delimiters, bool]:
+    """The file's segments, its delimiters, and whether its last segment lacks a terminator."""
+    text = text.lstrip(" \t\r\n\x00")
+    marks = delimiters(text)
+    wrapped = marks.terminator not in "\r\n"
+    found: list[Segment] = []
+    line = 1
+    chunks = text.split(marks.terminator)
+    unterminated = bool(chunks[-1].strip(" \t\r\n\x1a\x00"))
+    for chunk in chunks:
+        body = chunk.lstrip(" \t\r\n\x00")
+        line += chunk[: len(chunk) - len(body)].count("\n")
+        start = line
+        line += body.count("\n")
+        if wrapped:
+            body = body.replace("\r", "").replace("\n", "")
+        body = body.rstrip("\r\n\x1a\x00")
+        if not body.strip():
+            continue
+        elements = body.split(marks.element)
+        seg_id = elements[0].strip().upper()
+        found.append(Segment((seg_id, *elements[1:]), start, len(found) + 1, marks.component))
+    return found, marks, unterminated
+
+
+class _Unreadable(Exception):
+    """The data cannot be read: the message names the segment and its position."""
+
+
+@dataclass
+class _Transaction:
+    segments: list[Segment]
+
+
+def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
+    """Check ISA/GS/ST nesting, counts and kinds; the 835 transactions inside."""
+    transactions: list[_Transaction] = []
+    isa: Segment | None = None
+    gs: Segment | None = None
+    st: Segment | None = None
+    groups = transactions_in_group = 0
+    body: list[Segment] = []
+    last = found[-1] if found else None
+    for segment in found:
+        kind = segment.id
+        if kind == "ISA":
+            if isa is not None:
+                raise _Unreadable(f"{segment.where()}: the interchange before it has no IEA")
+            if segment.get(12) == "00401":
+                raise _Retired(f"{segment.where()}: ISA12 00401")
+            isa, groups = segment, 0
+        elif isa is None:
+            raise _Unreadable(f"{segment.where()}: this segment is outside an interchange (ISA to IEA)")
+        elif kind == "IEA":
+            if gs is not None:
+                raise _Unreadable(f"{segment.where()}: the functional group is not closed by a GE before it")
+            if segment.get(2) != isa.get(13):
+                raise _Unreadable(f"{segment.where()}: the IEA control number does not match the ISA")
+            if segment.get(1) != str(groups):
+                raise _Unreadable(f"{segment.where()}: the count of functional groups (IEA01) is wrong")
+            isa = None
+        elif kind == "GS":
+            if gs is not None:
+                raise _Unreadable(f"{segment.where()}: the functional group before it has no GE")
+            version = segment.get(8)
+            if version.startswith("00401"):
+                raise _Retired(f"{segment.where()}: {version}")
+            if segment.get(1) != FUNCTIONAL_ID or not version.startswith("005010X221"):
+                what = " ".join(v for v in (segment.get(1), version) if v) or "empty"
+                raise _Unreadable(
+                    f"{segment.where()}: the group holds {what}, not 835 remittances ({FUNCTIONAL_ID} {VERSION})"
+                )
+            gs, groups, transactions_in_group = segment, groups + 1, 0
+        elif gs is None:
+            raise _Unreadable(f"{segment.where()}: this segment is outside a functional group (GS to GE)")
+        elif kind == "GE":
+            if st is not None:
+                raise _Unreadable(f"{segment.where()}: a transaction is not closed by an SE before the GE")
+            if segment.get(2) != gs.get(6):
+                raise _Unreadable(f"{segment.where()}: the GE control number does not match the GS")
+            if segment.get(1) != str(transactions_in_group):
+                raise _Unreadable(f"{segment.where()}: the count of transactions (GE01) is wrong")
+            if transactions_in_group == 0:
+                raise _Unreadable(f"{segment.where()}: the functional group holds no transaction (ST)")
+            gs = None
+        elif kind == "ST":
+            if st is not None:
+                raise _Unreadable(f"{segment.where()}: the transaction before it has no SE")
+            if segment.get(1) != TRANSACTION:
+                what = segment.get(1) or "an unnamed transaction"
+                raise _Unreadable(f"{segment.where()}: transaction {what} is not an 835")
+            st, body = segment, [segment]
+            transactions_in_group += 1
+        elif st is None:
+            phrase = "an SE with no ST before it" if kind == "SE" else "this segment is not expected here"
+            raise _Unreadable(f"{segment.where()}: {phrase} (outside a transaction)")
+        elif kind == "SE":
+            body.append(segment)
+            if unterminated and segment is last:
+                break  # cut short inside its own SE: reported below as the missing IEA
+            if segment.get(1) != str(len(body)):
+                raise _Unreadable(
+                    f"{segment.where()}: segment count is wrong "
+                    f"(SE01 says {segment.get(1) or 'nothing'}, the transaction has {len(body)})"
+                )
+            if segment.get(2) != st.get(2):
+                raise _Unreadable(f"{segment.where()}: the SE control number does not match the ST")
+            transactions.append(_Transaction(body))
+            st = None
+        else:
+            body.append(segment)
+    end = last.line if last else 1
+    for open_segment, trailer in ((st, "SE"), (gs, "GE"), (isa, "IEA")):
+        if open_segment is not None or (unterminated and trailer == "IEA"):
+            raise _Unreadable(
+                f"segment {trailer} is missing after line {end}: the file ends early (truncated?)"
+            )
+    if not transactions:
+        raise _Unreadable(f"segment ST is missing after line {end}: the file holds no 835 transaction")
+    return transactions
+
+
+class _Retired(Exception):
+    """A 4010 remittance."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one file
+
+
+def read_remittance(path: str | os.PathLike[str]) -> Remittance:
+    """Read one 835 file; CptbillError (one sentence) when its data cannot be read.
+
+    What pyx12's validator finds beyond that becomes the remittance's warnings.
+    """
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise CptbillError(f"{name}: no such remittance file.")
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise CptbillError(f"{name}: the remittance file cannot be read.") from None
+    return read_remittance_text(name, data)
+
+
+def read_remittance_text(name: str, data: bytes) -> Remittance:
+    """Read an 835 given as bytes; `name` is the file name shown in messages and in Source."""
+    text = decode(data)
+    if not text.strip(" \t\r\n\x00"):
+        raise _refused(name, "the file is empty")
+    if not text.lstrip(" \t\r\n\x00").startswith("ISA") and _binary(text):
+        raise _refused(name, "it is not a text file")
+    try:
+        found, marks, unterminated = segments(text)
+        transactions = _envelope(found, unterminated)
+        remittance = _map(name, transactions)
+    except _Retired as retired:
+        raise CptbillError(
+            f"{name} is a 4010 remittance ({retired}): version 4010 was retired in 2012; "
+            f"ask the payer or clearinghouse for the 5010 file ({VERSION})."
+        ) from None
+    except _Unreadable as problem:
+        raise _refused(name, str(problem)) from None
+    warnings = [*remittance.warnings, *validate(found, marks)]
+    if len(warnings) > MAX_WARNINGS:
+        warnings = [*warnings[:MAX_WARNINGS], f"... and {len(warnings) - MAX_WARNINGS} more"]
+    return remittance.model_copy(update={"warnings": tuple(f"{name}: {w}" for w in warnings)})
+
+
+def _binary(text: str) -> bool:
+    return any(ord(ch) < 32 and ch not in "\t\r\n\x1c\x1d\x1e\x1f" for ch in text[:512])
+
+
+def _refused(name: str, problem: str) -> CptbillError:
+    return CptbillError(f"{name} is not a valid 835 remittance: {problem}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Mapping claims to rows (no pyx12: the mapping does not depend on the validator accepting the file)
+
+
+@dataclass
+class _Claim:
+    clp: Segment
+    adjustments: list[Adjustment] = field(default_factory=list)
+    client: str = ""
+    insured: str = ""
+    date: dt.date | None = None
+    services: list[_Service] = field(default_factory=list)
+
+
+@dataclass
+class _Service:
+    svc: Segment
+    adjustments: list[Adjustment] = field(default_factory=list)
+    date: dt.date | None = None
+    line: str = ""
+
+
+@dataclass
+class _Reading:
+    """What the mapping gathers while it walks a file."""
+
+    name: str
+    lines: list[RemittanceLine] = field(default_factory=list)
+    adjustments: list[ProviderAdjustment] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    claims: int = 0
+    claims_paid: Decimal = Decimal(0)
+
+
+def _map(name: str, transactions: list[_Transaction]) -> Remittance:
+    reading = _Reading(name)
+    for transaction in transactions:
+        _map_transaction(reading, transaction)
+    return Remittance(
+        file=name,
+        transactions=len(transactions),
+        claims=reading.claims,
+        claims_paid=reading.claims_paid,
+        lines=tuple(reading.lines),
+        adjustments=tuple(reading.adjustments),
+        warnings=tuple(reading.warnings),
+    )
+
+
+def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
+    payer, payer_ids, trace, party = "", [], "", ""
+    claims: list[_Claim] = []
+    claim: _Claim | None = None
+    service: _Service | None = None
+    for segment in transaction.segments:
+        kind = segment.id
+        if kind == "TRN" and not trace:
+            trace = segment.get(2)
+        elif kind == "N1" and claim is None:
+            party = segment.get(1)
+            if party == "PR":
+                payer = segment.get(2)
+                payer_ids += [segment.get(4)] if segment.get(4) else []
+        elif kind == "REF" and claim is None and party == "PR" and segment.get(1) == "2U":
+            payer_ids += [segment.get(2)] if segment.get(2) else []
+        elif kind == "CLP":
+            claim, service = _Claim(segment), None
+            claims.append(claim)
+        elif kind == "PLB":
+            claim = service = None
+            reading.adjustments.extend(_plb(reading, segment, trace))
+        elif claim is None:
+            continue
+        elif kind == "SVC":
+            service = _Service(segment)
+            claim.services.append(service)
+        elif kind == "CAS":
+            target = service.adjustments if service else claim.adjustments
+            target.extend(_cas(reading, segment))
+        elif kind == "NM1" and service is None:
+            person = " ".join(p for p in (segment.get(4), segment.get(3)) if p)
+            if segment.get(1) == "QC":
+                claim.client = person
+            elif segment.get(1) == "IL":
+                claim.insured = person
+        elif kind == "DTM":
+            date = _date(segment.get(2))
+            qualifier = segment.get(1)
+            if service is not None and qualifier in ("472", "150") and date and not service.date:
+                service.date = date
+            elif service is None and qualifier in ("232", "233") and date and not claim.date:
+                claim.date = date
+        elif kind == "REF" and service is not None and segment.get(1) == "6R":
+            service.line = segment.get(2)
+    source = f"{reading.name} #{trace}" if trace else reading.name
+    for claim in claims:
+        reading.claims += 1
+        reading.claims_paid += _money(reading, claim.clp, 4)
+        reading.lines.extend(_claim_rows(reading, claim, payer, tuple(payer_ids), source))
+
+
+def _claim_rows(
+    reading: _Reading, claim: _Claim, payer: str, payer_ids: tuple[str, ...], source: str
+) -> list[RemittanceLine]:
+    """The claim's rows: one per SVC, or one from CLP; claim-level adjustments shared out by billed."""
+    clp = claim.clp
+    status_code = clp.get(2)
+    claim_paid = _money(reading, clp, 4)
+    common = {
+        "client": claim.client or claim.insured,
+        "payer": payer,
+        "payer_ids": payer_ids,
+        "claim_id": clp.get(1),
+        "payer_claim_id": clp.get(7),
+        "claim_status": status_code,
+        "source": source,
+    }
+    if not claim.services:
+        return [
+            RemittanceLine(
+                date=claim.date, code=None, units=None, billed=_money(reading, clp, 3), paid=claim_paid,
+                status=_status(status_code, claim_paid, claim.adjustments), adjustments=tuple(claim.adjustments),
+                line="", **common,
+            )
+        ]  # fmt: skip
+    billed = [_money(reading, s.svc, 2) for s in claim.services]
+    paid = [_money(reading, s.svc, 3) for s in claim.services]
+    weights = [abs(b) for b in billed]
+    paid_shares = _share(claim_paid - sum(paid, Decimal(0)), weights)
+    claim_shares = [[] for _ in claim.services]  # type: list[list[Adjustment]]
+    for adjustment in claim.adjustments:
+        for i, amount in enumerate(_share(adjustment.amount, weights)):
+            if amount:
+                claim_shares[i].append(adjustment.model_copy(update={"amount": amount}))
+    rows = []
+    for i, service in enumerate(claim.services):
+        svc = service.svc
+        adjustments = (*service.adjustments, *claim_shares[i])
+        line_paid = paid[i] + paid_shares[i]
+        billed_code = parse_code(svc.get(6, 2)) if svc.get(6) else None
+        rows.append(
+            RemittanceLine(
+                date=service.date or claim.date,
+                code=parse_code(svc.get(1, 2)) or svc.get(1, 2).upper() or None,
+                modifiers=tuple(m for m in (svc.get(1, n) for n in range(3, 7)) if m),
+                units=_units(reading, svc, 5, 1.0),
+                billed=billed[i],
+                paid=line_paid,
+                status=_status(status_code, line_paid, adjustments),
+                adjustments=adjustments,
+                line=service.line or str(i + 1),
+                billed_units=_units(reading, svc, 7, None),
+                billed_code=billed_code,
+                **common,
+            )
+        )
+    return rows
+
+
+def _share(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
+    """`total` split in cents in proportion to `weights` (equal when all are 0), adding up exactly."""
+    if not weights:
+        return []
+    whole = sum(weights, Decimal(0))
+    parts = [money(total * w / whole) if whole else money(total / len(weights)) for w in weights[:-1]]
+    return [*parts, total - sum(parts, Decimal(0))]
+
+
+def _status(claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment]) -> Status:
+    """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amount and the CAS."""
+    codes = {a.code for a in adjustments if a.amount}
+    groups = {a.group for a in adjustments if a.amount}
+    beyond_contract = {code for code in codes if code.split("-")[0] in ("CO", "OA", "PI")} - {"CO-45"}
+    if claim_status == REVERSAL or paid < 0:
+        return Status.REVERSED
+    if claim_status == PREDETERMINATION:
+        return Status.PREDETERMINATION
+    if claim_status == DENIED_CLAIM:
+        return Status.DENIED
+    if paid > 0:
+        return Status.PARTIAL if beyond_contract else Status.PAID
+    if claim_status in FORWARDED:
+        return Status.FORWARDED
+    if "OA-23" in codes or claim_status in SECONDARY:
+        return Status.OTHER_PAYER
+    if beyond_contract:
+        return Status.DENIED
+    if "PR" in groups:
+        return Status.PATIENT
+    if codes:  # CO-45 alone: the payer allows nothing
+        return Status.DENIED
+    return Status.PENDING
+
+
+def _cas(reading: _Reading, segment: Segment) -> Iterator[Adjustment]:
+    """Up to six reason/amount pairs of one CAS."""
+    group = segment.get(1).upper()
+    for position in (2, 5, 8, 11, 14, 17):
+        reason = segment.get(position).upper()
+        if reason:
+            yield Adjustment(group=group, reason=reason, amount=_money(reading, segment, position + 1))
+
+
+def _plb(reading: _Reading, segment: Segment, trace: str) -> Iterator[ProviderAdjustment]:
+    source = f"{reading.name} #{trace}" if trace else reading.name
+    for position in (3, 5, 7, 9, 11, 13):
+        if segment.get(position):
+            yield ProviderAdjustment(
+                source=source,
+                reason=segment.get(position, 1),
+                reference=segment.get(position, 2),
+                amount=_money(reading, segment, position + 1),
+            )
+
+
+def _money(reading: _Reading, segment: Segment, position: int) -> Decimal:
+    """An amount element; one that cannot be money refuses the file (money at stake)."""
+    text = segment.get(position)
+    if not text:
+        return Decimal(0)
+    if not _AMOUNT.match(text):
+        raise _Unreadable(f"{segment.where()}: element {segment.id}{position:02d} is not an amount")
+    return money(Decimal(text))
+
+
+def _units(reading: _Reading, segment: Segment, position: int, default: float | None) -> float | None:
+    """A units element; one that cannot be units is a warning and reads as the default."""
+    text = segment.get(position)
+    if not text:
+        return default
+    try:
+        units = float(Decimal(text))
+    except (InvalidOperation, ValueError):
+        units = float("nan")
+    if not abs(units) <= _MAX_UNITS:
+        reading.warnings.append(
+            f"{segment.where()}: element {segment.id}{position:02d} is not a number of units; "
+            f"read as {'blank' if default is None else f'{default:g}'}"
+        )
+        return default
+    return units
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date() if len(text) == 8 else None
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation by pyx12, as warnings (it refuses or crashes on files posting systems take)
+
 _ISA_TRAILER = {"001", "021", "023", "024"}
 _GS_TRAILER = {"3", "4", "5"}
 _ST_TRAILER = {"2", "3", "4"}
@@ -75,93 +709,54 @@ _ELEMENT_PHRASES = {
     "13": "has too many parts",
 }
 _LOGGED = re.compile(r"Line:(\d+) (ISA|GS|ST|SEG|ELE):(\w+) - ")
-_SE_COUNT = re.compile(r"SE count of (\S+) for SE02=\S* is wrong\. I count (\d+)")
 
 
-class RemittanceLine(Model):
-    """One service line (SVC, loop 2110) of a remittance, as it goes to the Claims sheet."""
+def validate(found: Sequence[Segment], marks: Delimiters) -> list[str]:
+    """pyx12's findings on the file, as sentences without data values (no client data)."""
+    import pyx12.params
+    import pyx12.x12n_document
 
-    date: dt.date | None
-    client: str
-    payer: str  # the payer's name in the remittance (N1*PR)
-    payer_id: str  # its identifier (N104), may be empty
-    code: str
-    modifiers: tuple[str, ...] = ()
-    units: float = 1
-    billed: Decimal
-    paid: Decimal
-    status: Status
-    reason: str = ""
-    claim_id: str
-    line: str
-    source: str
-
-    @property
-    def key(self) -> tuple[Any, ...]:
-        """What identifies a remittance line: claim ID, line, status and amounts."""
-        return _key(self.claim_id, self.line, self.status, self.billed, self.paid, self.units, self.code)
-
-
-class Remittance(Model):
-    """One 835 file: its service lines and the total of its provider-level adjustments (PLB)."""
-
-    file: str  # the file name, without its folder
-    transactions: int
-    lines: tuple[RemittanceLine, ...]
-    provider_adjustments: Decimal = Decimal(0)
-
-
-@dataclass
-class ImportResult:
-    """What an import did; `summary()` is the JSON of `import-era --json`."""
-
-    files: int = 0
-    lines: int = 0
-    added: int = 0
-    duplicates: int = 0
-    unmatched_payers: list[str] = field(default_factory=list)
-    provider_adjustments: Decimal = Decimal(0)
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "files": self.files,
-            "lines": self.lines,
-            "added": self.added,
-            "duplicates": self.duplicates,
-            "unmatched_payers": self.unmatched_payers,
-            "provider_adjustments": float(money(self.provider_adjustments)),
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading one file
-
-
-def read_remittance(path: str | os.PathLike[str]) -> Remittance:
-    """Validate one 835 file with pyx12 and read its service lines; CptbillError when it is not valid."""
-    path = Path(path)
-    name = path.name
-    if not path.is_file():
-        raise CptbillError(f"{name}: no such remittance file.")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _refused(name, "it is not a text file") from None
-    except OSError:
-        raise CptbillError(f"{name}: the remittance file cannot be read.") from None
-    if not text.strip():
-        raise _refused(name, "the file is empty")
+    text = _normalized(found, marks)
+    report = io.StringIO()
     with _quiet_pyx12() as logged:
-        lines, ids = _check_envelope(name, text)
-        _validate(name, text, lines, ids, logged)
         try:
-            return _read(name, text)
-        except Exception as error:  # pyx12 validated it, so this is unexpected: still one sentence
-            raise _refused(name, f"pyx12 could not read it ({type(error).__name__})") from None
+            pyx12.x12n_document.x12n_document(
+                pyx12.params.params(), io.StringIO(text), None, None, None, report
+            )
+        except Exception as error:  # pyx12 crashes on some inputs: a warning, not a refusal
+            return [f"pyx12 could not check it ({type(error).__name__}); it was read without that check"]
+    try:
+        tree = json.loads(report.getvalue() or "{}")
+    except ValueError:
+        tree = {}
+    lines = [s.line for s in found]
+    ids = [s.id for s in found]
+    found_in_tree = set(_tree_problems(tree, lines))
+    placed = {line for line, _, _ in found_in_tree}
+    # pyx12 logs element errors it also reports in its tree: the tree's sentence says more
+    logged_only = {p for p in _logged_problems(logged, lines, ids) if p[0] not in placed}
+    return [sentence for _, _, sentence in sorted(found_in_tree | logged_only)]
 
 
-def _refused(name: str, problem: str) -> CptbillError:
-    return CptbillError(f"{name} is not a valid 835 remittance: {problem}.")
+def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
+    """The segments with standard separators, one per line, so pyx12's segment numbers are ours."""
+    standard = {"*", ":", "^", "~"}
+
+    def clean(value: str) -> str:
+        for char in standard:
+            value = value.replace(char, " ")
+        return value
+
+    out = []
+    for segment in found:
+        parts = [":".join(clean(part) for part in e.split(marks.component)) for e in segment.elements]
+        if segment.id == "ISA" and len(parts) > 16:
+            parts[11] = "^" if marks.repetition else parts[11]
+            parts[16] = ":"
+        elif segment.id == "GS" and len(parts) > 8 and parts[8].strip() == "005010X221":
+            parts[8] = VERSION  # pyx12 knows the A1 map only; the difference touches no claim
+        out.append("*".join(parts) + "~\n")
+    return "".join(out)
 
 
 @contextmanager
@@ -185,115 +780,36 @@ def _quiet_pyx12() -> Iterator[list[logging.LogRecord]]:
         logger.setLevel(saved[2])
 
 
-def _physical_lines(text: str, segment_end: str) -> list[int]:
-    """The file line on which each segment starts (pyx12 counts segments, not lines)."""
-    starts: list[int] = []
-    line = 1
-    for chunk in text.split(segment_end):
-        body = chunk.lstrip("\r\n")
-        line += chunk[: len(chunk) - len(body)].count("\n")
-        if not body:
-            break
-        starts.append(line)
-        line += body.count("\n")
-    return starts
-
-
 def _where(segment: str, number: int, lines: list[int]) -> str:
-    """'segment SE at line 24' from pyx12's segment number; past the end: the file is cut short."""
     if 1 <= number <= len(lines):
         return f"segment {segment} at line {lines[number - 1]}"
     last = lines[-1] if lines else 1
     return f"segment {segment} is missing after line {last}"
 
 
-def _check_envelope(name: str, text: str) -> tuple[list[int], list[str]]:
-    """Refuse files that are not X12, and X12 that is not an 835 5010.
-
-    Returns each segment's file line and segment ID, by pyx12's segment number.
-    """
-    try:
-        reader = pyx12.x12file.X12Reader(io.StringIO(text))
-    except pyx12.errors.X12Error:
-        raise _refused(
-            name, "segment ISA at line 1: the file does not begin with an X12 interchange header"
-        ) from None
-    lines = _physical_lines(text, reader.seg_term or "~")
-    ids: list[str] = []
-    try:
-        for segment in reader:
-            number = reader.get_cur_line()
-            seg_id = segment.get_seg_id()
-            ids.append(seg_id)
-            if seg_id == "GS":
-                kind = (segment.get_value("GS01") or "", segment.get_value("GS08") or "")
-                if kind != (FUNCTIONAL_ID, VERSION):
-                    what = " ".join(k for k in kind if k) or "empty"
-                    raise _refused(
-                        name,
-                        f"{_where('GS', number, lines)}: the group holds {what}, "
-                        f"not 835 remittances ({FUNCTIONAL_ID} {VERSION})",
-                    )
-            elif seg_id == "ST" and segment.get_value("ST01") != TRANSACTION:
-                what = segment.get_value("ST01") or "an unnamed transaction"
-                raise _refused(name, f"{_where('ST', number, lines)}: transaction {what} is not an 835")
-    except pyx12.errors.X12Error:
-        raise _refused(name, "segment ISA at line 1: the interchange header is malformed") from None
-    return lines, ids
-
-
-def _validate(
-    name: str, text: str, lines: list[int], ids: list[str], logged: list[logging.LogRecord]
-) -> None:
-    """Full validation by pyx12 (structure, counts, codes); the first problem becomes the error."""
-    report = io.StringIO()
-    try:
-        valid = pyx12.x12n_document.x12n_document(
-            pyx12.params.params(), io.StringIO(text), None, None, None, report
-        )
-    except Exception as error:  # pyx12 raises on some malformed input: one sentence, not a traceback
-        raise _refused(name, f"pyx12 cannot validate it ({type(error).__name__})") from None
-    try:
-        tree = json.loads(report.getvalue() or "{}")
-    except ValueError:
-        tree = {}
-    problems = sorted(_tree_problems(tree, lines)) or sorted(_logged_problems(logged, lines, ids))
-    if problems:
-        raise _refused(name, problems[0][2])
-    if not valid:
-        raise _refused(name, "pyx12 reports it invalid")
-
-
 Problem = tuple[int, int, str]  # (file line, nesting depth from the inside, sentence)
 
 
 def _tree_problems(tree: Mapping[str, Any], lines: list[int]) -> Iterator[Problem]:
-    """Problems from pyx12's error tree, in sentences without data values (no client data)."""
+    """Problems from pyx12's error tree, in sentences without data values."""
     for isa in tree.get("interchanges", []):
-        yield from _envelope("ISA", "IEA", _ISA_TRAILER, isa, lines, 2)
+        yield from _envelope_problems("ISA", "IEA", _ISA_TRAILER, isa, lines, 2)
         for gs in isa.get("groups", []):
-            yield from _envelope("GS", "GE", _GS_TRAILER, gs, lines, 1)
+            yield from _envelope_problems("GS", "GE", _GS_TRAILER, gs, lines, 1)
             for st in gs.get("transactions", []):
-                yield from _envelope("ST", "SE", _ST_TRAILER, st, lines, 0)
+                yield from _envelope_problems("ST", "SE", _ST_TRAILER, st, lines, 0)
                 for seg in st.get("segments", []):
                     yield from _segment_problems(seg, lines)
 
 
-def _envelope(
+def _envelope_problems(
     start: str, trailer: str, trailer_codes: set[str], node: Mapping[str, Any], lines: list[int], depth: int
 ) -> Iterator[Problem]:
     for error in node.get("errors", []):
-        code, text = str(error.get("err_cde")), str(error.get("err_str", ""))
+        code = str(error.get("err_cde"))
         segment = trailer if code in trailer_codes else start
         number = int(node.get("cur_line") or 0)
-        if "missing" in text:  # a trailer that never came: the file ends early
-            number = len(lines) + 1
-            phrase = "the file ends early (truncated?)"
-        else:
-            phrase = _ENVELOPE_PHRASES.get((start, code), f"the {start} envelope is not valid")
-            counted = _SE_COUNT.search(text)
-            if counted and (start, code) == ("ST", "4"):
-                phrase += f" (SE01 says {counted.group(1)}, the transaction has {counted.group(2)})"
+        phrase = _ENVELOPE_PHRASES.get((start, code), f"the {start} envelope is not valid")
         yield (_line_of(number, lines), depth, f"{_where(segment, number, lines)}: {phrase}")
 
 
@@ -327,7 +843,7 @@ def _logged_problems(
             continue
         match = _LOGGED.search(record.getMessage())
         if match is None:
-            yield (_line_of(len(lines) + 1, lines), 0, "pyx12 reports it invalid")
+            yield (_line_of(len(lines) + 1, lines), 0, "pyx12 reports a problem it does not place")
             continue
         number, level, code = int(match.group(1)), match.group(2), match.group(3)
         segment = ids[number - 1] if 1 <= number <= len(ids) else level
@@ -346,104 +862,6 @@ def _line_of(number: int, lines: list[int]) -> int:
     return (lines[-1] if lines else 0) + 1
 
 
-def _read(name: str, text: str) -> Remittance:
-    """The service lines of every transaction, with their payer and check or EFT number."""
-    reader = pyx12.x12context.X12ContextReader(
-        pyx12.params.params(), pyx12.error_handler.errh_null(), io.StringIO(text)
-    )
-    result: list[RemittanceLine] = []
-    transactions = 0
-    payer, payer_id, trace = "", "", ""
-    adjustments = Decimal(0)
-    with reader:
-        for node in reader.iter_segments("2100"):
-            if node.id == "ST":
-                transactions += 1
-                payer, payer_id, trace = "", "", ""
-            elif node.id == "TRN":
-                trace = _value(node, "TRN02")
-            elif node.id == "N1" and _value(node, "N101") == "PR":
-                payer, payer_id = _value(node, "N102"), _value(node, "N104")
-            elif node.id == "PLB":
-                for element in ("PLB04", "PLB06", "PLB08", "PLB10", "PLB12", "PLB14"):
-                    adjustments += _amount(node, element, Decimal(0))
-            elif node.id == "2100":
-                source = f"{name} #{trace}" if trace else name
-                result.extend(_claim_lines(node, payer, payer_id, source))
-    return Remittance(
-        file=name, transactions=transactions, lines=tuple(result), provider_adjustments=adjustments
-    )
-
-
-def _claim_lines(claim: Any, payer: str, payer_id: str, source: str) -> Iterator[RemittanceLine]:
-    """One RemittanceLine per SVC of a claim (loop 2100)."""
-    reversal = _value(claim, "CLP02") == REVERSAL
-    first, last = _value(claim, "NM1[QC]04"), _value(claim, "NM1[QC]03")
-    client = " ".join(part for part in (first, last) if part)
-    claim_date = _date(_value(claim, "DTM[232]02"))
-    claim_reason = _reasons(claim.select("CAS"))
-    for position, service in enumerate(claim.select("2110"), start=1):
-        paid = _amount(service, "SVC03", Decimal(0))
-        if reversal:
-            status = Status.REVERSED
-        elif paid > 0:
-            status = Status.PAID
-        else:
-            status = Status.DENIED
-        units = _amount(service, "SVC05", Decimal(1))
-        modifiers = (_value(service, f"SVC01-{i}") for i in range(3, 7))
-        yield RemittanceLine(
-            date=_date(_value(service, "DTM[472]02") or _value(service, "DTM[150]02")) or claim_date,
-            client=client,
-            payer=payer,
-            payer_id=payer_id,
-            code=_value(service, "SVC01-2").upper(),
-            modifiers=tuple(m for m in modifiers if m),
-            units=float(units),
-            billed=_amount(service, "SVC02", Decimal(0)),
-            paid=paid,
-            status=status,
-            reason=_reasons(service.select("CAS")) or claim_reason,
-            claim_id=_value(claim, "CLP07"),
-            line=_value(service, "REF[6R]02") or str(position),
-            source=source,
-        )
-
-
-def _value(node: Any, path: str) -> str:
-    value = node.get_value(path)
-    return "" if value is None else str(value).strip()
-
-
-def _amount(node: Any, path: str, default: Decimal) -> Decimal:
-    text = _value(node, path)
-    if not text:
-        return default
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return default
-
-
-def _date(text: str) -> dt.date | None:
-    try:
-        return dt.datetime.strptime(text, "%Y%m%d").date() if text else None
-    except ValueError:
-        return None
-
-
-def _reasons(adjustments: Iterable[Any]) -> str:
-    """CAS group and reason codes in file order, e.g. 'CO-45; PR-2' (up to six reasons per CAS)."""
-    found: list[str] = []
-    for cas in adjustments:
-        group = _value(cas, "CAS01")
-        for element in ("CAS02", "CAS05", "CAS08", "CAS11", "CAS14", "CAS17"):
-            reason = _value(cas, element)
-            if reason:
-                found.append(f"{group}-{reason}")
-    return "; ".join(dict.fromkeys(found))
-
-
 # ---------------------------------------------------------------------------------------------
 # Writing the Claims sheet
 
@@ -453,34 +871,44 @@ def import_remittances(
     loaded_payers: Mapping[str, Payer] | None,
     paths: Sequence[Remittance | str | os.PathLike[str]],
 ) -> ImportResult:
-    """Append the remittances' new service lines to the Claims sheet; lines already there are skipped.
+    """Append the remittances' new rows to the Claims sheet; rows already there are skipped.
 
-    Every file is read (and validated) before the workbook is touched. `loaded_payers` are the
-    Payers sheet's payers by name key; None reads them from the book.
+    Every file is read before the workbook is touched. `loaded_payers` are the Payers sheet's
+    payers by name key; None reads them from the book. Provider adjustments (PLB) are counted
+    once per check or EFT number: not again when a file already on Claims is imported again.
     """
     remittances = [p if isinstance(p, Remittance) else read_remittance(p) for p in paths]
     if loaded_payers is None:
         payers_sheet = find_sheet(book, c.PAYERS)
         loaded_payers = parse_payers(book.read(payers_sheet) if payers_sheet else [])[0]
-    payer_of = _payer_matcher(loaded_payers.values())
+    payer_of = payer_matcher(loaded_payers.values())
     sheet = find_sheet(book, c.CLAIMS)
     rows = book.read(sheet) if sheet else []
-    seen = {_claim_key(claim) for claim in parse_claims(rows)[0] if claim.claim_id}
+    seen: set[tuple[Any, ...]] = set()
+    sources: set[str] = set()
+    for claim in parse_claims(rows)[0]:
+        seen.update(_claim_keys(claim))
+        if claim.source:
+            sources.add(_payment_key(claim.source))
     result = ImportResult(files=len(remittances))
     unmatched: set[str] = set()
     new: list[tuple[RemittanceLine, str]] = []
     for remittance in remittances:
-        result.provider_adjustments += remittance.provider_adjustments
+        result.warnings.extend(remittance.warnings)
+        result.adjustments.extend(a for a in remittance.adjustments if _payment_key(a.source) not in sources)
         for line in remittance.lines:
             result.lines += 1
-            payer = payer_of(line.payer, line.payer_id)
+            payer = payer_of(line.payer, line.payer_ids)
             if payer is None:
-                unmatched.add(line.payer)
-            if line.key in seen:
+                unmatched.add(line.payer or (line.payer_ids[0] if line.payer_ids else "(no payer name)"))
+            keys = _line_keys(line)
+            if keys & seen:
                 result.duplicates += 1
                 continue
-            seen.add(line.key)
-            new.append((line, payer or line.payer))
+            seen.add(next(k for k in keys if k[0] != _ONE_ID))
+            new.append((line, payer or line.payer or line.payer_id))
+        sources.update(_payment_key(line.source) for line in remittance.lines)
+        sources.update(_payment_key(a.source) for a in remittance.adjustments)
     result.added = len(new)
     result.unmatched_payers = sorted(unmatched, key=lambda n: (n.casefold(), n))
     if new:
@@ -488,42 +916,53 @@ def import_remittances(
     return result
 
 
-def _compact(text: str) -> str:
-    """Names and payer IDs as compared: case and all spaces ignored."""
-    return "".join(text.split()).casefold()
+def _payment_key(source: str) -> str:
+    """What identifies a payment in a Source cell: its check/EFT number, else the file name."""
+    name, _, trace = source.partition(" #")
+    return f"#{trace.strip()}" if trace.strip() else name.strip()
 
 
-def _payer_matcher(payers: Iterable[Payer]) -> Callable[[str, str], str | None]:
-    """payer_of(name, id) -> the Payers-sheet name whose name or ERA names match the ID, else the name."""
-    known: dict[str, str] = {}
-    for payer in payers:
-        for alias in (payer.name, *payer.era_names):
-            if _compact(alias):
-                known.setdefault(_compact(alias), payer.name)
-
-    def payer_of(name: str, payer_id: str) -> str | None:
-        return known.get(_compact(payer_id)) if _compact(payer_id) in known else known.get(_compact(name))
-
-    return payer_of
-
-
-def _key(
-    claim_id: str, line: str, status: Status | None, billed: Decimal | None, paid: Decimal | None,
-    units: float, code: str | None,
+def _rest(
+    line: str, date: dt.date | None, code: str | None, billed: Decimal | None, paid: Decimal | None,
+    units: float | None, status: Status | None, client: str,
 ) -> tuple[Any, ...]:  # fmt: skip
+    """The whole service line but its claim IDs: line, date, code, amounts, units, status, patient."""
     return (
-        claim_id.strip(),
         line.strip(),
-        status,
+        date,
+        parse_code(code),
         None if billed is None else money(billed),
         None if paid is None else money(paid),
-        float(units),
-        parse_code(code),
+        float(units or 0),
+        status,
+        name_key(client),
     )
 
 
-def _claim_key(claim: Claim) -> tuple[Any, ...]:
-    return _key(claim.claim_id, claim.line, claim.status, claim.billed, claim.paid, claim.units, claim.code)
+_ONE_ID = "one claim ID"  # a row that carries only one of the two claim numbers
+
+
+def _line_keys(line: RemittanceLine) -> set[tuple[Any, ...]]:
+    """A remittance row's keys: both claim numbers, and each alone (to meet rows typed with one)."""
+    rest = _rest(
+        line.line, line.date, line.code, line.billed, line.paid, line.units, line.status, line.client
+    )
+    ids = (line.claim_id.strip(), line.payer_claim_id.strip())
+    return {(*ids, *rest), *((_ONE_ID, claim_id, *rest) for claim_id in ids if claim_id)}
+
+
+def _claim_keys(claim: Claim) -> set[tuple[Any, ...]]:
+    """Keys of a Claims row with a claim ID (rows typed without one are never taken as the same line).
+
+    A row with both claim numbers matches only a row with the same two: a payer may reuse the
+    practice's claim number on another claim (a secondary, another patient).
+    """
+    rest = _rest(
+        claim.line, claim.date, claim.code, claim.billed, claim.paid, claim.units, claim.status, claim.client
+    )
+    if claim.claim_id and claim.payer_claim_id:
+        return {(claim.claim_id, claim.payer_claim_id, *rest)}
+    return {(_ONE_ID, claim_id, *rest) for claim_id in (claim.claim_id, claim.payer_claim_id) if claim_id}
 
 
 def _append(book: Book, sheet: str | None, rows: Rows, new: list[tuple[RemittanceLine, str]]) -> None:
@@ -549,7 +988,18 @@ def _append(book: Book, sheet: str | None, rows: Rows, new: list[tuple[Remittanc
         book.write_column(name, columns[column], cells, number_format)
 
 
-_FORMATS = {c.CODE: "@", c.UNITS: "0", c.BILLED: MONEY_FORMAT, c.PAID: MONEY_FORMAT}
+_FORMATS = {
+    c.CODE: "@", c.UNITS: "0", c.BILLED: MONEY_FORMAT, c.PAID: MONEY_FORMAT,
+    c.PATIENT_OWES: MONEY_FORMAT, c.BILLED_CODE: "@",
+}  # fmt: skip
+
+
+def _number(value: float | None) -> float | int | None:
+    return None if value is None else int(value) if float(value).is_integer() else value
+
+
+def _line_cell(line: str) -> int | str | None:
+    return int(line) if line.isdigit() and not line.startswith("0") else line or None
 
 
 def _cells(line: RemittanceLine, payer: str) -> dict[str, Any]:
@@ -558,16 +1008,30 @@ def _cells(line: RemittanceLine, payer: str) -> dict[str, Any]:
         c.CLIENT: line.client,
         c.PAYER: payer,
         c.CODE: line.code,
-        c.UNITS: int(line.units) if float(line.units).is_integer() else line.units,
+        c.UNITS: _number(line.units),
         c.BILLED: float(money(line.billed)),
         c.PAID: float(money(line.paid)),
         c.STATUS: line.status.value,
         c.REASON: line.reason or None,
         c.CLAIM_ID: line.claim_id,
-        c.LINE: int(line.line) if line.line.isdigit() and not line.line.startswith("0") else line.line,
+        c.LINE: _line_cell(line.line),
         c.SOURCE: line.source,
         c.MODIFIERS: ", ".join(line.modifiers) or None,
+        c.PAYER_CLAIM_ID: line.payer_claim_id or None,
+        c.PATIENT_OWES: float(money(line.patient_owes)) if line.patient_owes else None,
+        c.ADJUSTED: line.adjusted or None,
+        c.BILLED_UNITS: _number(line.billed_units),
+        c.BILLED_CODE: line.billed_code,
     }
 
 
-__all__ = ["ImportResult", "Remittance", "RemittanceLine", "import_remittances", "read_remittance"]
+__all__ = [
+    "Adjustment",
+    "ImportResult",
+    "ProviderAdjustment",
+    "Remittance",
+    "RemittanceLine",
+    "import_remittances",
+    "read_remittance",
+    "read_remittance_text",
+]

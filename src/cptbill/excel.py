@@ -1,4 +1,4 @@
-"""The xlwings door: Excel formulas and the recode script, thin over the core.
+"""The xlwings door: Excel formulas and the recode, report and import_era scripts, thin over the core.
 
 The same decorators serve classic xlwings on Windows (UDF Modules = ``cptbill.excel``)
 and xlwings Lite / Server (Office.js). Formulas take whole columns and return 2-D
@@ -8,12 +8,15 @@ results; a cell the rules cannot use becomes an Excel error value in its place.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import xlwings as xw
 
 from cptbill import book as core
+from cptbill import contract as c
 from cptbill import report as reports
 from cptbill.book import BarChartSpec
 from cptbill.coding import choose_code, service_code
@@ -38,6 +41,9 @@ from cptbill.schema import (
 )
 from cptbill.units import check_minutes, parse_rule, table_units
 
+if TYPE_CHECKING:  # the import_era script loads era.py (and pyx12) only when it runs
+    from cptbill.era import ImportResult
+
 Matrix = list[list[Any]]
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -49,6 +55,8 @@ EXCEL_ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!
 #: Fill of flagged session lines (Excel's light yellow "Neutral" fill).
 FLAG_FILL = "#FFEB9C"
 _FORMULA_SHEET = "Sessions"
+#: Where xlwings Lite keeps the files dropped into its Import/Export area.
+IMPORT_FOLDER = "/data"
 
 
 def _office_js_script(function: F) -> F:
@@ -410,13 +418,28 @@ def _plain_row(row: list[Any]) -> list[Any]:
     return [None if isinstance(v, float) and math.isnan(v) else v for v in row]
 
 
+def settings_month(door: XlwingsBook) -> str | None:
+    """The Settings sheet's Month to recode (YYYY-MM); None when blank. CptbillError when not a month."""
+    sheet = core.find_sheet(door, c.SETTINGS)
+    month = parse_settings(door.read(sheet))[0].month_to_recode if sheet else None
+    try:
+        return parse_month(month)
+    except CptbillError:
+        raise CptbillError(
+            f"{c.SETTINGS}: {c.MONTH_TO_RECODE} '{month}' is not a month; write it as YYYY-MM "
+            "(e.g. 2026-11), or leave it blank for the active sheet."
+        ) from None
+
+
 def run_recode(book: xw.Book, month: str = "") -> core.Plan:
-    """Recode the open workbook: the month given, else the active session sheet, else every one.
+    """Recode the open workbook: the month given, else Settings > Month to recode, else the active
+    session sheet, else every one.
 
     Raises CptbillError for what the user must fix (no session sheet, a bad month, ...).
     """
     door = XlwingsBook(book)
     chosen = "" if month is None else str(month).strip()
+    chosen = chosen or settings_month(door) or ""
     active = book.sheets.active
     sheet = None
     if not chosen and active.name in door.sheet_names():
@@ -453,9 +476,13 @@ def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
 
 
 def run_report(book: xw.Book, month: str = "") -> reports.Report:
-    """Write the Summary, Resubmit and Shortfalls sheets of the open workbook, as `cptbill report` does."""
+    """Write the Summary, Resubmit and Shortfalls sheets of the open workbook, as `cptbill report` does.
+
+    The month given, else Settings > Month to recode, else every month.
+    """
     chosen = parse_month(month)
     door = XlwingsBook(book)
+    chosen = chosen or settings_month(door)
     active = book.sheets.active
     result = reports.write_report(door, core.load(door), None, chosen)
     if door.added_sheet:
@@ -471,16 +498,80 @@ def report_book(book: xw.Book, month: str = "") -> reports.Report | None:
     return result
 
 
+def remittance_files(folder: str | os.PathLike[str] = IMPORT_FOLDER) -> list[Path]:
+    """Every .835 file in the folder and its subfolders, in path order."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.rglob("*") if p.suffix.lower() == ".835" and p.is_file()]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix().casefold())
+
+
+def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult:
+    """Add the new service lines of every .835 file in xlwings Lite's /data to the Claims sheet.
+
+    The same reading, checks and deduplication as `cptbill import-era`: lines already on the
+    Claims sheet are skipped, and a broken file stops the import before anything is written.
+    """
+    from cptbill.era import import_remittances
+
+    files = remittance_files(IMPORT_FOLDER if folder is None else folder)
+    if not files:
+        raise CptbillError(
+            "No .835 file found in xlwings Lite's Import/Export area: drop your remittance files "
+            "there (xlwings Lite menu > Files > Import/Export), then run import_era again."
+        )
+    door = XlwingsBook(book)
+    active = book.sheets.active
+    result = import_remittances(door, None, files)
+    if door.added_sheet:
+        active.activate()
+    return result
+
+
+def import_summary(result: ImportResult) -> str:
+    """What `cptbill import-era` prints, as the message box's text."""
+    files = f"{result.files} file" + ("s" if result.files != 1 else "")
+    lines = [
+        f"{files}, {result.lines} service lines: {result.added} added to Claims, "
+        f"{result.duplicates} duplicates skipped."
+    ]
+    if result.unmatched_payers:
+        lines.append(
+            "Unmatched payers (imported under the remittance's name; add to a payer's ERA names on "
+            f"the Payers sheet): {', '.join(result.unmatched_payers)}"
+        )
+    lines += [str(warning) for warning in getattr(result, "warnings", [])]
+    lines.append(f"Provider-level adjustments (PLB, not claim lines): {result.provider_adjustments:,.2f}")
+    return "\n".join(lines)
+
+
+def import_era_book(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult | None:
+    """Import the remittances, showing the summary (or a mistake) in a message box."""
+    result = _friendly(book, lambda: run_import_era(book, folder))
+    if result is not None:
+        text = import_summary(result)
+        print(f"cptbill: {text}")
+        book.app.alert(text, title="cptbill: remittances imported", mode="info")
+    return result
+
+
 @_office_js_script
 def recode(book: xw.Book, month: str = "") -> None:
-    """Recode the month (YYYY-MM) or, with month blank, the active session sheet (else every one)."""
+    """Recode the month (YYYY-MM; blank: Settings > Month to recode, else the active session sheet)."""
     recode_book(book, month)
 
 
 @_office_js_script
 def report(book: xw.Book, month: str = "") -> None:
-    """Write the Summary (expected vs paid per payer), Resubmit and Shortfalls sheets; month optional."""
+    """Write the Summary, Resubmit and Shortfalls sheets (month blank: Settings > Month to recode)."""
     report_book(book, month)
+
+
+@_office_js_script
+def import_era(book: xw.Book) -> None:
+    """Add the service lines of the .835 files in Files > Import/Export to the Claims sheet."""
+    import_era_book(book)
 
 
 def recode_caller(month: str = "") -> None:
@@ -500,12 +591,17 @@ __all__ = [
     "cptexpected",
     "cptflags",
     "cptunits",
+    "import_era",
+    "import_era_book",
+    "import_summary",
     "recode",
     "recode_book",
     "recode_caller",
     "report",
     "report_book",
     "report_caller",
+    "run_import_era",
     "run_recode",
     "run_report",
+    "settings_month",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -86,6 +86,44 @@ class _Tally:
     paid_units: float = 0.0
     latest: tuple[dt.date, Decimal] | None = None
     reasons: Counter[str] = field(default_factory=Counter)
+
+
+def _compact(text: str) -> str:
+    """Names and payer IDs as compared with ERA names: case and all spaces ignored."""
+    return "".join(text.split()).casefold()
+
+
+def payer_matcher(payers: Iterable[Payer]) -> Callable[[str, Sequence[str]], str | None]:
+    """payer_of(name, ids) -> the Payers-sheet name whose name or ERA names match an ID or the name."""
+    known: dict[str, str] = {}
+    for payer in payers:
+        for alias in (payer.name, *payer.era_names):
+            if _compact(alias):
+                known.setdefault(_compact(alias), payer.name)
+
+    def payer_of(name: str, ids: Sequence[str]) -> str | None:
+        for candidate in (*ids, name):
+            if _compact(candidate) in known:
+                return known[_compact(candidate)]
+        return None
+
+    return payer_of
+
+
+def with_payer_names(claims: Sequence[Claim], payers: Mapping[str, Payer]) -> list[Claim]:
+    """Claims rows under their Payers-sheet names: a remittance's name found in `ERA names` is mapped.
+
+    Applied whenever Claims rows are read, so a name added to ERA names later fixes earlier rows.
+    """
+    payer_of = payer_matcher(payers.values())
+    result = []
+    for claim in claims:
+        if name_key(claim.payer) not in payers:
+            mapped = payer_of(claim.payer, ())
+            if mapped is not None:
+                claim = claim.model_copy(update={"payer": mapped})
+        result.append(claim)
+    return result
 
 
 def split_reasons(text: str) -> list[str]:

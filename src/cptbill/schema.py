@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import math
@@ -410,6 +411,16 @@ def _parse_payer(
             warnings.append(f"{where}: Max units must be a whole number; no cap is used.")
     era = cell(row, index, c.ERA_NAMES)
     era_names = () if is_blank(era) else tuple(p.strip() for p in str(era).split(",") if p.strip())
+    filing_limit = None
+    raw_limit = cell(row, index, c.FILING_LIMIT)
+    if not is_blank(raw_limit):
+        try:
+            number = parse_number(raw_limit)
+            if not 0 < number <= 3650 or not number.is_integer():
+                raise ValueError
+            filing_limit = int(number)
+        except ValueError:
+            warnings.append(f"{where}: Filing limit (days) must be a whole number of days; ignored.")
     return Payer(
         name=name,
         row=row_number,
@@ -419,6 +430,7 @@ def _parse_payer(
         unit_rule=rule,
         max_units=max_units,
         era_names=era_names,
+        filing_limit=filing_limit,
     )
 
 
@@ -437,24 +449,40 @@ def parse_claims(rows: Rows) -> tuple[list[Claim], list[str]]:
         raw_status = cell(row, index, c.STATUS)
         status = None if is_blank(raw_status) else statuses.get(str(raw_status).strip().casefold())
         if status is None and not is_blank(raw_status):
-            warnings.append(f"{where}: Status is not Paid, Denied, Partial, Pending or Reversed; ignored.")
+            known = ", ".join(s.value for s in Status)
+            warnings.append(f"{where}: Status is not one of {known}; ignored.")
         try:
             date = parse_date(cell(row, index, c.DATE))
         except ValueError:
             date = None
         try:
-            billed = parse_money(cell(row, index, c.BILLED))
-            paid = parse_money(cell(row, index, c.PAID))
+            billed = _claim_money(cell(row, index, c.BILLED))
+            paid = _claim_money(cell(row, index, c.PAID))
         except ValueError:
             warnings.append(f"{where}: Billed or Paid is not an amount; row ignored.")
             continue
         try:
+            owes = _claim_money(cell(row, index, c.PATIENT_OWES))
+        except ValueError:
+            warnings.append(f"{where}: Patient owes is not an amount; read as blank.")
+            owes = None
+        try:
             units = (
                 parse_number(cell(row, index, c.UNITS)) if not is_blank(cell(row, index, c.UNITS)) else 0.0
             )
+            if abs(units) > _MAX_CLAIM_UNITS:
+                raise ValueError("too many units")
         except ValueError:
             warnings.append(f"{where}: Units is not a number; counted as 0.")
             units = 0.0
+        try:
+            raw_units = cell(row, index, c.BILLED_UNITS)
+            billed_units = None if is_blank(raw_units) else parse_number(raw_units)
+            if billed_units is not None and abs(billed_units) > _MAX_CLAIM_UNITS:
+                raise ValueError("too many units")
+        except ValueError:
+            warnings.append(f"{where}: Billed units is not a number of units; read as blank.")
+            billed_units = None
         claims.append(
             Claim(
                 row=row_number,
@@ -469,9 +497,30 @@ def parse_claims(rows: Rows) -> tuple[list[Claim], list[str]]:
                 reason=_text(cell(row, index, c.REASON)),
                 claim_id=_text(cell(row, index, c.CLAIM_ID)),
                 line=_text(cell(row, index, c.LINE)),
+                source=_text(cell(row, index, c.SOURCE)),
+                modifiers=tuple(
+                    m.upper() for m in re.split(r"[\s,;]+", _text(cell(row, index, c.MODIFIERS))) if m
+                ),
+                payer_claim_id=_text(cell(row, index, c.PAYER_CLAIM_ID)),
+                patient_owes=owes,
+                adjusted=_text(cell(row, index, c.ADJUSTED)),
+                billed_units=billed_units,
+                billed_code=parse_code(cell(row, index, c.BILLED_CODE)),
             )
         )
     return claims, warnings
+
+
+#: Amounts and units beyond these are not a massage practice's (a typo, or 1e300 from a hostile file).
+_MAX_CLAIM_AMOUNT = Decimal("1e9")
+_MAX_CLAIM_UNITS = 9999
+
+
+def _claim_money(value: Any) -> Decimal | None:
+    amount = parse_money(value)
+    if amount is not None and abs(amount) >= _MAX_CLAIM_AMOUNT:
+        raise ValueError("not an amount")
+    return amount
 
 
 def _text(value: Any) -> str:
@@ -520,6 +569,12 @@ def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
             warnings.append(
                 f"{c.SETTINGS}: Blank service must be massage, manual therapy or either; massage is used."
             )
+    month = values.get(header_key(c.MONTH_TO_RECODE))
+    if not is_blank(month):  # Excel may have turned 2026-11 into a date; a bad month is refused where used
+        if isinstance(month, dt.date | int | float) and not isinstance(month, bool):
+            with contextlib.suppress(ValueError):
+                month = parse_date(month).strftime("%Y-%m")
+        settings = settings.model_copy(update={"month_to_recode": str(month).strip()})
     return settings, warnings
 
 

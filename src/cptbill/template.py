@@ -251,6 +251,13 @@ SETTINGS_ROWS: tuple[tuple[str, str, str], ...] = (
         f"What a blank Service means: {MASSAGE_SERVICE} ({MASSAGE}), {MANUAL} ({MANUAL_THERAPY}) or "
         f"{EITHER} (your notes always meet both codes, so the payer's rules choose).",
     ),
+    (
+        c.MONTH_TO_RECODE,
+        "",
+        "The month (YYYY-MM, e.g. 2026-11) that the recode and report scripts in Excel work on. "
+        "Blank: recode works on the active sheet's lines (every session sheet from another sheet) "
+        "and report on every month.",
+    ),
 )
 #: The choices of the Settings value Blank service.
 BLANK_SERVICES = (MASSAGE_SERVICE, MANUAL, EITHER)
@@ -363,7 +370,8 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 (
                     c.SETTINGS,
                     "What a blank Service means (Blank service), the massage code for either lines "
-                    "that nothing else decides (Default code), and the unit rule.",
+                    "that nothing else decides (Default code), the unit rule, and the Month to recode "
+                    "that the recode and report scripts in Excel work on.",
                 ),
             ],
         ),
@@ -393,13 +401,19 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 (
                     "Recode",
                     "Run the recode script from the add-in's task pane (xlwings Lite) or the xlwings "
-                    "ribbon; it works on the open workbook. This file has no Recode button because an "
-                    ".xlsx workbook cannot hold code.",
+                    "ribbon; it works on the open workbook. It recodes the month typed as Month to recode "
+                    "on the Settings sheet (e.g. 2026-11); left blank, the lines of the active sheet.",
                 ),
                 (
                     "Report",
-                    "The report script writes the Summary, Resubmit and Shortfalls sheets. Setting up "
-                    "the add-in is described in cptbill's addin/README.md.",
+                    "The report script writes the Summary, Resubmit and Shortfalls sheets for the Month "
+                    "to recode (blank: every month). Setting up the add-in is described in cptbill's "
+                    "addin/README.md.",
+                ),
+                (
+                    "Remittances",
+                    "In xlwings Lite, drop your 835 files into Files > Import/Export, then run the "
+                    "import_era script: it adds their new service lines to the Claims sheet.",
                 ),
                 (
                     "Formulas",
@@ -457,7 +471,9 @@ def build_workbook(sample: bool) -> Workbook:
     )  # fmt: skip
 
     claims = wb.create_sheet(c.CLAIMS)
-    claim_rows = [[*row, None, None, None, None] for row in SAMPLE_CLAIMS] if sample else []
+    claim_rows = (
+        [[*row] + [None] * (len(c.CLAIMS_COLUMNS) - len(row)) for row in SAMPLE_CLAIMS] if sample else []
+    )
     _fill_table(claims, c.CLAIMS_COLUMNS, claim_rows, "TableStyleMedium7")
     statuses = ",".join(s.value for s in Status)
     _drop_down(
@@ -470,7 +486,14 @@ def build_workbook(sample: bool) -> Workbook:
     value = get_column_letter(SETTINGS_COLUMNS.index(c.VALUE) + 1)
     _validate(settings, f'"{",".join(MASSAGE_FAMILY)}"', f"{value}2", f"Use {MASSAGE} or {MANUAL_THERAPY}.")
     _validate(settings, f'"{CMS},{AMA}"', f"{value}3", f"Use {CMS} or {AMA}.")
-    _validate(settings, f'"{",".join(BLANK_SERVICES)}"', f"{value}4", f"Use {', '.join(BLANK_SERVICES)}.")
+    blank_row = next(i for i, row in enumerate(SETTINGS_ROWS, start=2) if row[0] == c.BLANK_SERVICE)
+    _validate(
+        settings, f'"{",".join(BLANK_SERVICES)}"', f"{value}{blank_row}", f"Use {', '.join(BLANK_SERVICES)}."
+    )
+    month_row = next(i for i, row in enumerate(SETTINGS_ROWS, start=2) if row[0] == c.MONTH_TO_RECODE)
+    month = settings[f"{value}{month_row}"]
+    month.value = None  # blank until the user picks a month
+    month.number_format = "@"  # text, so that Excel keeps 2026-11 as typed instead of making it a date
     for cell in settings[get_column_letter(len(SETTINGS_COLUMNS))][1:]:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
 

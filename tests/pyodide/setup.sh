@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetch what tests/test_pyodide.py needs to run the xlwings Lite add-in in Pyodide under Node.js:
-# the npm package `pyodide` (node_modules/) and the pure-Python + wasm wheels (wheels/).
+# the npm package `pyodide` (node_modules/) and the wheels of addin/requirements.txt (wheels/).
 # Idempotent: does nothing that is already done. Registries only (npm, PyPI); no CDN.
 # Usage: tests/pyodide/setup.sh [python]   (python defaults to the project venv, else python3)
 set -euo pipefail
@@ -22,24 +22,14 @@ if [[ ! -f node_modules/pyodide/pyodide.mjs ]]; then
 fi
 
 mkdir -p wheels
-pure=(
-    "pydantic==$PYDANTIC_VERSION" annotated-types typing-extensions typing-inspection
-    openpyxl et-xmlfile xlwings
-)
-if ! ls wheels/pydantic-"$PYDANTIC_VERSION"-*.whl >/dev/null 2>&1 || ! ls wheels/xlwings-*-none-any.whl >/dev/null 2>&1 \
-    || ! ls wheels/openpyxl-*.whl >/dev/null 2>&1; then
-    "$python" -m pip download --quiet --no-deps --only-binary=:all: --platform any \
-        --python-version 3.14 --implementation py -d wheels "${pure[@]}"
-fi
-core_version="$("$python" - wheels/pydantic-"$PYDANTIC_VERSION"-*.whl <<'PY'
-import re, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as wheel:
-    metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
-    print(re.search(r"^Requires-Dist: pydantic-core==([0-9.]+)", wheel.read(metadata).decode(), re.M).group(1))
-PY
-)"
-if ! ls wheels/pydantic_core-"$core_version"-*"$WASM_PLATFORM".whl >/dev/null 2>&1; then
-    "$python" -m pip download --quiet --no-deps --only-binary=:all: --platform "$WASM_PLATFORM" \
-        --python-version 3.14 --implementation cp --abi cp314 -d wheels "pydantic-core==$core_version"
-fi
+# What the add-in's requirements.txt names, with their dependencies, as micropip would pick them
+# for Pyodide 314: wasm wheels where PyPI has them (pydantic-core, xlwings), pure-Python ones otherwise.
+# The pydantic version is pinned (a constraint, not a requirement) to one whose pydantic-core has a
+# wasm wheel; in xlwings Lite itself pydantic comes from Pyodide's own repository.
+constraints="$(mktemp)"
+trap 'rm -f "$constraints"' EXIT
+echo "pydantic==$PYDANTIC_VERSION" >"$constraints"
+"$python" -m pip download --quiet --only-binary=:all: \
+    --platform "$WASM_PLATFORM" --platform any --python-version 3.14 --implementation cp --abi cp314 --abi none \
+    -d wheels -r "$root/addin/requirements.txt" -c "$constraints"
 echo "pyodide test set-up ready: $here/node_modules, $here/wheels"
