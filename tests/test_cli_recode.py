@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
+from cptbill.cli import CHECK_SHOWN
 from helpers import run
 
 DAY = dt.date(2026, 11, 3)
@@ -38,13 +40,28 @@ def test_json_is_exactly_the_summary_object(
     status, out, err = run(capsys, command, str(path), "--month", "2026-11", "--json")
     assert (status, err) == (0, "")
     assert out.endswith("\n") and out.count("\n") == 1
-    assert json.loads(out) == {
+    data = json.loads(out)
+    assert {key: data.pop(key) for key in ("month", "lines", "changed", "expected_total", "flags")} == {
         "month": "2026-11",
         "lines": 2,
         "changed": 2,
         "expected_total": 90.0,
         "flags": {"UNDER_8_MIN": 1, "UNKNOWN_PAYER": 1},
     }
+    if command == "recode":
+        assert data == {}
+        return
+    # A check adds the sheet as it stands and the lines a recode would change.
+    assert data["as_it_stands"] == {
+        "flags": {"UNDER_8_MIN": 1, "UNKNOWN_PAYER": 1},
+        "stale": 0,
+        "expected_total": 0.0,
+    }
+    assert [(r["row"], r["before"], r["after"], r["changes"]) for r in data["rows"]] == [
+        (2, "-", "97124 x 3 = $90.00", True),
+        (3, "-", "97124 x 0", True),  # a blank Service is massage
+    ]
+    assert data["rows"][1]["flags"].startswith("UNDER_8_MIN: ")
 
 
 def test_recode_json_without_month_and_its_effect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,9 +76,10 @@ def test_readable_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     path = workbook(tmp_path / "billing.xlsx")
     status, out, err = run(capsys, "check", str(path))
     assert status == 0 and err == ""
-    assert "2 lines in scope (all months), 2 would change, expected total 90.00" in out
+    assert "2 lines in scope (all months), 2 would change, expected total $90.00" in out
     assert "UNDER_8_MIN 1" in out and "UNKNOWN_PAYER 1" in out
-    assert "Sessions row 3: UNDER_8_MIN" in out
+    assert re.search(r"Sessions +3 +- +-> +97124 x 0 +UNDER_8_MIN: ", out)  # a blank Service is massage
+    assert re.search(r"Sessions +2 +- +-> +97124 x 3 = \$90\.00", out)
     assert "Payers row 3: Rate 97124 is not an amount" in out  # a warning from loading
     assert "Bo" not in out and "Ann" not in out  # no client names
     status, out, _ = run(capsys, "recode", str(path))
@@ -70,12 +88,32 @@ def test_readable_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "0 changed" in out and "left as it was" in out
 
 
-def test_only_the_first_ten_flagged_lines_are_listed(
+def test_check_lists_the_lines_that_would_change_and_all_of_them_with_all(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = workbook(tmp_path / "billing.xlsx", [[DAY, f"C{i}", "Zeta", 30] for i in range(12)])
+    rows: list[list[Any]] = [[DAY, f"C{i}", "Aetna", 30] for i in range(CHECK_SHOWN + 5)]
+    rows.append([DAY, "Zed", "Zeta", 30, "97124", 2])  # flagged, but a recode changes nothing on it
+    path = workbook(tmp_path / "billing.xlsx", rows)
+    run(capsys, "recode", str(path))
+    book = openpyxl.load_workbook(path)
+    for row in range(2, CHECK_SHOWN + 7):
+        book["Sessions"].cell(row, 6).value = 9  # stale units on every line
+    book["Sessions"].cell(CHECK_SHOWN + 7, 6).value = 2
+    book.save(path)
     out = run(capsys, "check", str(path))[1]
-    assert "(first 10 of 12)" in out and "Sessions row 11:" in out and "Sessions row 12:" not in out
+    listed = re.findall(r"^Sessions +(\d+) +97124 x 9 = \$60\.00 +-> +97124 x 2 = \$60\.00", out, re.M)
+    assert listed == [str(n) for n in range(2, CHECK_SHOWN + 2)]
+    assert f"... and 5 more; cptbill check {path} --all lists every line." in out
+    assert f"{CHECK_SHOWN + 5} with a stale Code, Units or Expected" in out
+    out = run(capsys, "check", str(path), "--all")[1]
+    listed = re.findall(r"^Sessions +(\d+) ", out, re.M)
+    assert listed == [str(n) for n in range(2, CHECK_SHOWN + 8)]  # the unchanged flagged line too
+    assert re.search(rf"^Sessions +{CHECK_SHOWN + 7} +97124 x 2 += +97124 x 2 +UNKNOWN_PAYER", out, re.M)
+    assert "--all lists every line" not in out
+    data = json.loads(run(capsys, "check", str(path), "--json")[1])
+    assert len(data["rows"]) == CHECK_SHOWN + 5 and all(r["changes"] for r in data["rows"])
+    data = json.loads(run(capsys, "check", str(path), "--json", "--all")[1])
+    assert len(data["rows"]) == CHECK_SHOWN + 6 and not data["rows"][-1]["changes"]
 
 
 def test_recode_refreshes_the_summary_and_a_rerun_leaves_the_file_as_it_was(

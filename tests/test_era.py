@@ -614,9 +614,9 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
 
     status, out, _ = run(capsys, "import-era", str(book), str(FIXTURES / "two-plb.835"))
     assert status == 0
-    assert "two-plb.835 #EFT603: WO HHC0001 15.00" in out
-    assert "two-plb.835 #EFT603: L6 -1.00" in out
-    assert "total 14.00" in out
+    assert "two-plb.835 #EFT603: WO HHC0001 $15.00" in out
+    assert "two-plb.835 #EFT603: L6 -$1.00" in out
+    assert "total $14.00" in out
     assert "Warning: two-plb.835: segment PLB at line 20" in out
 
 

@@ -326,7 +326,7 @@ def test_cptflags_matches_the_check_of_the_same_lines() -> None:
     assert flags[6].startswith("BAD_MINUTES")
     # The same text a check of the workbook gives for those lines.
     plan, _ = core.check(MemoryBook({"Sessions": sessions, "Payers": PAYERS}))
-    expected = {r.row: r.flags_text for r in plan.results}
+    expected = {r.row: r.flags_text for r in plan.standing}
     assert flags == [expected.get(row, "") for row in range(2, len(sessions) + 1)]
 
 
@@ -585,6 +585,11 @@ def test_import_era_writes_what_the_file_door_writes(
     monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(data))
 
     book = payload(sheets, active="Sessions", dates="iso")
+    claims_at = list(sheets).index(c.CLAIMS)
+    table = openpyxl.load_workbook(path)[c.CLAIMS].tables[c.CLAIMS]
+    book["sheets"][claims_at]["tables"] = [
+        {"name": c.CLAIMS, "range_address": f"${table.ref.replace(':', ':$')}"}
+    ]
     actions = run_script(book, script="import_era")
     after = apply(book, actions)
     alert = [a for a in actions if a["func"] == "alert"]
@@ -592,21 +597,30 @@ def test_import_era_writes_what_the_file_door_writes(
 
     capsys.readouterr()
     files = ["october/harbor-reversal-plb.835", "sample-remittance.835", "summit-paid-denied.835"]
+    copy = tmp_path / "copy.xlsx"
+    copy.write_bytes(path.read_bytes())
     with pytest.raises(SystemExit) as done:
         main(["import-era", str(path), *(str(data / f) for f in files), "--json"])
     assert done.value.code == 0
     summary = json.loads(capsys.readouterr().out)
     file_door = read_workbook(path)
     assert comparable(after[c.CLAIMS]) == comparable(file_door[c.CLAIMS])
+    # The Claims table takes in the new rows, as it does in the file.
+    grown = openpyxl.load_workbook(path)[c.CLAIMS].tables[c.CLAIMS].ref
+    assert grown != table.ref
+    resized = [a for a in actions if a["func"] == "resizeTable"]
+    assert [(a["sheet_position"], a["args"][0], a["args"][1].replace("$", "")) for a in resized] == [
+        (claims_at, 0, grown)
+    ]
     assert len(after[c.CLAIMS]) > len(sheets[c.CLAIMS])
+    # The message box says what the command line says (but for where it saved).
+    with pytest.raises(SystemExit):
+        main(["import-era", str(copy), *(str(data / f) for f in files)])
+    printed = " ".join(capsys.readouterr().out.split())
+    assert " Saved " in printed
     text = alert[0]["args"][0]
-    assert text.startswith(
-        f"3 files, {summary['lines']} service lines: {summary['added']} added to Claims, "
-        f"{summary['duplicates']} duplicates skipped."
-    )
-    assert (
-        f"Provider-level adjustments (PLB, not claim lines): {summary['provider_adjustments']:,.2f}" in text
-    )
+    assert " ".join(text.split()) == printed[: printed.rindex(" Saved ")]
+    assert text.startswith(f"3 files, {summary['lines']} service lines: {summary['added']} added to Claims")
 
     # Run again on the imported workbook: every line is known, nothing is written.
     again = run_script(payload(after, active="Sessions", dates="iso"), script="import_era")
@@ -622,6 +636,10 @@ def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_
     actions = run_script(data, script="import_era")
     assert [a["func"] for a in actions] == ["alert"]
     assert actions[0]["args"][0].startswith("No .835 file found in xlwings Lite's Import/Export area")
+    # Classic xlwings' import_era_caller names its own folder.
+    book = xw.Book(json=copy.deepcopy(data))
+    assert cptbill.excel.import_era_book(book, tmp_path) is None
+    assert [a["args"][0] for a in book.json()["actions"]] == [f"No .835 file found in the folder {tmp_path}."]
     folder = _drop(tmp_path / "data", "summit-paid-denied.835", "truncated.835")
     (folder / "REMIT.835").write_bytes(b"")  # the suffix is matched whatever its case
     monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(folder))

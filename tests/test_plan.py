@@ -16,7 +16,7 @@ from cptbill.book import MemoryBook, check, recode
 from cptbill.codes import HOT_COLD_PACK, MASSAGE_FAMILY
 from cptbill.coding import documented_code
 from cptbill.contract import Flag, name_key
-from cptbill.models import Line, Payer, Plan, Settings, money
+from cptbill.models import Line, Payer, Plan, Settings, count_flags, money
 from cptbill.plan import is_either, make_plan
 from cptbill.schema import column_index, parse_sessions
 from cptbill.units import Rule, table_units
@@ -484,12 +484,15 @@ def test_either_mixed_visit_check_flags_it_and_recode_unifies_and_logs() -> None
         {"Blank service": "either"},
     )
     before, _ = check(book, "2026-11")
-    assert [flag_ids(r.flags_text) for r in before.results] == [
+    # As the sheet stands, the typed codes mix; what the recode would write does not.
+    assert [flag_ids(r.flags_text) for r in before.standing] == [
         {"MIXED_CODES", "NOT_ACCEPTED"},
         {"MIXED_CODES"},
         set(),
     ]
-    assert before.flag_counts() == {"MIXED_CODES": 2, "NOT_ACCEPTED": 1}
+    assert count_flags(before.standing) == {"MIXED_CODES": 2, "NOT_ACCEPTED": 1}
+    assert before.flag_counts() == {}
+    assert before.expected_total == Decimal("160.00")
     assert book.sheets["Sessions"][1][7] == "97124"  # a check writes nothing
     assert "Changes" not in book.sheets
 
@@ -607,7 +610,8 @@ def test_check_takes_filled_cells_as_they_stand() -> None:
     # Units typed by hand are kept by a check (Expected follows them); a recode fixes them.
     book = book_of([line(30, code="97124", units=5)])
     plan, _ = check(book)
-    assert (plan.results[0].units, plan.results[0].expected) == (5, Decimal("150.00"))
+    assert (plan.standing[0].units, plan.standing[0].expected) == (5, Decimal("150.00"))
+    assert (plan.results[0].units, plan.results[0].expected) == (2, Decimal("60.00"))
     assert plan.changed == 1
     recoded, _ = recode(book, now=NOW)
     assert outcome(book) == [("97124", 2, "60.00", set())]
@@ -749,6 +753,12 @@ def test_random_sessions_recode_is_complete_and_idempotent(case: tuple[MemoryBoo
     assert checked.changed == plan.changed
     assert checked.lines == plan.lines
     chosen = loaded.settings
+    # A check reports the totals and flags the recode then writes, line for line.
+    assert checked.summary() == plan.summary()
+    assert [(r.row, r.code, r.units, r.expected, r.flags_text) for r in checked.results] == [
+        (r.row, r.code, r.units, r.expected, r.flags_text) for r in plan.results
+    ]
+    assert [r.row for r in checked.standing] == [r.row for r in plan.results]
     after = {(ln.row): ln for ln in lines_of(book)}
     results = {r.row: r for r in plan.results}
     cleared = {r.row for r in plan.cleared}

@@ -168,6 +168,9 @@ def test_lite_addin_runs_from_main_py_alone_in_pyodide(
     sessions_sent = book["sheets"][0]["values"]
     era_sheets = read_workbook(SAMPLE)
     era_book = payload(era_sheets, active=next(iter(era_sheets)), dates="iso")
+    claims_at = list(era_sheets).index("Claims")
+    claims_table = {"name": "Claims", "range_address": f"$A$1:$M${len(era_sheets['Claims'])}"}
+    era_book["sheets"][claims_at]["tables"] = [claims_table]
     # The remittances dropped into xlwings Lite's Import/Export area (and a file that is not one).
     data = tmp_path / "data"
     files = {"/data/notes.txt": "not a remittance"}
@@ -214,6 +217,8 @@ def test_lite_addin_runs_from_main_py_alone_in_pyodide(
     claims_there = apply(era_book, there)["Claims"]
     assert comparable(claims_there) == comparable(apply(era_book, here)["Claims"])
     assert len(claims_there) > len(era_sheets["Claims"])
+    resized = [a["args"] for a in there if a["func"] == "resizeTable"]
+    assert resized == [[0, f"$A$1:$M${len(claims_there)}"]]
     alert = next(a for a in there if a["func"] == "alert")
     assert alert["args"] == next(a for a in here if a["func"] == "alert")["args"]
     assert alert["args"][0].startswith("2 files, ")

@@ -233,9 +233,9 @@ def test_report_command_writes_the_file_that_libreoffice_opens(
     status, out, err = run(capsys, "report", str(path), "--month", "2026-11")
     assert (status, err) == (0, "")
     total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
-    assert total.split() == ["TOTAL", "4", "5", "6", "1", "330.68", "115.00", "12.00", "60%"]
-    assert "Resubmit: 2 denied claim(s)" in out and "1 with the other code (expected 90.00)" in out
-    assert "Shortfalls: 2 service(s)" in out and "79.00 in all" in out
+    assert total.split() == ["TOTAL", "4", "5", "6", "1", "$330.68", "$115.00", "$12.00", "60%"]
+    assert "Resubmit: 2 denied claim(s)" in out and "1 with the other code (expected $90.00)" in out
+    assert "Shortfalls: 2 service(s)" in out and "$79.00 in all" in out
     summary = sheet_values(path, "Summary")
     assert summary[-1] == [TOTAL, None, 4, 5, 6, 1, 330.68, 115, 12, 0.6]
     wb = openpyxl.load_workbook(path)

@@ -46,7 +46,8 @@ def test_the_first_of_two_equal_headers_wins() -> None:
         (["minutes:", " payer", "CLIENT", "Notes", "date"], True),
         (["Date", "Client", "Payer", "Minutes", "Code", "Units", "Insurance ID"], True),
         (["Date", "Client", "Payer"], False),
-        (["Date", "Client", "Insurer", "Minutes"], False),
+        (["Date", "Client", "Insurer", "Minutes"], True),  # Insurer is an alias of Payer
+        (["Date", "Client", "Carrier", "Minutes"], False),
         (["Payer", "Accepts", "Rate 97124"], False),
         ([], False),
         ([None, None], False),
@@ -125,9 +126,15 @@ def test_short_rows_and_missing_optional_columns() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "locked"), [("x", True), ("yes", True), (1, True), (0, True), (None, False), ("  ", False)]
-)
-def test_any_non_empty_lock_locks(value: Any, locked: bool) -> None:
+    ("value", "locked"),
+    [
+        ("x", True), ("X", True), ("yes", True), ("YES", True), ("Yes", True), ("true", True),
+        ("TRUE", True), (True, True), (1, True), (1.0, True), ("1", True), (" x ", True),
+        ("no", False), ("No", False), ("NO", False), ("false", False), ("FALSE", False), (False, False),
+        (0, False), (0.0, False), ("0", False), (None, False), ("", False), ("  ", False),
+    ],
+)  # fmt: skip
+def test_yes_x_true_1_lock_and_no_false_0_blank_do_not(value: Any, locked: bool) -> None:
     (line,) = parse_sessions(
         "S", [["Date", "Client", "Payer", "Minutes", "Lock"], [46329, "A", "P", 30, value]]
     )
@@ -251,7 +258,9 @@ def test_minutes_read(value: Any, expected: float) -> None:
         ("", "missing"),
         ("  ", "missing"),
         ("abc", "not a number"),
-        ("45 min", "not a number"),
+        ("45 minutes long", "not a number: type the minutes, e.g. 60"),
+        ("1:75", "not a number"),
+        (dt.time(10, 30), "not a number"),  # a time of day, not a duration
         (True, "not a number"),
         (math.nan, "not a number"),
         ("inf", "not a number"),
@@ -609,6 +618,7 @@ def test_settings_bad_blank_service_warns_and_keeps_massage(value: str) -> None:
         (None, None),
         ("  ", None),
         ("Nov", "Nov"),  # kept as typed: the Excel scripts refuse it with the Settings row named
+        (2026, "2026"),  # a year, not a date serial
     ],
 )
 def test_settings_month_to_recode(value: object, month: str | None) -> None:

@@ -21,7 +21,7 @@ from cptbill.book import MemoryBook, check, recode
 from cptbill.cli import main
 from cptbill.contract import Flag
 from cptbill.errors import CptbillError
-from cptbill.models import Claim
+from cptbill.models import Claim, count_flags
 from cptbill.schema import parse_claims, parse_payers, parse_sessions, parse_settings
 from cptbill.template import REGENERATE, build_workbook, workbook_bytes, write_template
 from cptbill.units import Rule
@@ -146,8 +146,10 @@ def test_template_is_empty_but_has_settings(files: dict[str, Path]) -> None:
         ["Unit rule", "CMS"],
         ["Blank service", "massage"],
         ["Month to recode", None],
+        ["Date order", "MDY"],
     ]
     assert settings.month_to_recode is None
+    assert settings.date_order == "MDY"
     # Text, so that Excel keeps a typed 2026-11 as it is instead of turning it into a date.
     month = next(row for row in wb[c.SETTINGS].iter_rows() if row[0].value == c.MONTH_TO_RECODE)
     assert month[1].number_format == "@"
@@ -201,7 +203,7 @@ def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path])
     parts = members(files["sample"])
     sheets = [data.decode() for name, data in parts.items() if name.startswith("xl/worksheets/sheet")]
     assert all("extLst" not in xml and "x14" not in xml for xml in sheets)
-    assert sum(xml.count("<dataValidation ") for xml in sheets) == 8
+    assert sum(xml.count("<dataValidation ") for xml in sheets) == 9
     assert sum('<cfRule type="expression"' in xml for xml in sheets) == 1
 
 
@@ -267,8 +269,13 @@ def test_sample_claims_tell_the_story(files: dict[str, Path]) -> None:
 def test_recoding_the_sample_tells_the_story(files: dict[str, Path]) -> None:
     book = memory_book(files["sample"])
     before, _ = check(book, NOVEMBER)
-    flags_before = {r.row: {f.flag for f in r.flags} for r in before.results}
+    flags_before = {r.row: {f.flag for f in r.flags} for r in before.standing}
     plan, _ = recode(book, NOVEMBER, now=dt.datetime(2026, 12, 1, 9))
+    # The check's totals and flags are the recode's; the typed mixed visit is two documented
+    # services, so it stays two codes and stays flagged.
+    assert before.summary() == plan.summary()
+    assert before.expected_total == plan.expected_total > 0
+    assert count_flags(before.standing)["MIXED_CODES"] == 2 and plan.flag_counts()["MIXED_CODES"] == 2
     rows = book.sheets[c.SESSIONS]
     index = {name: i for i, name in enumerate(rows[0])}
     flags = {r.row: {f.flag for f in r.flags} for r in plan.results}

@@ -18,6 +18,7 @@ from cptbill.plan import make_plan
 from cptbill.schema import (
     column_index,
     is_session_header,
+    missing_session_headers,
     parse_claims,
     parse_month,
     parse_payers,
@@ -115,6 +116,9 @@ def load(book: Book) -> Loaded:
     warnings: list[str] = []
     sessions: dict[str, SessionSheet] = {}
     lines: list[Line] = []
+    settings_name = find_sheet(book, c.SETTINGS)  # first: its Date order reads the session dates
+    settings, setting_warnings = parse_settings(book.read(settings_name) if settings_name else [])
+    likeliest: tuple[int, str, list[Any]] | None = None  # the sheet nearest to a session sheet
     for name in book.sheet_names():
         if name in (
             c.CHANGES,
@@ -128,16 +132,18 @@ def load(book: Book) -> Loaded:
         ):
             continue
         rows = book.read(name)
+        if rows and not sessions and not is_session_header(rows[0]):
+            found = 4 - len(missing_session_headers(rows[0]))
+            if likeliest is None or found > likeliest[0]:
+                likeliest = (found, name, list(rows[0]))
         if rows and is_session_header(rows[0]):
             # The rows themselves are let go once parsed: a large sheet's values cost more
             # memory than its lines.
             sessions[name] = SessionSheet(header=list(rows[0]), width=used_width(rows))
-            lines += parse_sessions(name, rows)
+            lines += parse_sessions(name, rows, date_order=settings.date_order)
         del rows
     if not sessions:
-        raise CptbillError(
-            "No session sheet found: a sheet needs the headers Date, Client, Payer and Minutes in row 1."
-        )
+        raise CptbillError(no_session_sheet(likeliest))
     payers_name = find_sheet(book, c.PAYERS)
     payers_rows = book.read(payers_name) if payers_name else []
     payers, payer_warnings = parse_payers(payers_rows)
@@ -147,8 +153,6 @@ def load(book: Book) -> Loaded:
     claims, claim_warnings = parse_claims(book.read(claims_name)) if claims_name else (None, [])
     if claims is not None:  # remittance payer names through the Payers sheet's ERA names
         claims = with_payer_names(claims, payers)
-    settings_name = find_sheet(book, c.SETTINGS)
-    settings, setting_warnings = parse_settings(book.read(settings_name) if settings_name else [])
     return Loaded(
         session_sheets=sessions,
         lines=lines,
@@ -157,6 +161,23 @@ def load(book: Book) -> Loaded:
         claims=claims,
         settings=settings,
         warnings=warnings + payer_warnings + claim_warnings + setting_warnings,
+    )
+
+
+def no_session_sheet(likeliest: tuple[int, str, list[Any]] | None) -> str:
+    """The refusal when no sheet has the session headers: what the likeliest sheet has and lacks."""
+    needed = "a sheet needs the headers Date, Client, Payer and Minutes in row 1"
+    if likeliest is None or likeliest[0] == 0:
+        # Row 1 of such a sheet may hold data (client names), so it is not quoted.
+        return f"No session sheet found: {needed} (Patient, Insurance, DOS or Duration also work)."
+    _, name, header = likeliest
+    shown = [str(v).strip() for v in header if v is not None and str(v).strip()]
+    more = f", ... ({len(shown)} in all)" if len(shown) > 12 else ""
+    missing = missing_session_headers(header)
+    return (
+        f"No session sheet found: {needed}. The sheet '{name}' has {', '.join(shown[:12])}{more}; "
+        f"it lacks {' and '.join(missing)}: add {'that header' if len(missing) == 1 else 'those headers'} "
+        "in row 1 (or rename a column)."
     )
 
 
@@ -171,7 +192,7 @@ def _scope_sheet(loaded: Loaded, sheet: str | None) -> str | None:
 
 
 def check(book: Book, month: str | None = None, sheet: str | None = None) -> tuple[Plan, Loaded]:
-    """The flags of the lines as they stand, and how many lines a recode would change."""
+    """What a recode would write (totals, flags, lines changed), with the lines as they stand beside it."""
     month = parse_month(month)
     loaded = load(book)
     plan = make_plan(

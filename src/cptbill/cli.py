@@ -14,11 +14,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cptbill.checking import usd
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.units import allocate, parse_rule, units
 
 if TYPE_CHECKING:  # the commands import the core and openpyxl only when they run
     from cptbill.book import Book, Loaded
+    from cptbill.checking import CheckReport
     from cptbill.era import ImportResult
     from cptbill.models import Plan
     from cptbill.report import Report
@@ -49,8 +51,30 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data) + "\n")
 
 
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"cptbill {_installed_version()}", markup=False)
+        raise typer.Exit()
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from cptbill import __version__
+
+    try:
+        return version("cptbill")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return __version__
+
+
 @app.callback()
-def root() -> None:
+def root(
+    _: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print cptbill's version and exit."),
+    ] = False,
+) -> None:
     """Code massage-therapy sessions (97124, 97140, 97010) in an Excel billing workbook."""
 
 
@@ -142,22 +166,85 @@ def check_command(
     path: BookArgument,
     month: MonthOption = None,
     sheet: SheetOption = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="List every flagged line too, not only the lines that would change.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Report the flags of the lines as they stand, changing nothing."""
+    """Show what a recode would change and flag, and what is wrong as the sheet stands; changes nothing."""
     from cptbill.book import check
+    from cptbill.checking import check_report
     from cptbill.xlsx import read_file
 
-    with _progress(as_json) as progress:
+    with _progress(as_json, steps=2) as progress:
         book = read_file(path, progress=progress)
         try:
-            findings = Findings.of(*check(book, month, sheet))
+            _say(progress, "Checking")
+            plan, loaded = check(book, month, sheet)
+            listing = check_report(plan, loaded.lines, every=every)
+            findings = Findings.of(plan, loaded)
         finally:
             book.close()
     if as_json:
-        print_json(findings.summary)
+        print_json({**findings.summary, **listing.to_json()})
         return
-    _print_summary(findings, "would change")
+    _print_summary(findings, "would change", listed=False, label="After a recode: ")
+    _print_check(listing, path, every=every)
+    _print_warnings(findings.warnings)
+
+
+#: Lines a check lists on the terminal before pointing at --all.
+CHECK_SHOWN = 40
+
+
+def _print_check(listing: CheckReport, path: Path, *, every: bool) -> None:
+    """The sheet as it stands, then the lines a recode would change (before -> after) as a table."""
+    from rich.table import Table
+
+    now = listing.flags_now
+    mixed = now.get("MIXED_CODES", 0)
+    out.print(
+        f"As the sheet stands: [bold]{mixed}[/] line(s) with typed codes that mix (MIXED_CODES), "
+        f"[bold]{listing.stale}[/] with a stale Code, Units or Expected that a recode would replace; "
+        f"Expected on the sheet now {usd(listing.expected_now)}.",
+        soft_wrap=True,
+    )
+    if now:
+        out.print(
+            "Flags as it stands (lines): " + ", ".join(f"{f} {n}" for f, n in now.items()), soft_wrap=True
+        )
+    rows = listing.rows if every else listing.rows[:CHECK_SHOWN]
+    if not rows:
+        out.print("No line would change." if not every else "No line would change or is flagged.")
+        return
+    what = "Lines that would change or are flagged" if every else "Lines that would change"
+    table = Table(title=f"{what} (before -> after)", title_justify="left", box=None, pad_edge=False)
+    table.add_column("Sheet", no_wrap=True)
+    table.add_column("Row", justify="right", no_wrap=True)
+    table.add_column("Before", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("After", no_wrap=True)
+    table.add_column("Flags after a recode", overflow="fold", min_width=16)
+    for row in rows:
+        flags = row.flags or "-"
+        if row.flags_now and row.flags_now != row.flags:
+            flags += f" (now: {_flag_ids(row.flags_now)})"
+        table.add_row(
+            escape(row.sheet), str(row.row), escape(row.before), "->" if row.changes else "=",
+            escape(row.after), escape(flags),
+        )  # fmt: skip
+    (out if out.is_terminal else Console(highlight=False, width=max(out.width, 160))).print(table)
+    hidden = len(listing.rows) - len(rows)
+    if hidden:
+        out.print(
+            f"... and {hidden} more; cptbill check {escape(str(path))} --all lists every line.",
+            soft_wrap=True,
+        )
+
+
+def _flag_ids(text: str) -> str:
+    """`MIXED_CODES: ...; NO_RATE: ...` -> `MIXED_CODES, NO_RATE`."""
+    return ", ".join(part.split(":", 1)[0].strip() for part in text.split("; ") if part.strip())
 
 
 @app.command("recode", epilog="Example: cptbill recode massage-billing.xlsx --month 2026-11")
@@ -174,12 +261,14 @@ def recode_command(
     from cptbill.report import refresh
     from cptbill.xlsx import update_file
 
-    def job(book: Book) -> Findings:
-        # The same steps as the Excel add-in. Only the findings outlive the job, so the lines and
-        # the plan are freed before the save (its peak memory).
-        return Findings.of(*recode(book, month, sheet, after=[refresh]))
+    with _progress(as_json, steps=3) as progress:
 
-    with _progress(as_json) as progress:
+        def job(book: Book) -> Findings:
+            # The same steps as the Excel add-in. Only the findings outlive the job, so the lines and
+            # the plan are freed before the save (its peak memory).
+            _say(progress, "Recoding")
+            return Findings.of(*recode(book, month, sheet, after=[refresh]))
+
         done = update_file(path, job, out=out_path, force=force, progress=progress)
     findings = done.result
     if as_json:
@@ -197,13 +286,32 @@ def recode_command(
 
 
 @contextlib.contextmanager
-def _progress(quiet: bool) -> Iterator[Callable[[str], None] | None]:
-    """A spinner on stderr naming the current step, when stderr is a terminal and not --json."""
+def _progress(quiet: bool, steps: int = 3) -> Iterator[Callable[[str], None] | None]:
+    """A progress bar on stderr over the job's steps, when stderr is a terminal and not --json."""
     if quiet or not err.is_terminal:
         yield None
         return
-    with err.status("Starting") as status:
-        yield lambda text: status.update(escape(text) + " ...")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("Starting ...", total=steps)
+        begun = False
+
+        def step(text: str) -> None:
+            nonlocal begun
+            if begun:  # the step before this one is done
+                bar.advance(task)
+            begun = True
+            bar.update(task, description=escape(text) + " ...", refresh=True)
+
+        yield step
+        bar.update(task, completed=steps)
+
+
+def _say(progress: Callable[[str], None] | None, text: str) -> None:
+    if progress is not None:
+        progress(text)
 
 
 @dataclass(frozen=True)
@@ -230,16 +338,18 @@ class Findings:
         )
 
 
-def _print_summary(findings: Findings, verb: str) -> None:
+def _print_summary(findings: Findings, verb: str, *, listed: bool = True, label: str = "") -> None:
     summary = findings.summary
     scope = f"month {summary['month']}" if summary["month"] else "all months"
     out.print(
-        f"[bold]{summary['lines']}[/] lines in scope ({scope}), [bold]{summary['changed']}[/] {verb}, "
-        f"expected total [bold]{summary['expected_total']:,.2f}[/]",
+        f"{label}[bold]{summary['lines']}[/] lines in scope ({scope}), [bold]{summary['changed']}[/] {verb}, "
+        f"expected total [bold]{usd(summary['expected_total'])}[/]",
         soft_wrap=True,
     )
     counts = summary["flags"]
-    if counts:
+    if counts and not listed:
+        out.print("Flags (lines): " + ", ".join(f"{flag} {n}" for flag, n in counts.items()), soft_wrap=True)
+    elif counts:
         out.print("Flags (lines): " + ", ".join(f"{flag} {n}" for flag, n in counts.items()), soft_wrap=True)
         shown = len(findings.flagged)
         more = f" (first {shown} of {findings.flagged_total})" if findings.flagged_total > shown else ""
@@ -248,7 +358,12 @@ def _print_summary(findings: Findings, verb: str) -> None:
             out.print(f"  {line}", markup=False, soft_wrap=True)
     else:
         out.print("No flags.")
-    for warning in findings.warnings:
+    if listed:
+        _print_warnings(findings.warnings)
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
         out.print(f"[yellow]Warning:[/] {escape(warning)}", soft_wrap=True)
 
 
@@ -268,11 +383,13 @@ def report_command(
 
     chosen = parse_month(month)  # a bad month is refused before the file is opened
 
-    def job(book: Book) -> tuple[Report, Loaded]:
-        loaded = load(book)
-        return write_report(book, loaded, None, chosen), loaded
+    with _progress(as_json, steps=3) as progress:
 
-    with _progress(as_json) as progress:
+        def job(book: Book) -> tuple[Report, Loaded]:
+            _say(progress, "Reporting")
+            loaded = load(book)
+            return write_report(book, loaded, None, chosen), loaded
+
         done = update_file(path, job, out=out_path, force=force, progress=progress)
     report, loaded = done.result
     if as_json:
@@ -301,7 +418,7 @@ def _print_report(report: Report, loaded: Loaded) -> None:
         rate = "-" if row.denial_rate is None else f"{row.denial_rate:.0%}"
         cells = [
             row.month, row.payer, str(row.visits), *(str(row.units.get(code, 0)) for code in REPORT_CODES),
-            f"{row.expected:,.2f}", f"{row.paid:,.2f}", f"{row.shortfall:,.2f}", rate,
+            usd(row.expected), usd(row.paid), usd(row.shortfall), rate,
         ]  # fmt: skip
         table.add_row(*(escape(cell) for cell in cells), style="bold" if row is report.total else None)
     # A pipe or a file gets the whole table, not one cropped to 80 columns.
@@ -315,12 +432,12 @@ def _print_report(report: Report, loaded: Loaded) -> None:
         with_code = sum(r.new_code is not None for r in report.resubmit)
         out.print(
             f"Resubmit: [bold]{len(report.resubmit)}[/] denied claim(s) not retried yet, {with_code} "
-            f"with the other code (expected {report.resubmit_expected:,.2f}); see the Resubmit sheet.",
+            f"with the other code (expected {usd(report.resubmit_expected)}); see the Resubmit sheet.",
             soft_wrap=True,
         )
         out.print(
             f"Shortfalls: [bold]{len(report.shortfalls or [])}[/] service(s) paid below units x rate, "
-            f"[bold]{report.shortfall_total:,.2f}[/] in all; see the Shortfalls sheet.",
+            f"[bold]{usd(report.shortfall_total)}[/] in all; see the Shortfalls sheet.",
             soft_wrap=True,
         )
     if report.uncoded:
@@ -348,7 +465,7 @@ def import_era_command(
     def job(book: Book) -> ImportResult:
         return import_remittances(book, None, remittances)
 
-    with _progress(as_json) as progress:
+    with _progress(as_json, steps=2) as progress:
         done = update_file(path, job, progress=progress)
     result = done.result
     if as_json:
@@ -387,9 +504,9 @@ def _print_provider_adjustments(result: ImportResult) -> None:
     for item in result.adjustments:
         reference = f" {item.reference}" if item.reference else ""
         out.print(
-            f"  {item.source}: {item.reason}{reference} {item.amount:,.2f}", markup=False, soft_wrap=True
+            f"  {item.source}: {item.reason}{reference} {usd(item.amount)}", markup=False, soft_wrap=True
         )
-    out.print(f"  total {result.provider_adjustments:,.2f}", markup=False)
+    out.print(f"  total {usd(result.provider_adjustments)}", markup=False)
 
 
 @app.command("addin", epilog="Example: cptbill addin my-addin")
@@ -451,7 +568,7 @@ def demo_command(
     imported = update_file(path, lambda book: import_remittances(book, None, [remittance])).result
     out.print(
         f"Imported {era.name}: {imported.lines} service lines, {imported.added} added to the Claims sheet "
-        f"(provider-level adjustments {imported.provider_adjustments:,.2f}).",
+        f"(provider-level adjustments {usd(imported.provider_adjustments)}).",
         markup=False, soft_wrap=True,
     )  # fmt: skip
 
@@ -523,6 +640,8 @@ def _unused(path: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     """Run the command; user mistakes end with one sentence on stderr and exit status 2."""
     command = typer.main.get_command(app)
+    if not (sys.argv[1:] if argv is None else argv):
+        argv = ["--help"]  # bare `cptbill`: the help, and a zero exit status
     try:
         status = command.main(args=argv, prog_name="cptbill", standalone_mode=False)
     except typer.TyperException as error:  # usage mistakes: unknown command or option, bad value
@@ -539,4 +658,4 @@ def main(argv: list[str] | None = None) -> None:
     raise SystemExit(status if isinstance(status, int) else 0)
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "usd"]

@@ -33,6 +33,17 @@ UNITS = "Units"
 EXPECTED = "Expected"
 FLAGS = "Flags"
 
+#: Headers people already use, read as the contract's columns when the contract's own header is absent
+#: (the first alias found in this order wins).
+ALIASES: dict[str, tuple[str, ...]] = {
+    DATE: ("DOS", "Date of service", "Service date", "Session date", "Visit date"),
+    CLIENT: ("Patient", "Patient name", "Client name"),
+    PAYER: ("Insurance", "Insurer", "Insurance company", "Plan", "Payor"),
+    MINUTES: ("Duration", "Mins", "Min", "Time"),
+    CODE: ("CPT", "CPT code"),
+    MODIFIERS: ("Modifier", "Mod", "Mods"),
+}
+
 SESSION_REQUIRED = (DATE, CLIENT, PAYER, MINUTES)
 SESSION_OPTIONAL = (SERVICE, MODIFIERS, VISIT, LOCK)
 #: Columns the program writes, in the order it adds missing ones at the right end.

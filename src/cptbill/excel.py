@@ -19,6 +19,7 @@ from cptbill import book as core
 from cptbill import contract as c
 from cptbill import report as reports
 from cptbill.book import BarChartSpec
+from cptbill.checking import usd
 from cptbill.coding import choose_code, service_code
 from cptbill.contract import EITHER
 from cptbill.errors import CptbillError, UnitsError
@@ -225,9 +226,10 @@ def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = Non
     if not is_session_header(rows[0]):
         return [[BAD_VALUE]]
     history = _history(claims)
-    lines = parse_sessions(_FORMULA_SHEET, rows)
-    plan = make_plan(lines, _payers(payers), _settings(settings), history, check=True)
-    flags = {result.row: result.flags_text for result in plan.results}
+    chosen = _settings(settings)
+    lines = parse_sessions(_FORMULA_SHEET, rows, date_order=chosen.date_order)
+    plan = make_plan(lines, _payers(payers), chosen, history, check=True)
+    flags = {result.row: result.flags_text for result in plan.standing}
     return [[flags.get(row) or None] for row in range(2, len(rows) + 1)] or [[None]]
 
 
@@ -335,6 +337,16 @@ class XlwingsBook:
         if start == 1:
             block.insert(0, list(header))
         self._write_block(sheet, start, block)
+        if start > 1 and block:
+            self._grow_tables(sheet, start - 1, len(block))
+
+    def _grow_tables(self, sheet: str, last: int, added: int) -> None:
+        """A table that ended at the sheet's last row takes in the rows appended below it (as in a file)."""
+        target = self._sheet(sheet)
+        for table in target.tables:
+            area = table.range
+            if area is not None and area.last_cell.row == last:
+                table.resize(target.range((area.row, area.column), (last + added, area.last_cell.column)))
 
     def replace_rows(
         self, sheet: str, header: Sequence[str], rows: core.Rows, formats: Sequence[str | None] = ()
@@ -516,6 +528,8 @@ def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) 
     from cptbill.era import import_remittances
 
     files = remittance_files(IMPORT_FOLDER if folder is None else folder)
+    if not files and folder is not None:
+        raise CptbillError(f"No .835 file found in the folder {folder}.")
     if not files:
         raise CptbillError(
             "No .835 file found in xlwings Lite's Import/Export area: drop your remittance files "
@@ -530,7 +544,7 @@ def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) 
 
 
 def import_summary(result: ImportResult) -> str:
-    """What `cptbill import-era` prints, as the message box's text."""
+    """What `cptbill import-era` prints about an import, as the message box's text."""
     files = f"{result.files} file" + ("s" if result.files != 1 else "")
     lines = [
         f"{files}, {result.lines} service lines: {result.added} added to Claims, "
@@ -541,8 +555,17 @@ def import_summary(result: ImportResult) -> str:
             "Unmatched payers (imported under the remittance's name; add to a payer's ERA names on "
             f"the Payers sheet): {', '.join(result.unmatched_payers)}"
         )
-    lines += [str(warning) for warning in getattr(result, "warnings", [])]
-    lines.append(f"Provider-level adjustments (PLB, not claim lines): {result.provider_adjustments:,.2f}")
+    if result.adjustments:
+        lines.append(
+            "Provider adjustments (PLB, not claim lines; a positive amount was taken from the payment):"
+        )
+        for item in result.adjustments:
+            reference = f" {item.reference}" if item.reference else ""
+            lines.append(f"  {item.source}: {item.reason}{reference} {usd(item.amount)}")
+        lines.append(f"  total {usd(result.provider_adjustments)}")
+    else:
+        lines.append("Provider adjustments (PLB): none new.")
+    lines += [f"Warning: {warning}" for warning in result.warnings]
     return "\n".join(lines)
 
 
@@ -584,6 +607,11 @@ def report_caller(month: str = "") -> None:
     report_book(xw.Book.caller(), month)
 
 
+def import_era_caller(folder: str) -> None:
+    """Classic xlwings: import the .835 files of a folder (and its subfolders) into the calling workbook."""
+    import_era_book(xw.Book.caller(), folder)
+
+
 __all__ = [
     "XlwingsBook",
     "cptbestcode",
@@ -593,6 +621,7 @@ __all__ = [
     "cptunits",
     "import_era",
     "import_era_book",
+    "import_era_caller",
     "import_summary",
     "recode",
     "recode_book",

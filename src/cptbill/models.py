@@ -99,6 +99,8 @@ class Line:
     expected: Decimal | None = None
     flags_text: str = ""
     problems: tuple[FlagNote, ...] = ()  # cells that could not be read
+    notes: tuple[FlagNote, ...] = ()  # findings that leave the line billable (AMBIGUOUS_DATE, ODD_DATE)
+    other_date: dt.date | None = None  # an ambiguous text date's other reading (day and month swapped)
 
     @property
     def self_pay(self) -> bool:
@@ -156,6 +158,15 @@ def flags_text(flags: Iterable[FlagNote]) -> str:
     return "; ".join(str(f) for f in flags)
 
 
+def count_flags(results: Iterable[LineResult]) -> dict[str, int]:
+    """How many of these lines carry each flag, by flag id."""
+    counts: dict[str, int] = {}
+    for result in results:
+        for flag in dict.fromkeys(f.flag.value for f in result.flags):
+            counts[flag] = counts.get(flag, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One overwrite of a non-empty Code, Units or Expected, for the Changes sheet."""
@@ -177,6 +188,9 @@ class Plan:
     results: tuple[LineResult, ...] = ()
     changes: tuple[Change, ...] = ()
     filled: int = 0  # lines whose empty cells were filled, not logged one by one
+    #: A check's view of the lines as they stand (filled cells kept, empty ones planned), beside
+    #: `results`, which are what a recode would write; empty for a recode.
+    standing: tuple[LineResult, ...] = ()
     cleared: tuple[LineResult, ...] = ()  # self-pay lines losing what an earlier recode wrote
 
     @property
@@ -192,11 +206,7 @@ class Plan:
         return sum((r.expected for r in self.results if r.expected is not None), Decimal(0))
 
     def flag_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for result in self.results:
-            for flag in dict.fromkeys(f.flag.value for f in result.flags):
-                counts[flag] = counts.get(flag, 0) + 1
-        return dict(sorted(counts.items()))
+        return count_flags(self.results)
 
     def summary(self) -> dict[str, object]:
         """The JSON object of `check --json` and `recode --json`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -62,11 +63,11 @@ def make_plan(
 ) -> Plan:
     """Plan Code, Units, Expected and Flags for the lines in scope.
 
-    A recode's results are what it writes; a check's results are the lines as
-    they stand (filled cells kept, empty ones planned), and each result's
-    `changed` says whether a recode would change that line either way.
-    Self-pay lines in scope that still hold what an earlier recode wrote are
-    planned apart (`Plan.cleared`): they lose it.
+    A recode's and a check's results are what the recode writes (each result's
+    `changed` says whether it differs from the sheet); a check adds `standing`,
+    the lines as they stand (filled cells kept, empty ones planned). Self-pay
+    lines in scope that still hold what an earlier recode wrote are planned
+    apart (`Plan.cleared`): they lose it.
     """
     history = history or {}
     months: dict[dt.date, bool] = {}  # a sheet repeats its dates: each is formatted once
@@ -74,7 +75,12 @@ def make_plan(
         line
         for line in lines
         if (sheet is None or line.sheet == sheet)
-        and (month is None or line.date is None or _in(months, line.date, month))
+        and (
+            month is None
+            or line.date is None
+            or _in(months, line.date, month)
+            or (line.other_date is not None and _in(months, line.other_date, month))
+        )
     ]
     scope: list[Line] = []
     self_pay: list[Line] = []
@@ -105,10 +111,10 @@ def make_plan(
                 planned[i] = plan
     money = _Money(payers, history)
     recoded = _results(scope, visits, planned, money, duplicates, as_stands=False)
-    results = (
-        _results(scope, visits, planned, money, duplicates, as_stands=True, recoded=recoded)
-        if check
-        else recoded
+    # A check reports what a recode would write (its totals and flags are the recode's), and
+    # beside it the lines as they stand: typed codes that mix, values a recode would replace.
+    standing = (
+        _results(scope, visits, planned, money, duplicates, as_stands=True, recoded=recoded) if check else []
     )
     cleared = [(line, result) for line in self_pay if (result := _cleared(line))]
     changes, filled = ([], 0) if check else _changes(scope, recoded, planned)
@@ -116,9 +122,10 @@ def make_plan(
         changes += [_self_pay_change(line) for line, _ in cleared if _held_billing(line)]
     return Plan(
         month=month,
-        results=tuple(results),
+        results=tuple(recoded),
         changes=tuple(changes),
         filled=filled,
+        standing=tuple(standing),
         cleared=tuple(result for _, result in cleared),
     )
 
@@ -419,7 +426,8 @@ class _Money:
         found = self.known.get(key)
         if found is None:
             payer = self.payers.get(name_key(line.payer))
-            expected, flags = _expected(line, payer, code, units, self.history)
+            names = [known.name for known in self.payers.values()] if payer is None else ()
+            expected, flags = _expected(line, payer, code, units, self.history, names)
             found = self.known[key] = (expected, tuple(flags))
         return found
 
@@ -466,7 +474,7 @@ def _results(
     for i, line in enumerate(scope):
         code, units = state[i]
         plan = planned[i]
-        flags = line.problems
+        flags = line.problems + line.notes
         expected = line.expected
         if plan is not None:
             expected, money_flags = money(line, code, units)
@@ -506,11 +514,28 @@ def _flag_order(note: FlagNote) -> int:
     return _FLAG_ORDER[note.flag]
 
 
+def _unknown_payer(name: str, known: Sequence[str]) -> str:
+    """The UNKNOWN_PAYER note, naming the closest payers on the Payers sheet (a typo, a short name)."""
+    by_key = {name_key(payer): payer for payer in known}
+    typed = name_key(name)
+    close = difflib.get_close_matches(typed, list(by_key), n=2, cutoff=0.75)
+    close += [key for key in by_key if typed and key.startswith(typed) and key not in close][: 2 - len(close)]
+    note = f"'{name}' is not on the Payers sheet"
+    if close:
+        note += f", did you mean {' or '.join(by_key[key] for key in close)}?"
+    return note
+
+
 def _expected(
-    line: Line, payer: Payer | None, code: str | None, units: int | None, history: History
+    line: Line,
+    payer: Payer | None,
+    code: str | None,
+    units: int | None,
+    history: History,
+    names: Sequence[str] = (),
 ) -> tuple[Decimal | None, list[FlagNote]]:
     if payer is None:
-        return None, [FlagNote(flag=Flag.UNKNOWN_PAYER, note=f"'{line.payer}' is not on the Payers sheet")]
+        return None, [FlagNote(flag=Flag.UNKNOWN_PAYER, note=_unknown_payer(line.payer, names))]
     flags = []
     if code in MASSAGE_FAMILY and not payer.takes(code):
         flags.append(FlagNote(flag=Flag.NOT_ACCEPTED, note=not_accepted_note(payer, code)))

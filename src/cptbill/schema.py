@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import datetime as dt
 import itertools
@@ -9,7 +10,9 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from cptbill import contract as c
@@ -33,7 +36,16 @@ _Shared = defaultdict[Callable[[Any], Any], dict[tuple[type, Any], Any]]
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _MAX_SERIAL = 2958465  # 9999-12-31
-_TEXT_DATES = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%d.%m.%Y")
+MDY, DMY = "MDY", "DMY"  # the Settings `Date order` of dates typed as text
+_DATE_ORDERS = {
+    "mdy": MDY, "monthdayyear": MDY, "mdyyyy": MDY, "mmddyyyy": MDY, "us": MDY,
+    "dmy": DMY, "daymonthyear": DMY, "dmyyyy": DMY, "ddmmyyyy": DMY, "uk": DMY, "eu": DMY,
+}  # fmt: skip
+_ISO_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ].*)?")
+_NUMERIC_DATE = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4}|\d{2})")
+_NAMED_DATES = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%b-%y")
+#: A date more than this many months before the rest of its sheet is flagged ODD_DATE.
+ODD_GAP_MONTHS = 18
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 #: What a therapist types in Service, by the code it documents (WORKBOOK.md); a CPT code is that code.
 _SERVICES = {
@@ -58,13 +70,33 @@ _SERVICES = {
 
 
 def column_index(header: Sequence[Any]) -> dict[str, int]:
-    """Map each header key to its 0-based column; the first of two equal headers wins."""
+    """Map each header key to its 0-based column; the first of two equal headers wins.
+
+    A contract column whose own header is absent is found under a common alias (Patient for
+    Client, DOS for Date, ...; see `contract.ALIASES`).
+    """
     index: dict[str, int] = {}
     for i, value in enumerate(header):
         key = header_key(value)
         if key and key not in index:
             index[key] = i
+    for name, aliases in _ALIAS_KEYS:
+        if name not in index:
+            found = next((index[alias] for alias in aliases if alias in index), None)
+            if found is not None:
+                index[name] = found
     return index
+
+
+_ALIAS_KEYS = tuple(
+    (header_key(name), tuple(header_key(alias) for alias in aliases)) for name, aliases in c.ALIASES.items()
+)
+
+
+def missing_session_headers(header: Sequence[Any]) -> list[str]:
+    """The required session headers (Date, Client, Payer, Minutes) this header row lacks."""
+    index = column_index(header)
+    return [name for name in c.SESSION_REQUIRED if header_key(name) not in index]
 
 
 def is_session_header(header: Sequence[Any]) -> bool:
@@ -92,26 +124,50 @@ def cell(row: Sequence[Any], index: dict[str, int], name: str) -> Any:
     return row[i]
 
 
-def parse_date(value: Any) -> dt.date:
-    """A date from an Excel date, an ISO or US text date, or an Excel serial number."""
+def parse_date(value: Any, order: str = MDY) -> dt.date:
+    """A date from an Excel date, an Excel serial number, or text: ISO, or in the Date order (MDY/DMY)."""
+    return read_date(value, order)[0]
+
+
+def read_date(value: Any, order: str = MDY) -> tuple[dt.date, dt.date | None]:
+    """A date and, for a text date that also reads the other way (04/11/2026), that other reading."""
     if isinstance(value, dt.datetime):
-        return value.date()
+        return value.date(), None
     if isinstance(value, dt.date):
-        return value
+        return value, None
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not math.isfinite(value) or not 1 <= value <= _MAX_SERIAL:
             raise ValueError("not a date serial")
-        return _EXCEL_EPOCH + dt.timedelta(days=int(value))
-    if isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ].*", text):
-            text = text[:10]
-        for pattern in _TEXT_DATES:
-            try:
-                return dt.datetime.strptime(text, pattern).date()
-            except ValueError:
-                continue
+        return _EXCEL_EPOCH + dt.timedelta(days=int(value)), None
+    if not isinstance(value, str):
+        raise ValueError("not a date")
+    text = " ".join(value.replace(",", " ").split())
+    iso = _ISO_DATE.fullmatch(text)
+    if iso:
+        return dt.date(*map(int, iso.groups())), None
+    numeric = _NUMERIC_DATE.fullmatch(text)
+    if numeric:
+        first, second, year_text = int(numeric[1]), int(numeric[3]), numeric[4]
+        year = int(year_text) + (2000 if len(year_text) == 2 else 0)
+        month, day = (second, first) if order == DMY else (first, second)
+        date = dt.date(year, month, day)
+        other = dt.date(year, day, month) if first != second and first <= 12 and second <= 12 else None
+        return date, other
+    for pattern in _NAMED_DATES:  # Nov 3 2026, 3 November 2026, 3-Nov-2026
+        try:
+            return dt.datetime.strptime(text, pattern).date(), None
+        except ValueError:
+            continue
     raise ValueError("not a date")
+
+
+def parse_date_order(value: Any) -> str:
+    """MDY or DMY from the Settings value (also `M/D/Y`, `day/month/year`, `US`, `UK`)."""
+    key = re.sub(r"[^a-z]", "", str(value).casefold())
+    order = _DATE_ORDERS.get(key)
+    if order is None:
+        raise ValueError("not a date order")
+    return order
 
 
 def parse_number(value: Any) -> float:
@@ -223,8 +279,14 @@ _BAD_SERVICE = FlagNote(
 )
 
 
-def parse_sessions(sheet: str, rows: Rows) -> list[Line]:
-    """Session lines of one sheet (rows[0] is the header); blank rows are skipped."""
+def parse_sessions(
+    sheet: str, rows: Rows, *, date_order: str = MDY, today: dt.date | None = None
+) -> list[Line]:
+    """Session lines of one sheet (rows[0] is the header); blank rows are skipped.
+
+    Text dates are read in `date_order` (MDY or DMY); dates after `today` (default: the clock's)
+    or far before the rest of the sheet are flagged ODD_DATE.
+    """
     if not rows:
         return []
     index = column_index(rows[0])
@@ -238,20 +300,38 @@ def parse_sessions(sheet: str, rows: Rows) -> list[Line]:
             continue
         width = len(row)
         values = [row[i] if i is not None and i < width else None for i in columns]
-        lines.append(_parse_line(sheet, offset, values, shared))
-    return lines
+        lines.append(_parse_line(sheet, offset, values, shared, date_order))
+    return _flag_odd_dates(lines, today or dt.date.today())
 
 
-def _parse_line(sheet: str, row_number: int, values: list[Any], shared: _Shared) -> Line:
+def _read_mdy(value: Any) -> tuple[dt.date, dt.date | None]:
+    return read_date(value, MDY)
+
+
+def _read_dmy(value: Any) -> tuple[dt.date, dt.date | None]:
+    return read_date(value, DMY)
+
+
+_DATE_READERS = {MDY: _read_mdy, DMY: _read_dmy}  # one function per order: `_shared` keys on it
+
+
+def _parse_line(
+    sheet: str, row_number: int, values: list[Any], shared: _Shared, date_order: str = MDY
+) -> Line:
     raw_date, client, payer, raw_minutes, raw_service, visit, lock, code, units, expected, flags, mods = (
         values
     )
     problems: list[FlagNote] = []
-    date = _shared(shared, raw_date, parse_date)
-    if date is _INVALID:
-        what = "missing" if is_blank(raw_date) else _UNSAVED if _unsaved_formula(raw_date) else "not a date"
-        problems.append(FlagNote(flag=Flag.BAD_DATE, note=f"date {what}"))
-        date = None
+    notes: tuple[FlagNote, ...] = ()
+    date: dt.date | None = None
+    other_date: dt.date | None = None
+    read = _shared(shared, raw_date, _DATE_READERS.get(date_order, _read_mdy))
+    if read is _INVALID:
+        problems.append(FlagNote(flag=Flag.BAD_DATE, note=_bad_date(raw_date, date_order)))
+    else:
+        date, other_date = read
+        if other_date is not None:
+            notes = (_ambiguous(raw_date, date, other_date, date_order),)
     service = _shared(shared, raw_service, parse_service)
     if service is _INVALID:
         problems.append(_BAD_SERVICE)
@@ -269,14 +349,83 @@ def _parse_line(sheet: str, row_number: int, values: list[Any], shared: _Shared)
         minutes=minutes,
         service=service,
         visit=_text(visit),
-        locked=not is_blank(lock),
+        locked=is_locked(lock),
         modifiers=() if mods is None else _shared(shared, mods, modifiers_of),
         code=None if code is None else _shared(shared, code, parse_code),
         units=None if units is None else parse_units(units),
         expected=None if expected is None else _shared(shared, expected, _money_or_none),
         flags_text="" if is_blank(flags) else str(flags),
         problems=tuple(problems),
+        notes=notes,
+        other_date=other_date,
     )
+
+
+def _bad_date(value: Any, order: str) -> str:
+    if is_blank(value):
+        return "date missing"
+    if _unsaved_formula(value):
+        return f"date {_UNSAVED}"
+    typed = "month/day/year" if order == MDY else "day/month/year"
+    other = DMY if order == MDY else MDY
+    return (
+        f"date not a date: type a date, YYYY-MM-DD, or {typed} (the Date order {order}, "
+        f"set {other} on the Settings sheet for the other order)"
+    )
+
+
+@lru_cache(maxsize=256)
+def _ambiguous(value: Any, date: dt.date, other: dt.date, order: str) -> FlagNote:
+    note = (
+        f"'{value}' reads as {date:%Y-%m-%d} (Date order {order}) or as {other:%Y-%m-%d}, "
+        f"type it as {date:%Y-%m-%d} or {other:%Y-%m-%d} to be sure"
+    )
+    return FlagNote(flag=Flag.AMBIGUOUS_DATE, note=note)
+
+
+def _months_after(date: dt.date, months: int) -> dt.date:
+    """The same day `months` later (the month's last day when it is shorter)."""
+    month = date.month - 1 + months
+    year, month = date.year + month // 12, month % 12 + 1
+    return dt.date(year, month, min(date.day, calendar.monthrange(year, month)[1]))
+
+
+def _flag_odd_dates(lines: list[Line], today: dt.date) -> list[Line]:
+    """Flag ODD_DATE on dates after `today`, and on the few dates more than 18 months before the rest."""
+    dated = [line.date for line in lines if line.date is not None]
+    days = sorted(set(dated))
+    cut = None  # the last date before the sheet's last gap of more than 18 months
+    for earlier, later in itertools.pairwise(days):
+        if later > _months_after(earlier, ODD_GAP_MONTHS):
+            cut = earlier
+    if cut is not None and 2 * sum(date <= cut for date in dated) >= len(dated):
+        cut = None  # most of the sheet is before the gap: nothing odd about it
+    for i, line in enumerate(lines):
+        date = line.date
+        if date is None or not (date > today or (cut is not None and date <= cut)):
+            continue
+        note = (
+            f"{date:%Y-%m-%d} is in the future, check the year"
+            if date > today
+            else f"{date:%Y-%m-%d} is more than 18 months before the sheet's other dates, check the year"
+        )
+        lines[i] = replace(line, notes=(*line.notes, FlagNote(flag=Flag.ODD_DATE, note=note)))
+    return lines
+
+
+_UNLOCKED = frozenset({"no", "n", "false", "0", "0.0", "-", "unlocked", "off"})
+
+
+def is_locked(value: Any) -> bool:
+    """Whether a Lock cell locks its line: yes/x/true/1 (any case) do; no/false/0/blank do not."""
+    if is_blank(value):
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value != 0
+    # yes, x, true, 1 and any other mark typed to lock the line lock it
+    return str(value).strip().casefold() not in _UNLOCKED
 
 
 _INVALID = object()  # what `_shared` gives for a value its parser refuses
@@ -315,15 +464,54 @@ def _parse_minutes(value: Any, untimed: bool, shared: _Shared) -> float | FlagNo
     if is_blank(value):
         # A hot/cold pack is untimed: its minutes may be left blank.
         return None if untimed else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing")
-    minutes = _shared(shared, value, parse_number)
+    minutes = _shared(shared, value, parse_minutes)
     if minutes is _INVALID:
-        what = _UNSAVED if _unsaved_formula(value) else "not a number"
+        what = _UNSAVED if _unsaved_formula(value) else _MINUTES_HINT
         return FlagNote(flag=Flag.BAD_MINUTES, note=f"minutes {what}")
     if minutes < 0:
         return FlagNote(flag=Flag.BAD_MINUTES, note="minutes negative")
     if minutes > MAX_MINUTES:
         return FlagNote(flag=Flag.BAD_MINUTES, note=f"over {MAX_MINUTES} minutes")
     return minutes
+
+
+_MINUTES_HINT = "not a number: type the minutes, e.g. 60 (60 min, 1h, 1:00 and 1.5 h also work)"
+_DURATION = re.compile(
+    r"(?:(?P<h>\d+(?:\.\d+)?)\s*(?:h|hr|hrs|hour|hours))?\s*"
+    r"(?:(?P<m>\d+(?:\.\d+)?)\s*(?:m|min|mins|minute|minutes)?)?"
+)
+_CLOCK = re.compile(r"(\d{1,2}):([0-5]\d)(?::00)?")
+#: A time cell (Excel turns a typed 1:00 into one) is read as a duration only below this; longer ones
+#: are more likely a time of day (a Time column holding 10:00 appointments).
+MAX_TIME_MINUTES = 300
+
+
+def parse_minutes(value: Any) -> float:
+    """Minutes from a number, numeric text, or a duration: `60 min`, `60m`, `1h`, `1:00`, `1.5 h`, `1h 30m`."""
+    if isinstance(value, dt.time | dt.timedelta):
+        total = (
+            value.total_seconds() / 60
+            if isinstance(value, dt.timedelta)
+            else value.hour * 60 + value.minute + value.second / 60
+        )
+        if total > MAX_TIME_MINUTES:
+            raise ValueError("a time of day")
+        return total
+    try:
+        return parse_number(value)
+    except ValueError:
+        if not isinstance(value, str):
+            raise
+    text = value.strip().casefold()
+    clock = _CLOCK.fullmatch(text)
+    if clock:
+        return float(int(clock[1]) * 60 + int(clock[2]))
+    duration = _DURATION.fullmatch(text)
+    if not text or not duration or not (duration["h"] or duration["m"]):
+        raise ValueError("not minutes")
+    if duration["m"] and not duration["h"] and text == duration["m"]:
+        raise ValueError("not minutes")  # a bare number: parse_number refused it already
+    return float(duration["h"] or 0) * 60 + float(duration["m"] or 0)
 
 
 def _money_or_none(value: Any) -> Decimal | None:
@@ -571,10 +759,17 @@ def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
             )
     month = values.get(header_key(c.MONTH_TO_RECODE))
     if not is_blank(month):  # Excel may have turned 2026-11 into a date; a bad month is refused where used
-        if isinstance(month, dt.date | int | float) and not isinstance(month, bool):
+        serial = isinstance(month, int | float) and not isinstance(month, bool) and month >= 36526
+        if isinstance(month, dt.date) or serial:  # a date, or its serial number from 2000 on (not 2026)
             with contextlib.suppress(ValueError):
                 month = parse_date(month).strftime("%Y-%m")
         settings = settings.model_copy(update={"month_to_recode": str(month).strip()})
+    order = values.get(header_key(c.DATE_ORDER))
+    if not is_blank(order):
+        try:
+            settings = settings.model_copy(update={"date_order": parse_date_order(order)})
+        except ValueError:
+            warnings.append(f"{c.SETTINGS}: Date order must be MDY or DMY; MDY is used.")
     return settings, warnings
 
 

@@ -27,6 +27,7 @@ from cptbill.book import MONEY_FORMAT
 from cptbill.codes import DESCRIPTIONS, HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE, MASSAGE_FAMILY
 from cptbill.contract import Flag, Status
 from cptbill.errors import CptbillError
+from cptbill.schema import DMY, MDY
 from cptbill.units import Rule
 
 #: Where the committed sample lives; `python -m cptbill.template` regenerates it.
@@ -258,6 +259,12 @@ SETTINGS_ROWS: tuple[tuple[str, str, str], ...] = (
         "Blank: recode works on the active sheet's lines (every session sheet from another sheet) "
         "and report on every month.",
     ),
+    (
+        c.DATE_ORDER,
+        MDY,
+        f"{MDY} (month/day/year, 11/04/2026 is 4 November) or {DMY} (day/month/year) for dates typed "
+        "as text; real Excel dates and 2026-11-04 always work.",
+    ),
 )
 #: The choices of the Settings value Blank service.
 BLANK_SERVICES = (MASSAGE_SERVICE, MANUAL, EITHER)
@@ -290,14 +297,18 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
         (
             "What you type on the Sessions sheet",
             [
-                (c.DATE, "The date of the session, e.g. 2026-11-03."),
+                (
+                    c.DATE,
+                    "The date of the session, e.g. 2026-11-03. A date typed as text such as 11/03/2026 "
+                    "is read in the Date order on the Settings sheet (MDY or DMY).",
+                ),
                 (c.CLIENT, "The client's name or ID."),
                 (
                     c.PAYER,
                     "Pick the payer from the list (it comes from the Payers sheet). "
                     "Leave it blank for self-pay: the line is not billed.",
                 ),
-                (c.MINUTES, "Treatment minutes of this line."),
+                (c.MINUTES, "Treatment minutes of this line: 60, or 60 min, 1h, 1:00, 1.5 h."),
                 (
                     c.SERVICE,
                     f"The service you performed and documented; it decides the code. {MASSAGE_SERVICE} "
@@ -321,8 +332,9 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 ),
                 (
                     c.LOCK,
-                    "Type anything (e.g. yes) to keep the line's Code and Units as they are, e.g. a "
-                    "line you have already billed. Expected and Flags are still filled in.",
+                    "Type yes, x, true or 1 to keep the line's Code and Units as they are, e.g. a "
+                    "line you have already billed (no, false, 0 or blank do not lock). Expected and "
+                    "Flags are still filled in.",
                 ),
             ],
         ),
@@ -381,7 +393,7 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
             [
                 (
                     "Check",
-                    "cptbill check massage-billing.xlsx --month 2026-11   (shows flags, changes nothing)",
+                    "cptbill check massage-billing.xlsx --month 2026-11   (shows what would change, changes nothing)",
                 ),
                 (
                     "Recode",
@@ -420,7 +432,7 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                     "=CPTUNITS(D2:D100) gives the units of each line's minutes; "
                     "=CPTCODE(C2:C100, Payers[#All], Claims[#All], Settings[#All], E2:E100) each line's "
                     "code from its Service; "
-                    "=CPTFLAGS(Sessions[#All], Payers[#All]) shows the flags a check would report.",
+                    "=CPTFLAGS(Sessions[#All], Payers[#All]) shows the flags of the lines as they stand.",
                 ),
             ],
         ),
@@ -494,6 +506,8 @@ def build_workbook(sample: bool) -> Workbook:
     month = settings[f"{value}{month_row}"]
     month.value = None  # blank until the user picks a month
     month.number_format = "@"  # text, so that Excel keeps 2026-11 as typed instead of making it a date
+    order_row = next(i for i, row in enumerate(SETTINGS_ROWS, start=2) if row[0] == c.DATE_ORDER)
+    _validate(settings, f'"{MDY},{DMY}"', f"{value}{order_row}", f"Use {MDY} or {DMY}.")
     for cell in settings[get_column_letter(len(SETTINGS_COLUMNS))][1:]:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
 
@@ -524,13 +538,40 @@ def _fill_table(ws: Worksheet, header: Sequence[str], rows: list[list[Any]], sty
     for index, name in enumerate(header, start=1):
         letter = get_column_letter(index)
         width, number_format = LOOK.get(name, (14, None))
-        ws.column_dimensions[letter].width = width
+        # Wide enough for the header and its filter button, and for the values up to a cap.
+        longest = max((len(_shown(row[index - 1])) for row in rows if index <= len(row)), default=0)
+        ws.column_dimensions[letter].width = max(width, len(name) + HEADER_ROOM, min(longest + 2, MAX_WIDTH))
         if number_format:
             # The column's own format covers rows typed later; the cells get it now.
             ws.column_dimensions[letter].number_format = number_format
             for (cell,) in ws.iter_rows(min_row=2, max_row=last_row, min_col=index, max_col=index):
                 cell.number_format = number_format
     ws.freeze_panes = "A2"
+    print_setup(ws)
+
+
+#: Characters a table header needs beside its text for the filter button; the widest a value makes a column.
+HEADER_ROOM = 3
+MAX_WIDTH = 60
+
+
+def _shown(value: Any) -> str:
+    """About how many characters a value shows as: dates as yyyy-mm-dd, amounts with cents."""
+    if isinstance(value, dt.date):
+        return "2026-11-03"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return "" if value is None else str(value)
+
+
+def print_setup(ws: Worksheet) -> None:
+    """Print landscape, one page wide (as many pages tall as it takes), the header row on every page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_options.gridLines = False
 
 
 def _drop_down(

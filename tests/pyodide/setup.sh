@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch what tests/test_pyodide.py needs to run the xlwings Lite add-in in Pyodide under Node.js:
 # the npm package `pyodide` (node_modules/) and the wheels of addin/requirements.txt (wheels/).
-# Idempotent: does nothing that is already done. Registries only (npm, PyPI); no CDN.
+# Safe to run again (npm is skipped once installed; pip reuses the wheels already downloaded).
+# Registries only (npm, PyPI); no CDN.
 # Usage: tests/pyodide/setup.sh [python]   (python defaults to the project venv, else python3)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

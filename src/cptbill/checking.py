@@ -1,0 +1,104 @@
+"""What a check shows: the lines a recode would change (before -> after), and the sheet as it stands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the command line imports `usd` from here without the models
+    from cptbill.models import Line, LineResult, Plan
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """One line of a check's listing: what it holds now and what a recode would write."""
+
+    sheet: str
+    row: int
+    before: str  # `97124 x 2 = $60.00`, or `-` for empty cells
+    after: str
+    flags: str  # the Flags text a recode would write
+    flags_now: str  # the flags of the line as it stands
+    changes: bool  # a recode would change its Code, Units, Expected or Flags
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sheet": self.sheet,
+            "row": self.row,
+            "before": self.before,
+            "after": self.after,
+            "changes": self.changes,
+            "flags": self.flags,
+            "flags_now": self.flags_now,
+        }
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """A check's findings beyond the recode's totals: listed lines and the sheet as it stands."""
+
+    rows: list[CheckRow]  # lines a recode would change (and, with `every`, every flagged line)
+    flags_now: dict[str, int]  # lines carrying each flag as the sheet stands (typed codes that mix, ...)
+    stale: int  # lines holding a Code, Units or Expected that a recode would replace
+    expected_now: Decimal  # the Expected cells of the lines in scope, as typed
+
+    def to_json(self) -> dict[str, Any]:
+        """The keys `check --json` adds to the recode's summary."""
+        return {
+            "as_it_stands": {
+                "flags": self.flags_now,
+                "stale": self.stale,
+                "expected_total": float(self.expected_now),
+            },
+            "rows": [row.to_json() for row in self.rows],
+        }
+
+
+def usd(amount: Decimal | float) -> str:
+    """Money for people: `$1,234.50`, `-$12.00`."""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.2f}"
+
+
+def billing(code: str | None, units: int | None, expected: Decimal | None) -> str:
+    """A line's Code, Units and Expected in a few characters: `97124 x 2 = $60.00`; `-` when empty."""
+    if code is None and units is None and expected is None:
+        return "-"
+    text = f"{code or '?'} x {'?' if units is None else units}"
+    return text if expected is None else f"{text} = {usd(expected)}"
+
+
+def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> CheckReport:
+    """Pair each planned line with the line as read: what changes, what is stale, what is flagged now."""
+    from cptbill.models import count_flags
+
+    read = {(line.sheet, line.row): line for line in lines}
+    standing: dict[tuple[str, int], LineResult] = {(r.sheet, r.row): r for r in plan.standing}
+    rows: list[CheckRow] = []
+    stale = 0
+    expected_now = Decimal(0)
+    for result in plan.results:
+        line = read[(result.sheet, result.row)]
+        now = standing.get((result.sheet, result.row))
+        flags_now = now.flags_text if now is not None else line.flags_text
+        if line.expected is not None:
+            expected_now += line.expected
+        pairs = ((line.code, result.code), (line.units, result.units), (line.expected, result.expected))
+        stale += any(old is not None and old != new for old, new in pairs)
+        if result.changed or (every and (result.flags or flags_now)):
+            rows.append(
+                CheckRow(
+                    sheet=result.sheet,
+                    row=result.row,
+                    before=billing(line.code, line.units, line.expected),
+                    after=billing(result.code, result.units, result.expected),
+                    flags=result.flags_text,
+                    flags_now=flags_now,
+                    changes=result.changed,
+                )
+            )
+    return CheckReport(
+        rows=rows, flags_now=count_flags(plan.standing), stale=stale, expected_now=expected_now
+    )
