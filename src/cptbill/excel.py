@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +19,7 @@ import xlwings as xw
 from cptbill import book as core
 from cptbill import contract as c
 from cptbill import report as reports
+from cptbill import submit
 from cptbill.book import BarChartSpec
 from cptbill.checking import usd
 from cptbill.coding import choose_code, service_code
@@ -40,6 +42,7 @@ from cptbill.schema import (
     parse_units,
     row_is_blank,
 )
+from cptbill.submit import Submission
 from cptbill.units import check_minutes, parse_rule, table_units
 
 if TYPE_CHECKING:  # the import_era script loads era.py (and pyx12) only when it runs
@@ -328,7 +331,7 @@ class XlwingsBook:
         target = self._sheet(sheet).range((first, column), (last, column))
         if number_format:
             target.number_format = number_format
-        target.value = block
+        target.value = block if number_format == "@" else _as_typed(block)  # text cells keep text
         self._remember(sheet, first, column, block)
 
     def append_rows(self, sheet: str, header: Sequence[str], rows: core.Rows) -> None:
@@ -367,7 +370,7 @@ class XlwingsBook:
         width = max(len(r) for r in block)
         block = [r + [None] * (width - len(r)) for r in block]
         target = self._sheet(sheet)
-        target.range((row, 1), (row + len(block) - 1, width)).value = block
+        target.range((row, 1), (row + len(block) - 1, width)).value = _as_typed(block)
         self._remember(sheet, row, 1, block)
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
@@ -423,6 +426,32 @@ class XlwingsBook:
             added.title = chart.title
         except Exception:  # a chart is a nicety: no runtime's chart gap may stop a recode
             return
+
+
+#: Text Excel would not keep as typed: a formula (=, +, -, @), a number, date, time, percentage or
+#: boolean, or text whose own leading apostrophe Excel would take away.
+_NOT_TEXT_AS_TYPED = re.compile(
+    r"[=+\-@'].*"
+    r"|\s*[($€£¥]?\s*[\d.,]*\d[\d.,/:\s\-]*(?:[eE][+-]?\d+)?\s*%?\s*\)?\s*"
+    r"|(?i:\s*\d{1,4}[\s./\-]*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+    r"(?:[\s./,\-]*\d{1,4})?\s*"
+    r"|\s*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?:[\s./,\-]*\d{1,4}){1,2}\s*"
+    r"|\s*(?:true|false)\s*)",
+    re.DOTALL,
+)
+
+
+def _as_typed(block: list[list[Any]]) -> list[list[Any]]:
+    """Values as Excel must receive them so that text stays text (one rule in every door).
+
+    Excel reads the values it is sent the way it reads what a user types: text starting with
+    =, +, - or @ would become a live formula, "000123" a number, "2026-11" a date. A leading
+    apostrophe makes Excel keep the rest as text; the apostrophe is not part of the value.
+    """
+    return [
+        ["'" + v if isinstance(v, str) and _NOT_TEXT_AS_TYPED.fullmatch(v) else v for v in row]
+        for row in block
+    ]
 
 
 def _plain_row(row: list[Any]) -> list[Any]:
@@ -591,6 +620,53 @@ def report(book: xw.Book, month: str = "") -> None:
     report_book(book, month)
 
 
+def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | None = None) -> Submission:
+    """Write the month's claims files as `cptbill claims` does, and record the lines sent on Claims.
+
+    The month is the one given, else the Settings value `Month to recode`. Files go under /data in
+    xlwings Lite (Files > Import/Export, to download) and beside the workbook in classic xlwings.
+    """
+    door = XlwingsBook(book)
+    chosen = str(month or "").strip() or settings_month(door) or ""
+    active = book.sheets.active
+    submission = submit.run_claims(door, chosen)
+    if folder is None:
+        folder = IMPORT_FOLDER if door.remote else Path(book.fullname).resolve().parent
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in submission.files.items():  # each file whole or not at all
+        temporary = target / f".~cptbill-{name}"
+        temporary.write_bytes(data)
+        os.replace(temporary, target / name)
+    if door.added_sheet:
+        active.activate()
+    return submission
+
+
+def claims_book(book: xw.Book, month: str = "") -> Submission | None:
+    """The claims of an open workbook, reporting a user mistake in a message box."""
+    result = _friendly(book, lambda: run_claims(book, month))
+    if result is not None:
+        summary = result.summary()
+        print(
+            f"cptbill: {summary['claims']} claims for {summary['month']}, files: "
+            f"{', '.join(summary['files']) or 'none'}; held back: {summary['incomplete']} incomplete, "
+            f"{summary['blocked']} flagged"
+        )
+    return result
+
+
+@_office_js_script
+def claims(book: xw.Book, month: str = "") -> None:
+    """Write the month's 837P files and CMS-1500 PDFs (under /data in xlwings Lite) and record them on Claims."""
+    claims_book(book, month)
+
+
+def claims_caller(month: str = "") -> None:
+    """Classic xlwings: write the claims files beside the workbook that called (RunPython macro)."""
+    claims_book(xw.Book.caller(), month)
+
+
 @_office_js_script
 def import_era(book: xw.Book) -> None:
     """Add the service lines of the .835 files in Files > Import/Export to the Claims sheet."""
@@ -614,6 +690,9 @@ def import_era_caller(folder: str) -> None:
 
 __all__ = [
     "XlwingsBook",
+    "claims",
+    "claims_book",
+    "claims_caller",
     "cptbestcode",
     "cptcode",
     "cptexpected",
@@ -629,6 +708,7 @@ __all__ = [
     "report",
     "report_book",
     "report_caller",
+    "run_claims",
     "run_import_era",
     "run_recode",
     "run_report",
