@@ -244,8 +244,7 @@ def test_a_fixed_line_loses_its_claim_incomplete_flag() -> None:
     book.sheets["Clients"][1][CLIENTS[0].index("Member ID")] = "SMI100200"
     submission = run(book)
     assert "Rosa Delgado" in {c.client.name for c in submission.claims}
-    # Only the claim-history flag stays (the documented massage keeps 97124, denied once by Summit).
-    assert book.read("Sessions")[1][10] == "DENIED_BEFORE: Summit Mutual denied 97124 1 time(s)"
+    assert not book.read("Sessions")[1][10]
 
 
 def test_no_client_names_in_flags_of_other_lines() -> None:
@@ -577,10 +576,7 @@ def test_claims_script_in_xlwings_lite_writes_under_data(
     submitted = [row for row in after["Claims"][1:] if row[header.index("Status")] == "Submitted"]
     assert len(submitted) == 6
     flags = after["Sessions"][0].index("Flags")
-    # The documented massage keeps 97124, which Summit denied once (CO-16): DENIED_BEFORE beside it.
-    assert after["Sessions"][8][flags] == (
-        "DENIED_BEFORE: Summit Mutual denied 97124 1 time(s); CLAIM_INCOMPLETE: no member ID (Clients row 7)"
-    )
+    assert after["Sessions"][8][flags] == "CLAIM_INCOMPLETE: no member ID (Clients row 7)"
 
 
 CLAIMS_DRIVER = """
