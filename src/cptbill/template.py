@@ -565,6 +565,9 @@ def _how_to(ws: Worksheet) -> None:
             ws.cell(ws.max_row, 1).alignment = wrap
             ws.cell(ws.max_row, 2).alignment = wrap
     ws.sheet_view.showGridLines = False
+    print_setup(ws)
+    ws.page_setup.orientation = "portrait"  # text, not a table: no header row to repeat
+    ws.print_title_rows = None
 
 
 # --- Saving ----------------------------------------------------------------------------------------
