@@ -124,7 +124,8 @@ def apply(data: dict[str, Any], actions: Sequence[dict[str, Any]]) -> dict[str, 
             grids.insert(action["args"][0], [])
         elif action["func"] == "setValues":
             grid = grids[action["sheet_position"]]
-            for i, values in enumerate(action["values"]):
+            for i, typed in enumerate(action["values"]):
+                values = [excel_keeps(v) for v in typed]
                 r = action["start_row"] + i
                 while len(grid) <= r:
                     grid.append([])
@@ -135,6 +136,11 @@ def apply(data: dict[str, Any], actions: Sequence[dict[str, Any]]) -> dict[str, 
         elif action["func"] in ("sheetClearContents", "rangeClearContents"):
             grids[action["sheet_position"]] = []
     return dict(zip(names, grids, strict=True))
+
+
+def excel_keeps(value: Any) -> Any:
+    """What a cell holds once Excel gets a value: a leading apostrophe only marks text as text."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") else value
 
 
 def owned(rows: list[list[Any]]) -> list[tuple[Any, ...]]:

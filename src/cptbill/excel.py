@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -301,7 +302,7 @@ class XlwingsBook:
         target = self._sheet(sheet).range((first, column), (last, column))
         if number_format:
             target.number_format = number_format
-        target.value = block
+        target.value = block if number_format == "@" else _as_typed(block)  # text cells keep text
         self._remember(sheet, first, column, block)
 
     def append_rows(self, sheet: str, header: Sequence[str], rows: core.Rows) -> None:
@@ -340,7 +341,7 @@ class XlwingsBook:
         width = max(len(r) for r in block)
         block = [r + [None] * (width - len(r)) for r in block]
         target = self._sheet(sheet)
-        target.range((row, 1), (row + len(block) - 1, width)).value = block
+        target.range((row, 1), (row + len(block) - 1, width)).value = _as_typed(block)
         self._remember(sheet, row, 1, block)
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
@@ -396,6 +397,32 @@ class XlwingsBook:
             added.title = chart.title
         except Exception:  # a chart is a nicety: no runtime's chart gap may stop a recode
             return
+
+
+#: Text Excel would not keep as typed: a formula (=, +, -, @), a number, date, time, percentage or
+#: boolean, or text whose own leading apostrophe Excel would take away.
+_NOT_TEXT_AS_TYPED = re.compile(
+    r"[=+\-@'].*"
+    r"|\s*[($€£¥]?\s*[\d.,]*\d[\d.,/:\s\-]*(?:[eE][+-]?\d+)?\s*%?\s*\)?\s*"
+    r"|(?i:\s*\d{1,4}[\s./\-]*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+    r"(?:[\s./,\-]*\d{1,4})?\s*"
+    r"|\s*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?:[\s./,\-]*\d{1,4}){1,2}\s*"
+    r"|\s*(?:true|false)\s*)",
+    re.DOTALL,
+)
+
+
+def _as_typed(block: list[list[Any]]) -> list[list[Any]]:
+    """Values as Excel must receive them so that text stays text (one rule in every door).
+
+    Excel reads the values it is sent the way it reads what a user types: text starting with
+    =, +, - or @ would become a live formula, "000123" a number, "2026-11" a date. A leading
+    apostrophe makes Excel keep the rest as text; the apostrophe is not part of the value.
+    """
+    return [
+        ["'" + v if isinstance(v, str) and _NOT_TEXT_AS_TYPED.fullmatch(v) else v for v in row]
+        for row in block
+    ]
 
 
 def _plain_row(row: list[Any]) -> list[Any]:

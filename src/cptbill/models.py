@@ -153,9 +153,21 @@ class LineResult:
         return flags_text(self.flags)
 
 
+#: The most text one Excel cell holds (UTF-16 code units); longer Flags end with CUT_ENDING.
+CELL_LIMIT = 32767
+CUT_ENDING = " ... (cut: a cell holds at most 32,767 characters)"
+
+
 def flags_text(flags: Iterable[FlagNote]) -> str:
-    """The Flags cell for these flags: `ID: explanation; ID: explanation`."""
-    return "; ".join(str(f) for f in flags)
+    """The Flags cell for these flags: `ID: explanation; ID: explanation`, cut to fit one cell.
+
+    The cut is always the same, so a recode reading its own cut text back changes nothing.
+    """
+    text = "; ".join(str(f) for f in flags)
+    if len(text) > CELL_LIMIT // 2 and len(text.encode("utf-16-le")) // 2 > CELL_LIMIT:
+        room = 2 * (CELL_LIMIT - len(CUT_ENDING))
+        text = text.encode("utf-16-le")[:room].decode("utf-16-le", errors="ignore").rstrip() + CUT_ENDING
+    return text
 
 
 def count_flags(results: Iterable[LineResult]) -> dict[str, int]:

@@ -27,6 +27,11 @@ Rows = Sequence[Sequence[Any]]
 _Shared = defaultdict[Callable[[Any], Any], dict[tuple[type, Any], Any]]
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
+#: Sane ranges: an amount (rate, billed, paid, expected) beyond this many dollars, or a count of
+#: units beyond MAX_UNITS, is a mistyped cell, read as not a number (a flag or a warning).
+MAX_AMOUNT = Decimal(1_000_000_000)
+MAX_UNITS = 9999
+_SMALLEST_UNITS = 0.01  # claim units between 0 and this would make a per-unit amount explode
 _MAX_SERIAL = 2958465  # 9999-12-31
 MDY, DMY = "MDY", "DMY"  # the Settings `Date order` of dates typed as text
 _DATE_ORDERS = {
@@ -167,9 +172,12 @@ def parse_money(value: Any) -> Decimal | None:
     if is_blank(value):
         return None
     try:
-        return Decimal(str(parse_number(value))) if not isinstance(value, Decimal) else value
+        amount = Decimal(str(parse_number(value))) if not isinstance(value, Decimal) else value
     except InvalidOperation:
         raise ValueError("not an amount") from None
+    if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
+        raise ValueError("not an amount in the sane range")
+    return amount
 
 
 def parse_units(value: Any) -> int | None:
@@ -178,7 +186,15 @@ def parse_units(value: Any) -> int | None:
         number = parse_number(value)
     except ValueError:
         return None
-    return int(number) if number.is_integer() else None
+    return int(number) if number.is_integer() and abs(number) <= MAX_UNITS else None
+
+
+def parse_count(value: Any) -> float:
+    """Units of a claim: a number from -MAX_UNITS to MAX_UNITS, 0 or at least a hundredth."""
+    number = parse_number(value)
+    if abs(number) > MAX_UNITS or 0 < abs(number) < _SMALLEST_UNITS:
+        raise ValueError("not a number of units in the sane range")
+    return number
 
 
 def parse_code(value: Any) -> str | None:
@@ -616,9 +632,7 @@ def parse_claims(rows: Rows) -> tuple[list[Claim], list[str]]:
             warnings.append(f"{where}: Patient owes is not an amount; read as blank.")
             owes = None
         try:
-            units = (
-                parse_number(cell(row, index, c.UNITS)) if not is_blank(cell(row, index, c.UNITS)) else 0.0
-            )
+            units = parse_count(cell(row, index, c.UNITS)) if not is_blank(cell(row, index, c.UNITS)) else 0.0
             if abs(units) > _MAX_CLAIM_UNITS:
                 raise ValueError("too many units")
         except ValueError:

@@ -564,6 +564,10 @@ def _how_to(ws: Worksheet) -> None:
             ws.cell(ws.max_row, 1).font = Font(bold=True)
             ws.cell(ws.max_row, 1).alignment = wrap
             ws.cell(ws.max_row, 2).alignment = wrap
+    for row in ws.iter_rows():  # help text such as "=CPTUNITS(...) gives ..." is text, not a formula
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
     ws.sheet_view.showGridLines = False
     print_setup(ws)
     ws.page_setup.orientation = "portrait"  # text, not a table: no header row to repeat

@@ -13,7 +13,7 @@ from cptbill.book import BarChartSpec, Rows
 from cptbill.editor import Edit, SheetChanges, save
 from cptbill.errors import CptbillError
 from cptbill.ooxml import MAX_COLUMN, MAX_ROW, Package, column_letters, open_package, read_sheet
-from cptbill.safefile import backup_path, refuse_if_open, replace_atomically
+from cptbill.safefile import backup_path, readable, updating
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
@@ -137,7 +137,7 @@ class Updated(Generic[T]):
 
 def read_file(path: Path | str, progress: Progress | None = None) -> FileBook:
     """Open a workbook for reading only (a check): nothing is ever saved. Close it with `close()`."""
-    path = _check_workbook(Path(path))
+    path = _check_workbook(readable(path))
     _say(progress, f"Reading {path.name}")
     return FileBook(open_package(path))
 
@@ -158,7 +158,8 @@ def update_file(
     only when complete; the target's previous version is kept as `name.bak.xlsx`.
     """
     del force  # nothing a save loses any more: there is nothing to force
-    path = _check_workbook(Path(path))
+    given = Path(path)
+    path = _check_workbook(readable(given))
     target = path if out is None else Path(out)
     if out is not None:
         if target.suffix.lower() not in SUFFIXES:
@@ -171,19 +172,20 @@ def update_file(
             raise CptbillError("--out names the workbook itself; leave --out away to update it in place.")
         if not target.parent.is_dir():
             raise CptbillError(f"--out {target}: the folder {target.parent} does not exist.")
-    refuse_if_open(target)
-    _say(progress, f"Reading {path.name}")
-    package = open_package(path)
-    try:
-        book = FileBook(package)
-        with _kept_out_of_collection():
-            result = job(book)
-            if not book.dirty and out is None:
-                return Updated(result=result, saved=None, backup=None)
-            _say(progress, f"Saving {target.name}")
-            backup = replace_atomically(target, lambda stream: save(package, book.changes, stream))
-    finally:
-        package.close()
+    # Checks, the lock against a second run, and the re-check before the replace (safefile).
+    with updating(given, out) as update:
+        _say(progress, f"Reading {path.name}")
+        package = open_package(update.source)
+        try:
+            book = FileBook(package)
+            with _kept_out_of_collection():
+                result = job(book)
+                if not book.dirty and out is None:
+                    return Updated(result=result, saved=None, backup=None)
+                _say(progress, f"Saving {target.name}")
+                backup = update.save(lambda stream: save(package, book.changes, stream))
+        finally:
+            package.close()
     return Updated(result=result, saved=target, backup=backup)
 
 
