@@ -39,8 +39,37 @@ def test_demo_imports_the_remittance_learns_and_recodes_november(
     new_code = [str(h) for h in resubmit[0]].index("New code")
     assert sorted(row[new_code] for row in resubmit[1:]) == ["97124", "97124"]
     claims = list(wb["Claims"].iter_rows(values_only=True))
-    assert sum(1 for row in claims[1:] if row[0] is not None) == 11 + 6
+    answered = [
+        row
+        for row in claims[1:]
+        if row[0] is not None and row[list(claims[0]).index("Status")] != "Submitted"
+    ]
+    assert len(answered) == 11 + 6
     assert "Summary" in wb.sheetnames and wb["Changes"].max_row > 1
+
+
+def test_demo_ends_with_claims_to_send(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from claims_book import pyx12_errors
+
+    out = run_demo(tmp_path, capsys)
+    sent = sorted(p.name for p in tmp_path.glob("claims-2026-11-*"))
+    assert [name for name in sent if name.endswith(".837")] == [
+        "claims-2026-11-evergreen-medicare-advantage.837", "claims-2026-11-harbor-health-ppo.837",
+        "claims-2026-11-summit-mutual.837",
+    ]  # fmt: skip
+    for name in sent:
+        if name.endswith(".837"):
+            assert pyx12_errors((tmp_path / name).read_text()) == [], name
+    assert "claims-2026-11-cascade-workers-comp.pdf" in sent
+    assert "claims-2026-11-cascade-workers-comp-preview.pdf" in sent
+    assert (tmp_path / "claims-2026-11-cascade-workers-comp.pdf").read_bytes().startswith(b"%PDF")
+    assert "CLAIM_INCOMPLETE: no member ID (Clients row 9)" in out
+    wb = openpyxl.load_workbook(tmp_path / "massage-billing.xlsx")
+    claims = list(wb["Claims"].iter_rows(values_only=True))
+    header = list(claims[0])
+    status, claim_id = header.index("Status"), header.index("Claim ID")
+    submitted = [row for row in claims[1:] if row[status] == "Submitted"]
+    assert len(submitted) > 20 and all(str(row[claim_id]).startswith("CB") for row in submitted)
 
 
 def test_demo_never_overwrites_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

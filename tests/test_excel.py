@@ -226,7 +226,7 @@ def test_registers_exactly_the_five_formulas_with_descriptions_and_optional_argu
             assert not parameter["description"].startswith("Positional argument")
     assert "unit" in functions["CPTUNITS"]["description"].lower()
     scripts = xlwings.server.custom_scripts_meta(cptbill.excel)
-    assert sorted(s["function_name"] for s in scripts) == ["import_era", "recode", "report"]
+    assert sorted(s["function_name"] for s in scripts) == ["claims", "import_era", "recode", "report"]
 
 
 # ---------------------------------------------------------------- CPTUNITS

@@ -193,7 +193,7 @@ def test_lite_addin_runs_from_main_py_alone_in_pyodide(
     # cptbill came out of main.py's archive (zipimport), nowhere else.
     assert len(result["cptbill"]) == 1 and re.fullmatch(r"/tmp/cptbill-[^/]+\.zip", result["cptbill"][0])
     assert result["functions"] == ["CPTBESTCODE", "CPTCODE", "CPTEXPECTED", "CPTFLAGS", "CPTUNITS"]
-    assert result["scripts"] == ["import_era", "recode", "report"]
+    assert result["scripts"] == ["claims", "import_era", "recode", "report"]
     assert result["loaded_by_formulas"] == []  # the formulas need neither the command line nor X12
     # The same answers as xlwings' dispatcher gives under CPython.
     assert result["units"] == call("cptunits", minutes)

@@ -14,6 +14,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from cptbill import contract as c
@@ -27,7 +28,7 @@ from cptbill.template import REGENERATE, build_workbook, workbook_bytes, write_t
 from cptbill.units import Rule
 
 COMMITTED = Path(__file__).resolve().parents[1] / "workbook" / "massage-billing.xlsx"
-SHEETS = [c.SESSIONS, c.PAYERS, c.CLAIMS, c.SETTINGS, c.HOW_TO]
+SHEETS = [c.SESSIONS, c.PAYERS, c.CLIENTS, c.CLAIMS, c.SETTINGS, c.HOW_TO]
 TABLE_SHEETS = SHEETS[:4]
 NOVEMBER = "2026-11"
 
@@ -104,7 +105,7 @@ def test_every_sheet_is_a_formatted_table(files: dict[str, Path], kind: str) -> 
     ]  # fmt: skip
     assert [cell.value for cell in wb[c.PAYERS][1]] == [
         "Payer", "Accepts", "Preferred", "Rate 97124", "Rate 97140", "Rate 97010", "Unit rule",
-        "Max units", "ERA names",
+        "Max units", "ERA names", "Payer ID", "Address", "Plan type",
     ]  # fmt: skip
     assert tuple(cell.value for cell in wb[c.CLAIMS][1]) == c.CLAIMS_COLUMNS
     sessions = wb[c.SESSIONS]
@@ -192,7 +193,7 @@ def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path])
     parts = members(files["sample"])
     sheets = [data.decode() for name, data in parts.items() if name.startswith("xl/worksheets/sheet")]
     assert all("extLst" not in xml and "x14" not in xml for xml in sheets)
-    assert sum(xml.count("<dataValidation ") for xml in sheets) == 8
+    assert sum(xml.count("<dataValidation ") for xml in sheets) == 11  # 8, and Sex, Relationship, Plan type
     assert sum('<cfRule type="expression"' in xml for xml in sheets) == 1
 
 
@@ -201,7 +202,9 @@ def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path])
 
 def test_sample_payers_are_the_story(files: dict[str, Path]) -> None:
     wb = openpyxl.load_workbook(files["sample"])
-    assert values(wb[c.PAYERS])[1:] == STORY_PAYERS
+    assert [row[:9] for row in values(wb[c.PAYERS])[1:]] == STORY_PAYERS
+    # What claims need: payers with a Payer ID get 837 files, the others paper forms.
+    assert [row[9] for row in values(wb[c.PAYERS])[1:]] == ["HHP01", "SMI77", "EVG22", None, None]
     payers, warnings = parse_payers(values(wb[c.PAYERS]))
     assert warnings == []
     assert payers["harbor health ppo"].rate("97140") == Decimal("33.5")
@@ -322,8 +325,9 @@ def test_the_file_door_recodes_the_sample_and_keeps_its_features(
     for name in TABLE_SHEETS:
         refs = {t.name: t.ref for t in before[name].tables.values()}
         if name == c.PAYERS:  # the recode adds the Learned column, and the table grows with it
-            refs = {t: ref.replace("I", "J") for t, ref in refs.items()}
-            assert after[name]["J1"].value == c.LEARNED
+            last, learned = (get_column_letter(before[name].max_column + i) for i in (0, 1))
+            refs = {t: ref.replace(last, learned) for t, ref in refs.items()}
+            assert after[name][f"{learned}1"].value == c.LEARNED
         assert {t.name: t.ref for t in after[name].tables.values()} == refs
         assert len(after[name].data_validations.dataValidation) == len(
             before[name].data_validations.dataValidation

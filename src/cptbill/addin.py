@@ -20,7 +20,7 @@ from cptbill.errors import CptbillError
 #: The module Excel imports (the formulas and scripts), and what main.py hands to xlwings Lite.
 ENTRY = "cptbill.excel"
 FORMULAS = ("cptbestcode", "cptcode", "cptexpected", "cptflags", "cptunits")
-SCRIPTS = ("recode", "report", "import_era")
+SCRIPTS = ("recode", "report", "import_era", "claims")
 #: The first line of every main.py this module writes: `cptbill addin` overwrites only those.
 MARKER = "# cptbill add-in for xlwings Lite"
 #: Packages Pyodide installs from its own repository: their version follows Pyodide's.
@@ -128,7 +128,8 @@ _MAIN = '''\
 
 Formulas: CPTUNITS, CPTCODE, CPTEXPECTED, CPTFLAGS, CPTBESTCODE.
 Scripts: recode and report (the month is Settings > Month to recode; blank = the active sheet),
-import_era (every .835 file under Import/Export, i.e. /data, that is not on the Claims sheet yet).
+import_era (every .835 file under Import/Export, i.e. /data, that is not on the Claims sheet yet),
+claims (the month's 837P files and CMS-1500 PDFs, written to Import/Export to download).
 
 cptbill's own modules ({count} files, {size:,} bytes) travel below as a zip archive, so the
 requirements.txt tab needs only packages Pyodide installs itself. Do not edit the archive: run

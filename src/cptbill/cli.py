@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the commands import the core and openpyxl only when they ru
     from cptbill.era import ImportResult
     from cptbill.models import Plan
     from cptbill.report import Report
+    from cptbill.submit import Submission
 
 app = typer.Typer(
     add_completion=False,
@@ -492,6 +493,85 @@ def import_era_command(
         out.print(f"Saved {done.saved}.", markup=False)
 
 
+@app.command("claims", epilog="Example: cptbill claims massage-billing.xlsx --month 2026-11")
+def claims_command(
+    path: BookArgument,
+    month: Annotated[str, typer.Option("--month", metavar="YYYY-MM", help="The month of service to bill.")],
+    payer: Annotated[str | None, typer.Option("--payer", metavar="NAME", help="Only this payer.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="837|pdf",
+            help="837 or pdf for every payer (default: 837 for payers with a Payer ID, paper forms for the rest).",
+        ),
+    ] = None,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send again lines already on the Claims sheet.")
+    ] = False,
+    folder: Annotated[
+        Path | None,
+        typer.Option("--dir", metavar="DIR", help="Where to write the files (default: beside PATH)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the month's claims: 837P files for a clearinghouse, CMS-1500 PDFs for paper; record them on Claims."""
+    from cptbill.submit import run_claims
+    from cptbill.xlsx import update_file
+
+    target = folder if folder is not None else path.parent
+    if not target.is_dir():
+        raise CptbillError(f"The folder {target} does not exist.")
+    with _progress(as_json) as progress:
+        # The files are written before the workbook is saved: a failed save leaves no Submitted rows.
+        done = update_file(
+            path, lambda book: _save_files(run_claims(book, month, payer=payer, fmt=fmt, resend=resend), target),
+            progress=progress,
+        )  # fmt: skip
+    submission = done.result
+    if as_json:
+        print_json(submission.summary())
+        return
+    _print_claims(submission)
+    if done.saved is not None:
+        out.print(f"Saved {done.saved}.", markup=False, soft_wrap=True)
+
+
+def _save_files(submission: Submission, folder: Path) -> Submission:
+    """Write the claims files into `folder`, each whole or not at all (an earlier one kept as .bak)."""
+    from cptbill.safefile import replace_atomically
+
+    for name, data in submission.files.items():
+        replace_atomically(folder / name, lambda stream, data=data: stream.write(data))  # type: ignore[misc]
+    return submission
+
+
+def _print_claims(submission: Submission) -> None:
+    summary = submission.summary()
+    out.print(
+        f"[bold]{summary['claims']}[/] claim(s), {summary['lines']} service line(s), billed "
+        f"[bold]{summary['billed']:,.2f}[/] for {summary['month']}.",
+        soft_wrap=True,
+    )
+    for name in summary["files"]:
+        out.print(f"  wrote {name}", markup=False, soft_wrap=True)
+    batch = submission.batch
+    if batch.flags:
+        out.print(f"[yellow]Not sent, something a claim needs is missing[/] ({len(batch.flags)} line(s)):")
+        for (sheet, row), notes in list(batch.flags.items())[:20]:
+            out.print(
+                f"  {sheet} row {row}: " + "; ".join(str(n) for n in notes), markup=False, soft_wrap=True
+            )
+    if batch.blocked:
+        out.print(f"Not sent, flagged lines to fix first: {len(batch.blocked)} (see the Flags column).")
+    if batch.already_sent:
+        out.print(
+            f"Already on the Claims sheet, not sent again: {batch.already_sent} line(s) (--resend to send)."
+        )
+    if batch.not_coded:
+        out.print(f"[yellow]Not coded yet:[/] {batch.not_coded} line(s); run cptbill recode first.")
+
+
 def _print_provider_adjustments(result: ImportResult) -> None:
     """The Provider adjustments block: each PLB with its reason and amount, once per payment."""
     if not result.adjustments:
@@ -592,9 +672,21 @@ def demo_command(
     )  # fmt: skip
     out.rule("5. Follow-ups")
     _print_report(report, loaded)
+
+    from cptbill.submit import run_claims
+
+    out.rule("6. Claims to send for November 2026")
+    submission = update_file(path, lambda book: run_claims(book, DEMO_MONTH)).result
+    for name, data in list(submission.files.items()):
+        written = _unused(folder / name)  # the demo never overwrites a file
+        written.write_bytes(data)
+        submission.files[written.name] = submission.files.pop(name)
+    _print_claims(submission)
     out.print(
         f"\nOpen {path.name} in Excel or LibreOffice: Sessions has the codes and flags, Changes what "
-        "was changed and why, Summary, Resubmit and Shortfalls the follow-ups.",
+        "was changed and why, Summary, Resubmit and Shortfalls the follow-ups, Claims the lines sent. "
+        "Upload the .837 files to your clearinghouse; print the CMS-1500 PDFs on the red forms (the "
+        "-preview PDFs show the form drawn, to check).",
         markup=False, soft_wrap=True,
     )  # fmt: skip
 

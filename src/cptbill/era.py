@@ -22,6 +22,7 @@ from cptbill.errors import CptbillError
 from cptbill.history import payer_matcher
 from cptbill.models import Claim, Model, Payer, money
 from cptbill.schema import parse_claims, parse_code, parse_payers
+from cptbill.submit import settle_submitted
 
 #: The only kind of file `import-era` takes: an 835 remittance in the 5010 version.
 FUNCTIONAL_ID = "HP"
@@ -909,7 +910,10 @@ def import_remittances(
             new.append((line, payer or line.payer or line.payer_id))
         sources.update(_payment_key(line.source) for line in remittance.lines)
         sources.update(_payment_key(a.source) for a in remittance.adjustments)
-    result.added = len(new)
+    settled = settle_submitted(book, sheet, rows, new, _cells)  # answers to claims sent by `cptbill claims`
+    new = settled.rest
+    result.duplicates += settled.repeated
+    result.added = len(new) + settled.settled
     result.unmatched_payers = sorted(unmatched, key=lambda n: (n.casefold(), n))
     if new:
         _append(book, sheet, rows, new)

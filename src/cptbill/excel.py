@@ -19,6 +19,7 @@ import xlwings as xw
 from cptbill import book as core
 from cptbill import contract as c
 from cptbill import report as reports
+from cptbill import submit
 from cptbill.book import BarChartSpec
 from cptbill.checking import usd
 from cptbill.coding import choose_code
@@ -39,6 +40,7 @@ from cptbill.schema import (
     parse_units,
     row_is_blank,
 )
+from cptbill.submit import Submission
 from cptbill.units import check_minutes, parse_rule, table_units
 
 if TYPE_CHECKING:  # the import_era script loads era.py (and pyx12) only when it runs
@@ -591,6 +593,53 @@ def report(book: xw.Book, month: str = "") -> None:
     report_book(book, month)
 
 
+def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | None = None) -> Submission:
+    """Write the month's claims files as `cptbill claims` does, and record the lines sent on Claims.
+
+    The month is the one given, else the Settings value `Month to recode`. Files go under /data in
+    xlwings Lite (Files > Import/Export, to download) and beside the workbook in classic xlwings.
+    """
+    door = XlwingsBook(book)
+    chosen = str(month or "").strip() or settings_month(door) or ""
+    active = book.sheets.active
+    submission = submit.run_claims(door, chosen)
+    if folder is None:
+        folder = IMPORT_FOLDER if door.remote else Path(book.fullname).resolve().parent
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in submission.files.items():  # each file whole or not at all
+        temporary = target / f".~cptbill-{name}"
+        temporary.write_bytes(data)
+        os.replace(temporary, target / name)
+    if door.added_sheet:
+        active.activate()
+    return submission
+
+
+def claims_book(book: xw.Book, month: str = "") -> Submission | None:
+    """The claims of an open workbook, reporting a user mistake in a message box."""
+    result = _friendly(book, lambda: run_claims(book, month))
+    if result is not None:
+        summary = result.summary()
+        print(
+            f"cptbill: {summary['claims']} claims for {summary['month']}, files: "
+            f"{', '.join(summary['files']) or 'none'}; held back: {summary['incomplete']} incomplete, "
+            f"{summary['blocked']} flagged"
+        )
+    return result
+
+
+@_office_js_script
+def claims(book: xw.Book, month: str = "") -> None:
+    """Write the month's 837P files and CMS-1500 PDFs (under /data in xlwings Lite) and record them on Claims."""
+    claims_book(book, month)
+
+
+def claims_caller(month: str = "") -> None:
+    """Classic xlwings: write the claims files beside the workbook that called (RunPython macro)."""
+    claims_book(xw.Book.caller(), month)
+
+
 @_office_js_script
 def import_era(book: xw.Book) -> None:
     """Add the service lines of the .835 files in Files > Import/Export to the Claims sheet."""
@@ -614,6 +663,9 @@ def import_era_caller(folder: str) -> None:
 
 __all__ = [
     "XlwingsBook",
+    "claims",
+    "claims_book",
+    "claims_caller",
     "cptbestcode",
     "cptcode",
     "cptexpected",
@@ -629,6 +681,7 @@ __all__ = [
     "report",
     "report_book",
     "report_caller",
+    "run_claims",
     "run_import_era",
     "run_recode",
     "run_report",

@@ -596,6 +596,8 @@ def _parse_payer(
         max_units=max_units,
         era_names=era_names,
         filing_limit=filing_limit,
+        payer_id=_text(cell(row, index, c.PAYER_ID)),
+        address=_text(cell(row, index, c.ADDRESS)),
     )
 
 

@@ -24,6 +24,8 @@ from openpyxl.xml.functions import tostring
 
 from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT
+from cptbill.claims import CLIENT_COLUMNS, PLAN_TYPE
+from cptbill.claims import PLAN_TYPES as CLAIM_PLAN_TYPES
 from cptbill.codes import DESCRIPTIONS, HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE, MASSAGE_FAMILY
 from cptbill.contract import Flag, Status
 from cptbill.errors import CptbillError
@@ -38,10 +40,12 @@ REGENERATE = f"python -m cptbill.template {SAMPLE_PATH.as_posix()}"
 FIXED_TIME = dt.datetime(2026, 12, 1, 9, 0, 0)
 
 RATE_CODES = (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK)
+CLAIM_PAYER_COLUMNS = (c.PAYER_ID, c.ADDRESS, PLAN_TYPE)  # what claims need about a payer
 SESSION_COLUMNS = (c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.VISIT, c.LOCK, *c.OWNED)
 PAYER_COLUMNS = (
     c.PAYER, c.ACCEPTS, c.PREFERRED, *(c.RATE_PREFIX + code for code in RATE_CODES),
     c.UNIT_RULE, c.MAX_UNITS, c.ERA_NAMES,
+    *CLAIM_PAYER_COLUMNS,
 )  # fmt: skip
 ABOUT = "About"
 SETTINGS_COLUMNS = (c.SETTING, c.VALUE, ABOUT)
@@ -86,6 +90,15 @@ LOOK: dict[str, tuple[float, str | None]] = {
     c.SETTING: (16, None),
     c.VALUE: (12, TEXT_FORMAT),
     ABOUT: (80, None),
+    c.PAYER_ID: (10, TEXT_FORMAT),
+    c.ADDRESS: (36, None),
+    PLAN_TYPE: (18, None),
+    "Date of birth": (12, DATE_FORMAT),
+    "Insured date of birth": (12, DATE_FORMAT),
+    "Accident date": (12, DATE_FORMAT),
+    "Member ID": (14, TEXT_FORMAT),
+    "Group": (10, TEXT_FORMAT),
+    "Referring NPI": (12, TEXT_FORMAT),
 }
 
 FLAGGED_FILL = PatternFill(fill_type="solid", start_color="FFFCE4D6", end_color="FFFCE4D6")
@@ -132,6 +145,15 @@ SAMPLE_PAYERS: tuple[tuple[Any, ...], ...] = (
     (LAKESIDE, MASSAGE, None, 45.00, None, 12.00, CMS, 6, None),
     (CASCADE, None, MASSAGE, 38.00, None, None, CMS, None, None),
 )
+
+# Payer ID, Address, Plan type (claims): payers with a Payer ID get 837 files, the others paper forms.
+SAMPLE_PAYER_CLAIMS: dict[str, tuple[Any, ...]] = {
+    HARBOR: ("HHP01", "PO Box 5500, Portland, OR 97208", "commercial"),
+    SUMMIT: ("SMI77", "PO Box 1200, Salem, OR 97301", "commercial"),
+    EVERGREEN: ("EVG22", "PO Box 2200, Eugene, OR 97401", "medicare advantage"),
+    LAKESIDE: (None, "PO Box 900, Bend, OR 97701", "auto"),
+    CASCADE: (None, "PO Box 77, Medford, OR 97501", "workers comp"),
+}
 
 MASSAGE_SERVICE = DESCRIPTIONS[MASSAGE]
 PACK = DESCRIPTIONS[HOT_COLD_PACK]
@@ -212,6 +234,160 @@ SAMPLE_CLAIMS: tuple[tuple[Any, ...], ...] = (
     ),
     (dt.date(2026, 10, 20), "Diego Alvarez", LAKESIDE, MASSAGE, 4, 180.00, 180.00, Status.PAID, None),
     (dt.date(2026, 10, 30), "Owen Brooks", CASCADE, MASSAGE, 3, 120.00, None, Status.PENDING, None),
+)
+
+
+_CLIENT_COLUMN = {column.casefold(): column for column in CLIENT_COLUMNS}
+
+
+def _client(
+    name: str, born: dt.date, sex: str, address: str, member: str | None, group: str | None,
+    diagnoses: tuple[str, ...], **more: Any,
+) -> tuple[Any, ...]:  # fmt: skip
+    """A Clients row in CLIENT_COLUMNS order (`more` by column name, spaces as underscores)."""
+    values = {
+        c.CLIENT: name, "Date of birth": born, "Sex": sex, "Address": address, "Member ID": member,
+        "Group": group, **{f"Diagnosis {i}": code for i, code in enumerate(diagnoses, start=1)},
+        **{_CLIENT_COLUMN[key.replace("_", " ")]: value for key, value in more.items()},
+    }  # fmt: skip
+    return tuple(values.get(column) for column in CLIENT_COLUMNS)
+
+
+_BACK = ("M54.50",)  # low back pain
+_NECK = ("M54.2", "M62.830")  # neck pain, muscle spasm of back
+# What claims need about each billed client of the sample month. Liam Novak's member ID is not
+# typed yet: his lines are flagged CLAIM_INCOMPLETE and held back, the others are sent.
+SAMPLE_CLIENTS: tuple[tuple[Any, ...], ...] = (
+    _client(
+        "Rosa Delgado", dt.date(1980, 4, 12), "F", "12 Elm St, Salem, OR 97301", "SMI100200", "GRP-77", _BACK
+    ),
+    _client(
+        "Tom Becker",
+        dt.date(2001, 7, 30),
+        "M",
+        "8 Oak Ave, Portland, OR 97205",
+        "HHP5551234",
+        "G900",
+        _NECK,
+        insured="Ana Becker",
+        relationship="child",
+        insured_date_of_birth=dt.date(1975, 2, 3),
+        insured_sex="F",
+        insured_address="8 Oak Ave, Portland, OR 97205",
+        referring_provider="Lee Park",
+        referring_npi="1234567893",
+        prior_authorization="PA-4411",
+    ),
+    _client(
+        "Diego Alvarez",
+        dt.date(1990, 1, 5),
+        "M",
+        "3 Pine Rd, Bend, OR 97701",
+        "LAP-778899",
+        None,
+        ("S13.4XXA", "S16.1XXA"),
+        accident_date=dt.date(2026, 10, 20),
+        accident_state="OR",
+        carrier_claim_number="PIP-2026-0042",
+    ),
+    _client(
+        "Sam Whitaker", dt.date(1951, 6, 14), "M", "40 Lake Dr, Eugene, OR 97401", "EVG1234567", None, _BACK
+    ),
+    _client(
+        "Grace Okafor",
+        dt.date(1985, 9, 9),
+        "F",
+        "4 Birch Ln, Salem, OR 97302",
+        "SMI300400",
+        "GRP-77",
+        ("M79.18",),
+    ),
+    _client(
+        "Owen Brooks",
+        dt.date(1970, 12, 1),
+        "M",
+        "77 Cedar St, Medford, OR 97501",
+        "WC-55120",
+        None,
+        ("S39.012A",),
+        accident_date=dt.date(2026, 10, 2),
+        carrier_claim_number="WC-2026-9183",
+    ),
+    _client(
+        "Hannah Cole",
+        dt.date(1993, 11, 21),
+        "F",
+        "9 Maple Ct, Portland, OR 97214",
+        "HHP7770001",
+        "G900",
+        _NECK,
+    ),
+    _client("Liam Novak", dt.date(1992, 3, 3), "M", "5 Fir St, Salem, OR 97301", None, "GRP-77", _BACK),
+    _client(
+        "Priya Raman", dt.date(1988, 8, 8), "F", "6 Ash St, Salem, OR 97301", "SMI500600", "GRP-77", _BACK
+    ),
+    _client(
+        "Nora Fitzgerald",
+        dt.date(1979, 5, 2),
+        "F",
+        "21 Spruce Way, Portland, OR 97219",
+        "HHP3332222",
+        "G900",
+        ("M62.830",),
+    ),
+    _client(
+        "Elena Petrova", dt.date(1948, 2, 9), "F", "15 Alder St, Eugene, OR 97402", "EVG7654321", None, _BACK
+    ),
+    _client(
+        "Aiko Tanaka",
+        dt.date(1983, 7, 7),
+        "F",
+        "3 Willow St, Medford, OR 97504",
+        "WC-55188",
+        None,
+        ("S46.011A",),
+        accident_date=dt.date(2026, 9, 28),
+        carrier_claim_number="WC-2026-9240",
+    ),
+    _client(
+        "Marcus Reed",
+        dt.date(1975, 10, 30),
+        "M",
+        "2 Poplar Ave, Salem, OR 97304",
+        "SMI900800",
+        "GRP-77",
+        _BACK,
+    ),
+)
+
+# The billing provider and the 837 envelope (Settings): a made-up practice; its NPI passes the check digit.
+SETTINGS_CLAIMS_ROWS: tuple[tuple[str, Any, str], ...] = (
+    (
+        "Billing provider",
+        "Willow Massage Therapy LLC",
+        "Your practice's name as the payers know it (Last, First for a person).",
+    ),
+    ("Billing NPI", "1472583693", "Your 10-digit NPI (type 2 for a practice, type 1 for a sole proprietor)."),
+    ("Tax ID", "93-1234567", "Your EIN, or your SSN when you bill as a person."),
+    ("Tax ID type", "EIN", "EIN or SSN."),
+    ("Taxonomy", "225700000X", "Your provider taxonomy code (225700000X: massage therapist)."),
+    (
+        "Billing address",
+        "100 Main St Suite 2, Salem, OR 97301-1234",
+        "Street, city, state and ZIP+4 (claims need the 9-digit ZIP here).",
+    ),
+    ("Billing phone", "503-555-0100", "Your phone number, 10 digits."),
+    ("Submitter ID", "WILLOW01", "The ID your clearinghouse gave you for 837 files."),
+    ("Receiver ID", "CLEARHOUSE", "Your clearinghouse's ID for 837 files."),
+    ("Receiver name", "Example Clearinghouse", "Your clearinghouse's name."),
+    ("Place of service", "11", "11 (office) or 12 (home); a session line's own Place of service wins."),
+    (
+        "Charge 97124",
+        40,
+        "Your fee per unit of 97124 on claims (a Payers column Charge 97124 wins for that payer).",
+    ),
+    ("Charge 97140", 45, "Your fee per unit of 97140 on claims."),
+    ("Charge 97010", 15, "Your fee for a hot/cold pack on claims."),
 )
 
 SETTINGS_ROWS: tuple[tuple[str, str, str], ...] = (
@@ -336,6 +512,39 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 ),
             ],
         ),
+        (
+            "Sending claims",
+            [
+                (
+                    c.CLIENTS,
+                    "One row per client you bill: date of birth, sex, address (street, city, ST ZIP in one "
+                    "cell), member ID and group from the insurance card, the insured's name and your "
+                    "client's relationship to them when the client is not the insured, up to four ICD-10 "
+                    "diagnosis codes from the referral, the referring provider and NPI, a prior "
+                    "authorization number, and for auto or work injuries the accident date, state and "
+                    "the carrier's claim number.",
+                ),
+                (
+                    "Settings",
+                    "Your practice as the payers know it (Billing provider, Billing NPI, Tax ID, Taxonomy, "
+                    "Billing address, Billing phone), your clearinghouse's Submitter and Receiver IDs, "
+                    "and your fee per unit of each code (Charge 97124, ...).",
+                ),
+                (
+                    "Payers",
+                    "Payer ID (from your clearinghouse's payer list: such payers get 837 files), Address "
+                    "(for paper forms) and Plan type (commercial, medicare, auto, workers comp, ...).",
+                ),
+                (
+                    "Claims",
+                    "cptbill claims massage-billing.xlsx --month 2026-11 writes one 837 file per payer with "
+                    "a Payer ID and CMS-1500 forms (a PDF to print on the red form and a preview) for the "
+                    "others, and adds each line sent to the Claims sheet as Submitted. Lines missing "
+                    "something are flagged CLAIM_INCOMPLETE and held back. Optional session columns: "
+                    "Modifiers, Diagnosis (pointers such as 1,2) and Place of service (11 office, 12 home).",
+                ),
+            ],
+        ),
         ("What the flags mean", flags),
         (
             "Running it from the command line",
@@ -420,13 +629,26 @@ def build_workbook(sample: bool) -> Workbook:
     )
 
     payers = wb.create_sheet(c.PAYERS)
-    _fill_table(
-        payers, PAYER_COLUMNS, [list(p) for p in SAMPLE_PAYERS] if sample else [], "TableStyleMedium4"
-    )
+    payer_rows = [[*p, *SAMPLE_PAYER_CLAIMS.get(p[0], (None,) * 3)] for p in SAMPLE_PAYERS]
+    _fill_table(payers, PAYER_COLUMNS, payer_rows if sample else [], "TableStyleMedium4")
     _drop_down(payers, c.UNIT_RULE, PAYER_COLUMNS, f'"{CMS},{AMA}"', PAYER_ROWS, error=f"Use {CMS} or {AMA}.")
     _drop_down(
         payers, c.PREFERRED, PAYER_COLUMNS, f'"{",".join(MASSAGE_FAMILY)}"', PAYER_ROWS,
         error=f"Use {MASSAGE} or {MANUAL_THERAPY}, or leave blank.",
+    )  # fmt: skip
+
+    clients = wb.create_sheet(c.CLIENTS)
+    _fill_table(
+        clients, CLIENT_COLUMNS, [list(r) for r in SAMPLE_CLIENTS] if sample else [], "TableStyleMedium6"
+    )
+    _drop_down(clients, "Sex", CLIENT_COLUMNS, '"F,M,U"', PAYER_ROWS, error="Use F, M or U.")
+    _drop_down(
+        clients, "Relationship", CLIENT_COLUMNS, '"spouse,child,other"', PAYER_ROWS,
+        error="The client's relationship to the insured: spouse, child or other (blank: the client is the insured).",
+    )  # fmt: skip
+    _drop_down(
+        payers, PLAN_TYPE, PAYER_COLUMNS, f'"{",".join(CLAIM_PLAN_TYPES)}"', PAYER_ROWS,
+        error=f"Use {', '.join(CLAIM_PLAN_TYPES)} (blank: commercial).",
     )  # fmt: skip
 
     claims = wb.create_sheet(c.CLAIMS)
@@ -441,7 +663,10 @@ def build_workbook(sample: bool) -> Workbook:
     )  # fmt: skip
 
     settings = wb.create_sheet(c.SETTINGS)
-    _fill_table(settings, SETTINGS_COLUMNS, [list(row) for row in SETTINGS_ROWS], "TableStyleLight9")
+    setting_rows = [list(row) for row in SETTINGS_ROWS] + [
+        list(row) for row in SETTINGS_CLAIMS_ROWS if sample
+    ]
+    _fill_table(settings, SETTINGS_COLUMNS, setting_rows, "TableStyleLight9")
     value = get_column_letter(SETTINGS_COLUMNS.index(c.VALUE) + 1)
     _validate(settings, f'"{",".join(MASSAGE_FAMILY)}"', f"{value}2", f"Use {MASSAGE} or {MANUAL_THERAPY}.")
     _validate(settings, f'"{CMS},{AMA}"', f"{value}3", f"Use {CMS} or {AMA}.")
