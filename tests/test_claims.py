@@ -577,3 +577,137 @@ def test_claims_script_in_xlwings_lite_writes_under_data(
     assert len(submitted) == 6
     flags = after["Sessions"][0].index("Flags")
     assert after["Sessions"][8][flags] == "CLAIM_INCOMPLETE: no member ID (Clients row 7)"
+
+
+CLAIMS_DRIVER = """
+import base64, json, os, sys
+sys.path.insert(0, "/home/pyodide/addin")
+import main  # the workbook's main.py, as xlwings Lite imports it
+import xlwings as xw
+import xlwings.server
+
+book = xw.Book(json=json.load(open("/home/pyodide/job.json")))
+await xlwings.server.custom_scripts_call(main, "claims", typehint_to_value={xw.Book: book})
+files = {name: base64.b64encode(open(f"/data/{name}", "rb").read()).decode() for name in os.listdir("/data")}
+json.dumps({"actions": book.json()["actions"], "files": files})
+"""
+
+
+def test_claims_script_runs_in_pyodide_as_in_cpython(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import json
+    import os
+
+    import cptbill.excel
+    from test_excel import payload, run_script
+    from test_pyodide import ADDIN, HERE, _missing, requirement_wheels
+
+    node = need("node", "Node.js runs Pyodide, xlwings Lite's runtime (apt-get install nodejs)")
+    if not (HERE / "node_modules" / "pyodide" / "pyodide.mjs").exists():
+        _missing(f"Pyodide is not installed in {HERE / 'node_modules'}: run tests/pyodide/setup.sh")
+
+    def as_datetime(value: Any) -> Any:
+        return dt.datetime.combine(value, dt.time()) if isinstance(value, dt.date) else value
+
+    sheets = {
+        name: [[as_datetime(v) for v in row] for row in rows] for name, rows in claims_book().sheets.items()
+    }
+    sheets["Settings"] = [*sheets["Settings"], ["Month to recode", "2026-11"]]
+    data = payload(sheets, active="Sessions")
+    spec = {
+        "wheels": [str(w) for w in requirement_wheels(ADDIN / "requirements.txt", HERE / "wheels")],
+        "env": {"XLWINGS_LICENSE_KEY": "noncommercial", "XLWINGS_ON_SERVER": "true"},
+        "files": {
+            "/home/pyodide/addin/main.py": (ADDIN / "main.py").read_text(encoding="utf-8"),
+            "/home/pyodide/job.json": json.dumps(data),
+        },
+        "code": CLAIMS_DRIVER,
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    done = subprocess.run(
+        [node, str(HERE / "run.mjs"), str(tmp_path / "spec.json")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "NODE_NO_WARNINGS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    there = json.loads(done.stdout.split("--- result ---\n", 1)[1])
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(tmp_path / "data"))
+    here = run_script(data, script="claims")
+    assert [a["func"] for a in there["actions"]] == [a["func"] for a in here]
+    files_there = {name: base64.b64decode(text) for name, text in there["files"].items()}
+    files_here = {p.name: p.read_bytes() for p in (tmp_path / "data").iterdir()}
+    assert sorted(files_there) == sorted(files_here) and len(files_there) == 5
+
+    def stable(text: str) -> list[list[str]]:  # the envelope's time and control numbers differ by run
+        return [s for s in segments(text) if s[0] not in ("ISA", "GS", "BHT", "IEA")]
+
+    for name, content in files_there.items():
+        if name.endswith(".837"):
+            assert pyx12_errors(content.decode("ascii")) == [], name
+            assert stable(content.decode("ascii")) == stable(files_here[name].decode("ascii"))
+        else:
+            pages_there, pages_here = text_at(content), text_at(files_here[name])
+            assert len(pages_there) == len(pages_here)
+            for a, b in zip(pages_there, pages_here, strict=True):
+                assert {k: v for k, v in a.items() if a.get(k) != b.get(k)} == {}, name
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def test_claims_command_on_the_sample_workbook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import openpyxl
+
+    from helpers import run as cli
+
+    path = tmp_path / "billing.xlsx"
+    assert cli(capsys, "new", str(path), "--sample")[0] == 0
+    assert cli(capsys, "recode", str(path), "--month", "2026-11")[0] == 0
+    status, out, err = cli(capsys, "claims", str(path), "--month", "2026-11", "--json")
+    assert (status, err) == (0, "")
+    summary = json.loads(out)
+    assert summary["claims"] > 20 and summary["incomplete"] == 2
+    assert "Liam" not in out and "Novak" not in out  # counts and file names only
+    written = sorted(p.name for p in tmp_path.glob("claims-2026-11-*"))
+    assert written == summary["files"]
+    for name in written:
+        if name.endswith(".837"):
+            assert pyx12_errors((tmp_path / name).read_text(encoding="ascii")) == [], name
+    wb = openpyxl.load_workbook(path)
+    rows = list(wb["Claims"].iter_rows(values_only=True))
+    status_column = list(rows[0]).index("Status")
+    assert sum(1 for row in rows[1:] if row[status_column] == "Submitted") == summary["lines"]
+    sessions = list(wb["Sessions"].iter_rows(values_only=True))
+    flags = list(sessions[0]).index("Flags")
+    assert (
+        sum("CLAIM_INCOMPLETE: no member ID (Clients row 9)" in (row[flags] or "") for row in sessions) == 2
+    )
+    # A second run sends nothing again and leaves the files as they were.
+    again = cli(capsys, "claims", str(path), "--month", "2026-11")
+    assert again[0] == 0 and "not sent again" in again[1]
+    assert sorted(p.name for p in tmp_path.glob("claims-2026-11-*")) == written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--month", "2026-13"], "is not a month"),
+        (["--month", "2026-11", "--format", "csv"], "--format must be 837 or pdf"),
+        (["--month", "2026-11", "--dir", "nowhere"], "does not exist"),
+        (["--month", "2026-11", "--payer", "Nobody Health"], "No payer named"),
+    ],
+)
+def test_claims_command_refuses_with_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from helpers import run as cli
+
+    path = tmp_path / "billing.xlsx"
+    cli(capsys, "new", str(path), "--sample")
+    before = path.read_bytes()
+    status, _, err = cli(
+        capsys, "claims", str(path), *[a if a != "nowhere" else str(tmp_path / a) for a in args]
+    )
+    assert status == 2 and message in err and "Traceback" not in err
+    assert path.read_bytes() == before and not list(tmp_path.glob("claims-*"))

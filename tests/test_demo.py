@@ -25,9 +25,10 @@ def test_demo_imports_the_remittance_learns_and_recodes_november(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = run_demo(tmp_path, capsys)
-    assert "6 service lines, 6 added to the Claims sheet" in out
+    assert "10 service lines, 10 added to the Claims sheet" in out
     assert "Summit Mutual: 97124 — 97140 denied 3 of 3" in out
-    assert "Resubmit: 2 denied claim(s)" in out and "Shortfalls: 2 service(s)" in out
+    assert "Follow-up: 7 open item(s)" in out and "(3 to bill the client)" in out
+    assert "Shortfalls: 1 service(s)" in out
 
     wb = openpyxl.load_workbook(tmp_path / "massage-billing.xlsx")
     sessions = list(wb["Sessions"].iter_rows(values_only=True))
@@ -35,16 +36,31 @@ def test_demo_imports_the_remittance_learns_and_recodes_november(
     payer, code, lock = header.index("Payer"), header.index("Code"), header.index("Lock")
     summit = {row[code] for row in sessions[1:] if row[payer] == "Summit Mutual" and not row[lock]}
     assert summit == {"97124"}  # learned from the claims: 97140 denied, 97124 paid
-    resubmit = list(wb["Resubmit"].iter_rows(values_only=True))
-    new_code = [str(h) for h in resubmit[0]].index("New code")
-    assert sorted(row[new_code] for row in resubmit[1:]) == ["97124", "97124"]
+    follow_up = (
+        [dict(zip(follow_up_rows[0], row, strict=True)) for row in follow_up_rows[1:]]
+        if (follow_up_rows := list(wb["Follow-up"].iter_rows(values_only=True)))
+        else []
+    )
+    actions = {(row["Client"], row["Action"].split(" (")[0]) for row in follow_up}
+    # a client bill (a deductible), a corrected claim (missing data) and a true denial (bundled)
+    assert ("GRACE OKAFOR", "Bill the client") in actions
+    assert ("LIAM NOVAK", "Send a corrected claim with the same code") in actions
+    assert any(
+        row["Reason"] == "CO-97" and row["Action"].startswith("Add modifier 59 or XS only if")
+        for row in follow_up
+    )
+    assert all("GP" not in row["Action"] for row in follow_up)
     claims = list(wb["Claims"].iter_rows(values_only=True))
     answered = [
         row
         for row in claims[1:]
         if row[0] is not None and row[list(claims[0]).index("Status")] != "Submitted"
     ]
-    assert len(answered) == 11 + 6
+    assert len(answered) == 11 + 10
+    # payments for dates of service in the demo month: the Summary's Paid
+    summary = list(wb["Summary"].iter_rows(values_only=True))
+    total = next(row for row in summary if row[0] == "TOTAL")
+    assert total[summary[0].index("Paid")] == 204
     assert "Summary" in wb.sheetnames and wb["Changes"].max_row > 1
 
 

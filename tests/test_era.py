@@ -18,7 +18,7 @@ import pyx12.x12n_document
 from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT, MemoryBook, check, load, recode
 from cptbill.contract import Status, name_key
-from cptbill.era import ImportResult, import_remittances, read_remittance
+from cptbill.era import ImportResult, decode, import_remittances, read_remittance, segments
 from cptbill.errors import CptbillError
 from cptbill.schema import column_index, parse_payers
 from helpers import assert_paid_adds_up, run
@@ -37,7 +37,11 @@ FORMATS = [
     "huge-units.835",
 ]  # fmt: skip
 #: Public 835s written by others (see real-world/README.md).
-REAL_WORLD = ["emedny_sample.835", "united_healthcare_legacy_sample.835"]
+REAL_WORLD = [
+    "emedny_sample.835", "united_healthcare_legacy_sample.835", "lfh-managed-care.835",
+    "lfh-cob-contractural-adjustment.835", "lfh-secondary-payment.835", "lfh-tertiary-payment.835",
+    "lfh-medicare-part-a.835",
+]  # fmt: skip
 IMPORTED = [*(FIXTURES / n for n in BUILT + FORMATS), *(REAL / n for n in REAL_WORLD), SAMPLE]
 BROKEN = {
     "empty.835": "the file is empty",
@@ -148,10 +152,10 @@ def test_paid_denied_patient_responsibility_and_two_line_claim() -> None:
          Decimal("0"), Status.DENIED, "CO-97", "MC1006", "SMC0002", "1", source),
         # two service lines with a claim-level CO-253 shared out by billed amount (90 and 15 of 105)
         (dt.date(2026, 10, 8), "RILEY SHAW", *payer, "97124", ("59",), 2.0, Decimal("90.00"),
-         Decimal("70.00"), Status.PARTIAL, "CO-45; PR-2; CO-253", "RS1007", "SMC0003", "1", source),
+         Decimal("70.00"), Status.PAID, "CO-45; PR-2; CO-253", "RS1007", "SMC0003", "1", source),
         # ... the second without SVC05 (1 unit) and without its own CAS
         (dt.date(2026, 10, 7), "RILEY SHAW", *payer, "97010", (), 1.0, Decimal("15.00"),
-         Decimal("5.00"), Status.PARTIAL, "CO-253", "RS1007", "SMC0003", "2", source),
+         Decimal("5.00"), Status.PAID, "CO-253", "RS1007", "SMC0003", "2", source),
     ]  # fmt: skip
     assert [line.adjusted for line in remittance.lines] == [
         "CO-45 20.00", "CO-97 70.00", "CO-45 5.00; PR-2 15.00; CO-253 8.57", "CO-253 1.43",
@@ -186,7 +190,7 @@ def test_rows_written_to_a_new_claims_sheet() -> None:
         "Billed code": None,
     }
     assert isinstance(first["Date"], dt.date)
-    assert [r["Status"] for r in records] == ["Paid", "Denied", "Partial", "Partial"]
+    assert [r["Status"] for r in records] == ["Paid", "Denied", "Paid", "Paid"]  # CO-253: sequestration
     assert [r["Line"] for r in records] == ["LN1", 1, 1, 2]
     assert records[2]["Modifiers"] == "59"
     assert records[2]["Patient owes"] == 15.0
@@ -236,7 +240,7 @@ def test_statuses_from_what_the_payer_said() -> None:
     got = [(r["Claim ID"], r["Line"], r["Status"], r["Paid"]) for r in claims_records(book)]
     assert got == [
         ("SE1201", 1, "Other payer", 0.0),  # CLP02 2, OA-23
-        ("FW1202", 1, "Paid", 40.0),  # CLP02 19 with a payment: money received; PR goes on
+        ("FW1202", 1, "Forwarded", 40.0),  # CLP02 19: paid as primary, the rest goes to the next payer
         ("RV1203", 1, "Reversed", -60.0),  # CLP02 22
         ("RV1203", 1, "Paid", 60.0),  # its corrected payment: same claim and line, other amounts
         ("NO1205", 1, "Forwarded", 0.0),  # CLP02 23
@@ -416,20 +420,40 @@ def test_import_then_recode_codes_the_payer_by_what_the_era_showed() -> None:
     assert learned[1][-1].startswith("97124")  # the Learned column says why
 
 
-def test_real_world_files_import_with_their_totals() -> None:
+@pytest.mark.parametrize("name", REAL_WORLD)
+def test_real_world_files_add_up_to_the_payment(name: str) -> None:
+    """Paid over the file's rows, less its provider adjustments, is the payment (BPR02)."""
+    path = REAL / name
+    remittance = read_remittance(path)
+    found = segments(decode(path.read_bytes()))[0]
+    payment = sum((Decimal(s.get(2)) for s in found if s.id == "BPR"), Decimal(0))
+    paid = sum((line.paid for line in remittance.lines), Decimal(0))
+    assert paid - remittance.provider_adjustments == payment
+    assert all(line.client and line.payer for line in remittance.lines)
+
+
+def test_real_world_files_import_with_their_details() -> None:
     book, result = imported(*(REAL / name for name in REAL_WORLD))
-    assert (result.added, result.duplicates) == (15, 0)
+    assert (result.added, result.duplicates) == (15 + 9, 0)
     records = claims_records(book)
-    assert sum(r["Paid"] for r in records) == pytest.approx(45.75 + 349.99)  # the two BPR02 amounts
     uhc = [r for r in records if r["Payer"] == "UNITED HEALTHCARE INSURANCE COMPANY"]
     # the ">" component separator; a deductible on a $0 line; CAS with two reasons
     assert [r["Code"] for r in uhc] == ["B4152", "B4152", "B4154", "B4034", "B4154"]
     assert (uhc[1]["Status"], uhc[1]["Patient owes"]) == ("Patient", 105.26)
     assert uhc[4]["Adjusted"] == "PR-2 5.13; PR-1 110.00; CO-45 184.32"
-    assert result.warnings == [
+    assert (
         "united_healthcare_legacy_sample.835: segment N4 at line 1: element N402 (Payee State Code) "
         "is not a valid code"
-    ]
+    ) in result.warnings
+    # claim-level CAS on claims with lines (LinuxForHealth managed care): Paid equals CLP04
+    managed = [r for r in records if r["Payer"] == "RUSHMORE LIFE"]
+    assert [(r["Paid"], r["Patient owes"], r["Status"]) for r in managed] == [
+        (450.0, 300.0, "Paid"), (495.0, 600.0, "Paid"),
+    ]  # fmt: skip
+    # claims without service lines (Medicare Part A), the payer by REF*2U
+    part_a = [r for r in records if r["Payer"] == "INSURANCE COMPANY OF TIMBUCKTU"]
+    assert [(r["Code"], r["Paid"]) for r in part_a] == [(None, 138018.4), (None, 11980.33)]
+    assert result.adjustments[-1].reason == "CV" and result.adjustments[-1].amount == Decimal("-1.27")
     with pytest.raises(CptbillError, match="segment ISA at line 1"):  # a bare ST, no envelope
         read_remittance(REAL / "blue_cross_nc_sample.835")
 
@@ -573,7 +597,7 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     assert (status, err) == (0, "")
     summary = json.loads(out)
     assert summary == {
-        "files": 1, "lines": 6, "added": 6, "duplicates": 0, "unmatched_payers": [],
+        "files": 1, "lines": 10, "added": 10, "duplicates": 0, "unmatched_payers": [],
         "provider_adjustments": 10.0,
         "provider_adjustment_items": [
             {"source": "sample-remittance.835 #EFT26110602", "reason": "WO", "reference": "HHP2609150001",
@@ -584,7 +608,7 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     sheet = openpyxl.load_workbook(book)["Claims"]
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == c.CLAIMS_COLUMNS
-    assert len(rows) == 7
+    assert len(rows) == 11
     first = dict(zip(rows[0], rows[1], strict=True))
     assert isinstance(first["Date"], dt.datetime) and first["Date"].date() == dt.date(2026, 10, 22)
     assert (first["Payer"], first["Code"], first["Status"], first["Reason"]) == (
@@ -594,14 +618,16 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     assert sheet["F2"].number_format == MONEY_FORMAT  # Billed
     assert sheet["D2"].number_format == "@"  # Code, as text
     statuses = [dict(zip(rows[0], row, strict=True))["Status"] for row in rows[1:]]
-    assert statuses == ["Denied", "Paid", "Paid", "Paid", "Reversed", "Paid"]
+    assert statuses == [
+        "Denied", "Paid", "Paid", "Paid", "Patient", "Denied", "Paid", "Reversed", "Paid", "Paid",
+    ]  # fmt: skip
 
     # a second import adds nothing and leaves the file exactly as it was
     saved = book.read_bytes()
     status, out, _ = run(capsys, "import-era", str(book), str(SAMPLE), "--json")
     assert status == 0
     assert json.loads(out) == {
-        "files": 1, "lines": 6, "added": 0, "duplicates": 6, "unmatched_payers": [],
+        "files": 1, "lines": 10, "added": 0, "duplicates": 10, "unmatched_payers": [],
         "provider_adjustments": 0.0, "provider_adjustment_items": [], "warnings": [],
     }  # fmt: skip
     assert book.read_bytes() == saved

@@ -377,7 +377,7 @@ def test_recode_script_bulk_writes_do_not_grow_with_the_lines() -> None:
     assert (small, small_sessions) == (large, large_sessions)
     # Per owned column one number format and one block of values, plus one fill matrix.
     assert small_sessions <= 2 * len(c.OWNED) + 1
-    assert small <= 30  # with Changes, Summary (and its chart), Resubmit and Shortfalls
+    assert small <= 30  # with Changes, Summary (and its chart), Follow-up and Shortfalls
 
 
 def test_recode_twice_changes_nothing_the_second_time() -> None:
@@ -444,7 +444,7 @@ def test_report_script_writes_the_report_sheets_the_core_writes() -> None:
     after = apply(data, run_script(data, month="2026-11", script="report"))
     memory = MemoryBook(sheets)
     report.write_report(memory, core.load(memory), None, "2026-11")
-    for name in (c.SUMMARY, c.RESUBMIT, c.SHORTFALLS):  # dates travel to Office.js as ISO text
+    for name in (c.SUMMARY, c.FOLLOW_UP, c.SHORTFALLS):  # dates travel to Office.js as ISO text
         expected = [
             [v.isoformat() if isinstance(v, dt.date) else v for v in row] for row in memory.sheets[name]
         ]

@@ -10,11 +10,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cptbill.book import MemoryBook, recode
+from cptbill.book import MemoryBook, check, recode
 from cptbill.codes import MASSAGE_FAMILY
 from cptbill.coding import choose_code
 from cptbill.contract import Flag, Status
-from cptbill.history import denied_before, favoured_code, learned_text, next_step, outcomes
+from cptbill.history import (
+    BILL_CLIENT,
+    FollowUp,
+    denied_before,
+    favoured_code,
+    follow_ups,
+    late_note,
+    learned_text,
+    outcomes,
+    shortfalls,
+)
 from cptbill.models import Claim, Line, Payer, Settings
 from cptbill.plan import make_plan
 
@@ -198,12 +208,6 @@ def test_learned_text_is_short_and_names_the_code_once_up_front() -> None:
     )
 
 
-def test_next_step_for_known_denial_reasons() -> None:
-    assert next_step("CO-97") == "CO-97 bundled: modifier 59/XS if the notes show a separate region or time"
-    assert str(next_step("PR-2; co-50")).startswith("CO-50 not medically necessary: appeal")
-    assert next_step("CO-45") is None
-
-
 def test_recode_writes_learned_only_with_a_claims_sheet_and_keeps_preferred() -> None:
     sessions = [["Date", "Client", "Payer", "Minutes"], ["2026-11-03", "Ann", "Summit Mutual", 30]]
     payers = [
@@ -258,3 +262,216 @@ def test_the_favoured_code_is_always_one_the_payer_takes_and_scores_best(
     tried = [history[(payer.key, c)] for c in MASSAGE_FAMILY if (payer.key, c) in history and payer.takes(c)]
     best = history.get((payer.key, code))
     assert all((best.score if best else Decimal(0)) >= other.score for other in tried if other.decided)
+
+
+# ---------------------------------------------------------------------------------------------
+# The follow-up list: routed by reason, settled by line
+
+
+TODAY = dt.date(2026, 11, 30)
+
+
+def row(
+    number: int, status: Status, reason: str = "", *, code: str = "97124", billed: Any = 80, paid: Any = 0,
+    owes: Any = None, adjusted: str = "", claim_id: str = "C1", line: str = "1", date: dt.date = DAY,
+    client: str = "Ann", payer: str = "Summit Mutual", payer_claim_id: str = "P1",
+) -> Claim:  # fmt: skip
+    return Claim(
+        row=number, date=date, client=client, payer=payer, code=code, units=2,
+        billed=None if billed is None else Decimal(str(billed)), paid=None if paid is None else Decimal(str(paid)),
+        status=status, reason=reason, claim_id=claim_id, line=line, payer_claim_id=payer_claim_id,
+        patient_owes=None if owes is None else Decimal(str(owes)), adjusted=adjusted,
+    )  # fmt: skip
+
+
+def items(*claims: Claim, either: bool = False, limit: int | None = None) -> list[FollowUp]:
+    payers = {summit().key: summit(filing_limit=limit)}
+    return follow_ups(list(claims), payers, lambda claim: either, TODAY)
+
+
+def only(*claims: Claim, **kw: Any) -> FollowUp:
+    found = items(*claims, **kw)
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "adjusted", "action", "amount"),
+    [
+        # PR-1/2/3: bill the client what the client owes, never "write off"
+        (Status.PATIENT, "CO-45 20.00; PR-1 60.00", BILL_CLIENT, 60),
+        (Status.PAID, "CO-45 20.00; PR-2 15.00", BILL_CLIENT, 15),
+        (Status.PAID, "CO-45 20.00; PR-3 20.00", BILL_CLIENT, 20),
+        # another payer: bill it or wait for it
+        (Status.OTHER_PAYER, "OA-23 80.00", "Check the other payer's payment", 80),
+        (Status.FORWARDED, "OA-23 80.00", "Wait for the next payer's answer", 80),
+        # information errors: a corrected claim with the same code
+        (Status.DENIED, "CO-16 80.00", "Send a corrected claim with the same code (frequency code 7", 80),
+        (Status.DENIED, "CO-4 80.00", "Send a corrected claim with the same code", 80),
+        (Status.DENIED, "CO-197 80.00", "Ask the payer for a retro-authorization, or appeal", 80),
+        (Status.DENIED, "CO-50 80.00", "Appeal with the treatment notes and the prescription", 80),
+        (Status.DENIED, "CO-29 80.00", "Appeal only with proof of timely filing", 80),
+        (
+            Status.DENIED,
+            "CO-96 80.00",
+            "Bill the client only with a signed waiver on file; else write it off",
+            80,
+        ),
+        (Status.DENIED, "CO-204 80.00", "Bill the client only with a signed waiver on file", 80),
+        (Status.DENIED, "CO-B7 80.00", "Bill the client only with a signed waiver on file", 80),
+        (Status.DENIED, "CO-170 80.00", "Bill the client only with a signed waiver on file", 80),
+        (
+            Status.DENIED,
+            "CO-97 80.00",
+            "Add modifier 59 or XS only if the notes show a separate body region",
+            80,
+        ),
+        (Status.PARTIAL, "CO-45 10.00; CO-236 30.00", "Add modifier 59 or XS only if", 30),
+        (Status.DENIED, "CO-119 80.00", "Check the client's visit count and any secondary coverage", 80),
+        (Status.DENIED, "CO-999 80.00", "Look the reason up", 80),
+    ],
+)
+def test_each_reason_is_routed_to_its_next_step(
+    status: Status, adjusted: str, action: str, amount: int
+) -> None:
+    paid = 40 if status in (Status.PAID, Status.PARTIAL) else 0
+    owes = sum(Decimal(p.split()[1]) for p in adjusted.split("; ") if p.startswith("PR-")) or None
+    reason = "; ".join(part.split()[0] for part in adjusted.split("; "))
+    item = only(row(2, status, reason, paid=paid, owes=owes, adjusted=adjusted))
+    assert item.action.startswith(action)
+    assert item.amount == amount
+    assert item.new_code is None  # never "the other code" for a documented service
+    if item.action == BILL_CLIENT:
+        assert "write" not in item.action.lower() and "write" not in item.why.lower()
+        assert item.deadline is None  # the client, not the payer: no filing limit
+
+
+def test_nothing_to_do_for_duplicates_paid_lines_and_predeterminations() -> None:
+    assert items(row(2, Status.DENIED, "OA-18", adjusted="OA-18 80.00")) == []
+    assert items(row(2, Status.PAID, "CO-45", paid=60, adjusted="CO-45 20.00")) == []
+    assert items(row(2, Status.PARTIAL, "CO-45; CO-253", paid=58, adjusted="CO-45 20.00; CO-253 2.00")) == []
+    assert items(row(2, Status.PREDETERMINATION, "CO-45", adjusted="CO-45 80.00")) == []
+    assert items(row(2, Status.REVERSED, "CO-45", paid=-60, adjusted="CO-45 -20.00")) == []
+
+
+def test_a_denial_with_patient_responsibility_gives_both_items() -> None:
+    found = items(row(2, Status.DENIED, "CO-97; PR-1", owes=30, adjusted="CO-97 50.00; PR-1 30.00"))
+    assert [(i.action.split(" ")[0], i.amount) for i in found] == [("Bill", 30), ("Add", 50)]
+    assert found[0].why.startswith("PR-1 deductible 30.00")
+
+
+def test_try_the_other_code_only_for_an_either_line_whose_code_is_not_covered() -> None:
+    not_covered = row(2, Status.DENIED, "CO-96", adjusted="CO-96 80.00")
+    item = only(not_covered, either=True)
+    assert item.new_code == "97140"
+    assert item.action.startswith("Send a corrected claim with 97140")
+    # a documented service (not either): the waiver advice, never another code
+    assert only(not_covered, either=False).new_code is None
+    # either, but the denial is about something else: no switch
+    assert only(row(2, Status.DENIED, "CO-16", adjusted="CO-16 80.00"), either=True).new_code is None
+    # settled by a later paid row of the same day, client and payer with the other code
+    other_paid = row(3, Status.PAID, "CO-45", code="97140", paid=60, claim_id="C2", adjusted="CO-45 30.00")
+    assert items(not_covered, other_paid, either=True) == []
+
+
+def test_resolution_is_by_service_line_not_by_day() -> None:
+    corrected = row(2, Status.DENIED, "CO-16", adjusted="CO-16 80.00")
+    # a 97010 line of the same claim and day, paid later: settles nothing
+    pack = row(3, Status.PAID, "", code="97010", line="2", billed=15, paid=5)
+    assert len(items(corrected, pack)) == 1
+    # the same claim ID and line paid later: settled
+    assert items(corrected, row(3, Status.PAID, "CO-45", paid=60, adjusted="CO-45 20.00")) == []
+    # the same date, client, payer and code under another claim number (a corrected claim sent)
+    resent = row(3, Status.SUBMITTED, code="97124", claim_id="C1-7", paid=None)
+    assert items(corrected, resent) == []
+    # a row above (typed earlier) does not settle it
+    assert len(items(row(3, Status.PAID, "CO-45", paid=60), corrected)) == 1
+    # denied again later: the later answer is the open item, once
+    again = row(3, Status.DENIED, "CO-50", adjusted="CO-50 80.00")
+    assert [i.row for i in items(corrected, again)] == [3]
+
+
+def test_deadlines_come_from_the_payers_filing_limit_and_flag_the_overdue() -> None:
+    denial = row(2, Status.DENIED, "CO-16", adjusted="CO-16 80.00", date=dt.date(2026, 9, 1))
+    item = only(denial, limit=90)
+    assert (item.deadline, item.overdue) == (dt.date(2026, 11, 30), False)
+    item = only(denial, limit=60)
+    assert (item.deadline, item.overdue) == (dt.date(2026, 10, 31), True)
+    assert only(denial).deadline is None  # no filing limit on the Payers sheet
+
+
+def test_shortfalls_are_payer_shortfalls_net_of_what_the_client_owes() -> None:
+    payers = {summit().key: summit()}  # 97124 at 30 a unit: 60 expected for 2 units
+    coinsurance = row(2, Status.PAID, "CO-45; PR-2", paid=45, owes=15, adjusted="CO-45 20.00; PR-2 15.00")
+    assert shortfalls([coinsurance], payers) == []
+    short = row(2, Status.PAID, "CO-45; PR-2", paid=40, owes=15, adjusted="CO-45 25.00; PR-2 15.00")
+    (found,) = shortfalls([short], payers)
+    assert (found.expected, found.paid, found.patient_owes, found.difference) == (60, 40, 15, 5)
+    deductible = row(2, Status.PATIENT, "CO-45; PR-1", owes=60, adjusted="CO-45 20.00; PR-1 60.00")
+    assert shortfalls([deductible], payers) == []
+    # a reversal takes back its payment and its patient share
+    reversed_row = row(3, Status.REVERSED, "CO-45; PR-2", paid=-45, owes=-15)
+    (found,) = shortfalls([coinsurance, reversed_row], payers)
+    assert (found.paid, found.patient_owes, found.difference) == (0, 0, 60)
+
+
+def test_late_flags_old_lines_without_a_claims_row() -> None:
+    payer = summit(filing_limit=90)
+    old = Line(
+        sheet="Sessions", row=2, date=dt.date(2026, 8, 1), client="Ann", payer="Summit Mutual", minutes=30
+    )
+    recent = Line(
+        sheet="Sessions", row=3, date=dt.date(2026, 10, 1), client="Ann", payer="Summit Mutual", minutes=30
+    )
+    history = outcomes([], TODAY)
+    note = late_note(old, payer, history)
+    assert note is not None and note.flag is Flag.LATE
+    assert "90 days" in note.note and "2026-10-30" in note.note
+    assert late_note(recent, payer, history) is None
+    claimed = outcomes([claim("97124", Status.SUBMITTED, client="ann", date=dt.date(2026, 8, 1))], TODAY)
+    assert late_note(old, payer, claimed) is None
+    assert late_note(old, summit(), history) is None  # no filing limit
+    assert late_note(old, payer, outcomes([])) is None  # no day to check against (the formulas)
+
+
+def test_check_flags_late_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cptbill.history.today", lambda: TODAY)
+    sessions = [["Date", "Client", "Payer", "Minutes"], ["2026-07-01", "Ann", "Summit Mutual", 30]]
+    sessions += [["2026-07-02", "Bo", "Summit Mutual", 30], ["2026-11-20", "Cy", "Summit Mutual", 30]]
+    payers = [["Payer", "Rate 97124", "Filing limit (days)"], ["Summit Mutual", 30, 90]]
+    claims = [
+        ["Date", "Client", "Payer", "Code", "Status"],
+        ["2026-07-02", "Bo", "Summit Mutual", "97124", "Paid"],
+    ]
+    book = MemoryBook({"Sessions": sessions, "Payers": payers, "Claims": claims})
+    plan, _ = check(book)
+    late = [r.row for r in plan.results if any(f.flag is Flag.LATE for f in r.flags)]
+    assert late == [2]
+
+
+def test_only_true_denials_are_learned() -> None:
+    claims = [
+        row(2, Status.DENIED, "CO-16", adjusted="CO-16 80.00"),  # missing data: a corrected claim
+        row(3, Status.DENIED, "OA-18", adjusted="OA-18 80.00"),  # a duplicate
+        row(4, Status.PATIENT, "CO-45; PR-1", owes=60, adjusted="CO-45 20.00; PR-1 60.00"),
+        row(5, Status.OTHER_PAYER, "OA-23", adjusted="OA-23 80.00"),
+        row(6, Status.FORWARDED, "OA-23"),
+        row(7, Status.PREDETERMINATION, "CO-45"),
+    ]
+    assert denied_before(summit().key, "97124", outcomes(claims)) == 0
+    claims.append(row(8, Status.DENIED, "CO-16; CO-204", adjusted="CO-16 40.00; CO-204 40.00"))
+    assert denied_before(summit().key, "97124", outcomes(claims)) == 1
+
+
+def test_a_sent_claim_settles_payer_items_but_not_a_client_bill() -> None:
+    both = row(2, Status.DENIED, "CO-16; PR-1", owes=30, adjusted="CO-16 50.00; PR-1 30.00")
+    resent = row(3, Status.SUBMITTED, paid=None)
+    assert [i.action for i in items(both, resent)] == [BILL_CLIENT]
+
+
+def test_a_client_bill_leaves_the_list_when_patient_owes_is_set_to_0() -> None:
+    owed = row(2, Status.PATIENT, "CO-45; PR-1", owes=60, adjusted="CO-45 20.00; PR-1 60.00")
+    assert only(owed).action == BILL_CLIENT
+    # typed without Patient owes: the PR amounts of Adjusted
+    assert only(owed.model_copy(update={"patient_owes": None})).amount == 60
+    assert items(owed.model_copy(update={"patient_owes": Decimal(0)})) == []

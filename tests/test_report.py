@@ -1,4 +1,4 @@
-"""The report: Summary figures checked by hand, Resubmit and Shortfalls lists, the chart, `cptbill report`."""
+"""The report: Summary figures checked by hand, Follow-up and Shortfalls lists, the chart, `cptbill report`."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 
 from cptbill.book import MONEY_FORMAT, MemoryBook, load, recode
 from cptbill.contract import Status
-from cptbill.history import resubmissions, shortfalls
+from cptbill.history import follow_ups, shortfalls
 from cptbill.models import Claim, Payer
-from cptbill.report import TOTAL, build_report, refresh, summary_rows, write_report
+from cptbill.report import RESUBMIT_REPLACED, TOTAL, build_report, refresh, summary_rows, write_report
 from helpers import run
 
 D = dt.date
@@ -40,9 +40,19 @@ PAYERS = [
 ]
 CLAIMS = [
     ["Date", "Client", "Payer", "Code", "Units", "Billed", "Paid", "Status", "Reason"],
-    [D(2026, 11, 2), "Rosa", "Summit Mutual", "97140", 2, 80, None, "Denied", "CO-97"],  # 2: retried by 3
+    [
+        D(2026, 11, 2),
+        "Rosa",
+        "Summit Mutual",
+        "97140",
+        2,
+        80,
+        None,
+        "Denied",
+        "CO-97",
+    ],  # 2: 3 is another line
     [D(2026, 11, 2), "Rosa", "Summit Mutual", "97124", 2, 80, 60, "Paid", None],  # 3
-    [D(2026, 11, 3), "Tom", "Summit Mutual", "97140", 3, 120, None, "Denied", "CO-97"],  # 4: resubmit
+    [D(2026, 11, 3), "Tom", "Summit Mutual", "97140", 3, 120, None, "Denied", "CO-97"],  # 4: bundled
     [D(2026, 11, 4), "Nora", "Harbor Health PPO", "97140", 2, 90, 55, "Paid", "CO-45"],  # 5: short 12
     [D(2026, 11, 5), "Grace", "Evergreen MA", "97140", 4, 160, None, "Denied", "CO-50"],  # 6: only 97140
     [D(2026, 10, 15), "Liam", "Summit Mutual", "97124", 2, 80, 60, "Paid", "CO-45"],  # 7
@@ -87,31 +97,36 @@ def test_summary_over_all_months_nets_the_take_back() -> None:
     )  # fmt: skip
 
 
-def test_resubmit_lists_denials_not_retried_and_says_when_nothing_can_be_resubmitted() -> None:
+def test_follow_up_lists_open_items_by_reason_and_line() -> None:
     loaded = load(sample_book())
-    found = resubmissions(loaded.claims or [], loaded.payers)
-    assert [(r.row, r.client, r.denied_code, r.new_code, r.units, r.expected) for r in found] == [
-        (4, "Tom", "97140", "97124", 3, Decimal("90.00")),
-        (6, "Grace", "97140", None, 4, None),
+    found = follow_ups(loaded.claims or [], loaded.payers, when=D(2026, 11, 30))
+    assert [(i.row, i.client, i.code, i.reason, i.amount) for i in found] == [
+        # Rosa's 97124 paid later is another service line: the bundled 97140 stays open
+        (2, "Rosa", "97140", "CO-97", Decimal(80)),
+        (4, "Tom", "97140", "CO-97", Decimal(120)),
+        (6, "Grace", "97140", "CO-50", Decimal(160)),
     ]
-    assert found[0].note.startswith("resubmit as 97124; CO-97 bundled")
-    assert "nothing to resubmit: Evergreen MA accepts only 97140" in found[1].note
-    assert "CO-50 not medically necessary: appeal" in found[1].note
+    assert found[0].action.startswith("Add modifier 59 or XS only if the notes show")
+    assert found[2].action == "Appeal with the treatment notes and the prescription"
+    assert all(i.new_code is None for i in found)  # no line is `either` yet: never another code
+    assert all("GP" not in i.action + i.why for i in found)
 
 
-def test_a_retry_counts_only_further_down_the_claims_sheet() -> None:
+def test_a_later_row_settles_only_further_down_the_claims_sheet() -> None:
     payers = {"summit": Payer(name="Summit", rates={"97124": Decimal(30)})}
-    retry = Claim(
-        row=2, date=D(2026, 9, 1), client="Ann", payer="Summit", code="97124", units=2, status=Status.PAID
-    )
+    paid = Claim(
+        row=2, date=D(2026, 9, 1), client="Ann", payer="Summit", code="97124", units=2, status=Status.PAID,
+        paid=Decimal(60),
+    )  # fmt: skip
     denial = Claim(
-        row=3, date=D(2026, 9, 1), client="ann", payer="SUMMIT", code="97140", units=2, status=Status.DENIED
-    )
-    assert [r.row for r in resubmissions([retry, denial], payers)] == [3]
-    assert resubmissions([denial, retry], payers) == []
+        row=3, date=D(2026, 9, 1), client="ann", payer="SUMMIT", code="97124", units=2, status=Status.DENIED,
+        reason="CO-16",
+    )  # fmt: skip
+    assert [i.row for i in follow_ups([paid, denial], payers)] == [3]
+    assert follow_ups([denial, paid.model_copy(update={"row": 4})], payers) == []
     stranger = denial.model_copy(update={"payer": "Nobody"})
-    (unknown,) = resubmissions([stranger], payers)
-    assert unknown.new_code is None and "not on the Payers sheet" in unknown.note
+    (unknown,) = follow_ups([stranger], payers)
+    assert unknown.payer == "Nobody" and unknown.deadline is None
 
 
 def test_shortfalls_against_hand_computed_figures() -> None:
@@ -152,15 +167,26 @@ def test_write_report_fills_the_three_sheets_and_the_chart() -> None:
     assert (chart.header_row, chart.first_row, chart.last_row) == (1, 2, 4)  # three payers, TOTAL left out
     assert [summary[0][i - 1] for i in chart.value_columns] == ["Expected", "Paid"]
     assert summary[0][chart.category_column - 1] == "Payer"
-    resubmit = book.sheets["Resubmit"]
-    assert resubmit[1] == [
-        D(2026, 11, 3), "Tom", "Summit Mutual", "97140", 3, "CO-97", "97124", 90.0, report.resubmit[0].note, 4,
+    follow_up = book.sheets["Follow-up"]
+    assert follow_up[0][:11] == [
+        "Date", "Client", "Payer", "Code", "Units", "Reason", "Action", "Why", "Amount", "Deadline", "Overdue",
     ]  # fmt: skip
-    assert resubmit[2][6] is None and "accepts only 97140" in resubmit[2][8]
+    assert follow_up[2][:6] == [D(2026, 11, 3), "Tom", "Summit Mutual", "97140", 3, "CO-97"]
+    assert follow_up[2][8] == 120.0 and follow_up[2][-1] == 4
+    assert "Resubmit" not in book.sheets
+    assert report.summary()["follow_up"] == 3
     short = book.sheets["Shortfalls"]
     assert len(short) == 4  # header, two services, TOTAL
-    assert short[-1][:8] == [TOTAL, None, None, None, None, 134.0, 55.0, 79.0]
+    assert short[-1][:9] == [TOTAL, None, None, None, None, 134.0, 55.0, 0.0, 79.0]
     assert report.summary()["shortfall_total"] == 79.0
+
+
+def test_an_old_resubmit_sheet_is_replaced_by_a_note() -> None:
+    book = sample_book()
+    book.sheets["Resubmit"] = [["Date", "Note"], [D(2026, 9, 1), "resubmit as 97124; modifier missing: GP"]]
+    write_report(book, load(book), None, "2026-11")
+    assert book.sheets["Resubmit"] == [["Note"], [RESUBMIT_REPLACED]]
+    assert "Follow-up" in book.sheets
 
 
 def test_several_months_chart_each_payer_over_them() -> None:
@@ -181,7 +207,7 @@ def test_several_months_chart_each_payer_over_them() -> None:
 def test_without_claims_only_the_summary_is_written() -> None:
     book = sample_book(claims=False)
     report = write_report(book, load(book), None, "2026-11")
-    assert "Resubmit" not in book.sheets and "Shortfalls" not in book.sheets
+    assert "Follow-up" not in book.sheets and "Shortfalls" not in book.sheets
     assert report.total.paid == 0 and report.total.denial_rate is None
     assert report.summary()["claims_sheet"] is False
 
@@ -234,7 +260,7 @@ def test_report_command_writes_the_file_that_libreoffice_opens(
     assert (status, err) == (0, "")
     total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
     assert total.split() == ["TOTAL", "4", "5", "6", "1", "$330.68", "$115.00", "$12.00", "60%"]
-    assert "Resubmit: 2 denied claim(s)" in out and "1 with the other code (expected $90.00)" in out
+    assert "Follow-up: 3 open item(s), $360.00 in all (0 to bill the client)" in out
     assert "Shortfalls: 2 service(s)" in out and "$79.00 in all" in out
     summary = sheet_values(path, "Summary")
     assert summary[-1] == [TOTAL, None, 4, 5, 6, 1, 330.68, 115, 12, 0.6]
@@ -251,7 +277,13 @@ def test_report_command_writes_the_file_that_libreoffice_opens(
     opened = libreoffice(path, "xlsx")
     assert [pytest.approx(row) for row in sheet_values(opened, "Summary")] == summary  # 15 digits
     assert charts_in(opened)
-    assert sheet_values(opened, "Shortfalls")[-1][5:8] == [134, 55, 79]
+    assert sheet_values(opened, "Shortfalls")[-1][5:9] == [134, 55, 0, 79]
+    assert sheet_values(opened, "Follow-up")[1][:4] == [
+        dt.datetime(2026, 11, 2),
+        "Rosa",
+        "Summit Mutual",
+        "97140",
+    ]
 
 
 def test_report_command_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -260,7 +292,7 @@ def test_report_command_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFi
     data = json.loads(out)
     assert status == 0
     assert data["month"] is None and data["total"]["expected"] == 390.68 and data["total"]["paid"] == 175.0
-    assert (data["resubmit"], data["resubmit_with_new_code"], data["resubmit_expected"]) == (2, 1, 90.0)
+    assert (data["follow_up"], data["follow_up_amount"], data["bill_client"]) == (3, 360.0, 0)
     assert (data["shortfalls"], data["shortfall_total"]) == (2, 79.0)
     assert [(r["month"], r["payer"]) for r in data["rows"]][:2] == [
         ("2026-10", "Summit Mutual"),
@@ -277,4 +309,4 @@ def test_report_command_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFi
     bare = write_xlsx(tmp_path / "bare.xlsx", claims=False)
     status, out, _ = run(capsys, "report", str(bare))
     assert status == 0 and "No Claims sheet" in out
-    assert "Resubmit" not in openpyxl.load_workbook(bare, read_only=True).sheetnames
+    assert "Follow-up" not in openpyxl.load_workbook(bare, read_only=True).sheetnames

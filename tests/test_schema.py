@@ -585,3 +585,44 @@ def test_parse_month(text: str | None, month: str | None) -> None:
 def test_parse_month_rejects(text: str) -> None:
     with pytest.raises(CptbillError, match="YYYY-MM"):
         parse_month(text)
+
+
+def test_claims_columns_of_import_era_and_numbers_out_of_range() -> None:
+    header = [
+        "Date", "Client", "Payer", "Code", "Units", "Billed", "Paid", "Status", "Patient owes", "Adjusted",
+        "Claim ID", "Payer claim ID", "Line", "Source", "Modifiers", "Billed units", "Billed code",
+    ]  # fmt: skip
+    rows: list[list[Any]] = [
+        header,
+        ["2026-11-04", "Ann", "Summit", "97124", 4, 160, 0, "Patient", 120, "CO-45 40.00; PR-1 120.00",
+         "GO1", "SMI5", 1, "x.835 #EFT1", "59, xs", 4, 97140],
+        ["2026-11-04", "Bo", "Summit", "97124", 1e300, 160, 1e300, "Paid", None, None, None, None, None, None, None,
+         None, None],
+        ["2026-11-04", "Cy", "Summit", "97124", 1e300, 160, 60, "Paid", "1e300", None, None, None, None, None, None,
+         "lots", None],
+    ]  # fmt: skip
+    claims, warnings = parse_claims(rows)
+    ann, cy = claims
+    assert (ann.patient_owes, ann.adjusted, ann.payer_claim_id, ann.source) == (
+        Decimal(120), "CO-45 40.00; PR-1 120.00", "SMI5", "x.835 #EFT1",
+    )  # fmt: skip
+    assert (ann.modifiers, ann.billed_units, ann.billed_code, ann.status) == (
+        ("59", "XS"),
+        4,
+        "97140",
+        Status.PATIENT,
+    )
+    assert (cy.units, cy.patient_owes, cy.billed_units, cy.paid) == (0.0, None, None, Decimal(60))
+    assert warnings == [
+        "Claims row 3: Billed or Paid is not an amount; row ignored.",
+        "Claims row 4: Patient owes is not an amount; read as blank.",
+        "Claims row 4: Units is not a number; counted as 0.",
+        "Claims row 4: Billed units is not a number of units; read as blank.",
+    ]
+
+
+def test_filing_limit_on_the_payers_sheet() -> None:
+    rows = [["Payer", "Filing limit (days)"], ["Summit", 90], ["Harbor", "a year"], ["Evergreen", None]]
+    payers, warnings = parse_payers(rows)
+    assert [p.filing_limit for p in payers.values()] == [90, None, None]
+    assert warnings == ["Payers row 3: Filing limit (days) must be a whole number of days; ignored."]

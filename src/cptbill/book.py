@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 from cptbill import contract as c
 from cptbill.contract import header_key
 from cptbill.errors import CptbillError
-from cptbill.history import History, learned_text, outcomes, with_payer_names
+from cptbill.history import History, learned_text, outcomes, today, with_payer_names
 from cptbill.models import Claim, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text
 from cptbill.plan import make_plan
 from cptbill.schema import (
@@ -102,7 +102,7 @@ class Loaded:
     @cached_property
     def history(self) -> History:
         """Outcomes per payer and code from the Claims sheet (read once, so worked out once)."""
-        return outcomes(self.claims or [])
+        return outcomes(self.claims or [], today())
 
 
 def find_sheet(book: Book, name: str) -> str | None:

@@ -376,7 +376,7 @@ def report_command(
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Write the Summary (with a chart), Resubmit and Shortfalls sheets, and print the summary."""
+    """Write the Summary (with a chart), Follow-up and Shortfalls sheets, and print the summary."""
     from cptbill.book import load
     from cptbill.report import write_report
     from cptbill.schema import parse_month
@@ -424,20 +424,23 @@ def _print_report(report: Report, loaded: Loaded) -> None:
         table.add_row(*(escape(cell) for cell in cells), style="bold" if row is report.total else None)
     # A pipe or a file gets the whole table, not one cropped to 80 columns.
     (out if out.is_terminal else Console(highlight=False, width=max(out.width, 120))).print(table)
-    if report.resubmit is None:
+    if report.follow_up is None:
         out.print(
-            "No Claims sheet: nothing to resubmit, no shortfalls (add one, or run cptbill import-era).",
+            "No Claims sheet: nothing to follow up, no shortfalls (add one, or run cptbill import-era).",
             soft_wrap=True,
         )
     else:
-        with_code = sum(r.new_code is not None for r in report.resubmit)
+        overdue = sum(item.overdue for item in report.follow_up)
         out.print(
-            f"Resubmit: [bold]{len(report.resubmit)}[/] denied claim(s) not retried yet, {with_code} "
-            f"with the other code (expected {usd(report.resubmit_expected)}); see the Resubmit sheet.",
+            f"Follow-up: [bold]{len(report.follow_up)}[/] open item(s), {usd(report.follow_up_amount)} in all "
+            f"({len(report.client_bills)} to bill the client"
+            + (f", [bold red]{overdue} overdue[/]" if overdue else "")
+            + "); see the Follow-up sheet.",
             soft_wrap=True,
         )
         out.print(
-            f"Shortfalls: [bold]{len(report.shortfalls or [])}[/] service(s) paid below units x rate, "
+            f"Shortfalls: [bold]{len(report.shortfalls or [])}[/] service(s) the payer paid below units x rate "
+            "(less what the client owes), "
             f"[bold]{usd(report.shortfall_total)}[/] in all; see the Shortfalls sheet.",
             soft_wrap=True,
         )
@@ -684,7 +687,7 @@ def demo_command(
     _print_claims(submission)
     out.print(
         f"\nOpen {path.name} in Excel or LibreOffice: Sessions has the codes and flags, Changes what "
-        "was changed and why, Summary, Resubmit and Shortfalls the follow-ups, Claims the lines sent. "
+        "was changed and why, Summary, Follow-up and Shortfalls what to do next, Claims the lines sent. "
         "Upload the .837 files to your clearinghouse; print the CMS-1500 PDFs on the red forms (the "
         "-preview PDFs show the form drawn, to check).",
         markup=False, soft_wrap=True,

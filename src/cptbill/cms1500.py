@@ -174,7 +174,7 @@ def form_fields(
         _put(f, "33-street", 59, 50, 29, provider.address.street)
         city = f"{provider.address.city}, {provider.address.state} {_zip(provider.address.zip)}"
         _put(f, "33-city", 60, 50, 29, city)
-    _put(f, "31", 60, 1, 21, provider.name.form())
+    _put(f, "31", 60, 1, 21, "SIGNATURE ON FILE")
     _put(f, "31-date", 61, 6, 10, signed.strftime("%m/%d/%y"))
     _put(f, "33a", 61, 50, 10, provider.npi)
     if provider.taxonomy:
@@ -194,7 +194,7 @@ def pages(claims: Sequence[Claim]) -> list[tuple[Claim, tuple[ServiceLine, ...]]
 # Boxes of the preview: (number, title, first line, first column, last line, last column)
 _FORM: tuple[tuple[str, str, int, int, int, int], ...] = (
     ("", "CARRIER", 1, 41, 5, 78),
-    ("1", "MEDICARE MEDICAID TRICARE CHAMPVA GROUP FECA OTHER", 7, 1, 8, 48),
+    ("1", "MEDICARE  MEDICAID  TRICARE  CHAMPVA  GROUP  FECA  OTHER", 7, 1, 8, 48),
     ("1a", "INSURED'S I.D. NUMBER", 7, 49, 8, 79),
     ("2", "PATIENT'S NAME", 9, 1, 10, 29),
     ("3", "PATIENT'S BIRTH DATE / SEX", 9, 30, 10, 48),
@@ -204,7 +204,7 @@ _FORM: tuple[tuple[str, str, int, int, int, int], ...] = (
     ("7", "INSURED'S ADDRESS", 11, 49, 16, 79),
     ("8", "RESERVED FOR NUCC USE", 13, 30, 16, 48),
     ("9", "OTHER INSURED'S NAME", 17, 1, 26, 29),
-    ("10", "CONDITION RELATED TO: EMPLOYMENT / AUTO / OTHER", 17, 30, 26, 48),
+    ("10", "CONDITION RELATED TO:", 17, 30, 26, 48),
     ("11", "INSURED'S POLICY GROUP", 17, 49, 18, 79),
     ("11a", "INSURED'S BIRTH DATE / SEX", 19, 49, 20, 79),
     ("11b", "OTHER CLAIM ID", 21, 49, 22, 79),

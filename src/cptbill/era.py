@@ -36,6 +36,11 @@ PREDETERMINATION = "25"
 FORWARDED = frozenset({"19", "20", "21", "23"})  # processed and sent on to another payer / not ours
 SECONDARY = frozenset({"2", "3"})  # processed as secondary or tertiary: another payer came first
 
+#: Adjustments that do not make a paid line `Partial`: the contractual write-down (CO-45, and
+#: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), and what a
+#: prior payer paid (OA-23) or what exceeds the charges (OA-94) on a secondary claim.
+NOT_A_CUT = frozenset({"CO-45", "CO-42", "CO-A2", "CO-253", "OA-23", "OA-94"})
+
 #: Most warnings listed per file; the rest are counted.
 MAX_WARNINGS = 12
 #: Amounts and units beyond these are not money or units a massage practice bills (#12: 1e300).
@@ -177,9 +182,15 @@ class Segment:
         """Element `position` (1-based), or its component `part` (1-based); '' when absent."""
         value = self.elements[position] if position < len(self.elements) else ""
         if part:
-            parts = value.split(self.component)
+            parts = value.split(self._separator(value))
             value = parts[part - 1] if part <= len(parts) else ""
         return value.strip()
+
+    def _separator(self, value: str) -> str:
+        """ISA16; or, in a composite that lacks it, the character after its qualifier (`HC>97124`)."""
+        if self.component in value or len(value) < 4 or not value[:2].isalpha() or value[2].isalnum():
+            return self.component
+        return value[2]
 
     def where(self) -> str:
         return f"segment {self.id} at line {self.line}"
@@ -590,17 +601,17 @@ def _status(claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment])
     """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amount and the CAS."""
     codes = {a.code for a in adjustments if a.amount}
     groups = {a.group for a in adjustments if a.amount}
-    beyond_contract = {code for code in codes if code.split("-")[0] in ("CO", "OA", "PI")} - {"CO-45"}
+    beyond_contract = {code for code in codes if code.split("-")[0] in ("CO", "OA", "PI")} - NOT_A_CUT
     if claim_status == REVERSAL or paid < 0:
         return Status.REVERSED
     if claim_status == PREDETERMINATION:
         return Status.PREDETERMINATION
     if claim_status == DENIED_CLAIM:
         return Status.DENIED
+    if claim_status in FORWARDED:  # whatever was paid: the claim goes on to the next payer
+        return Status.FORWARDED
     if paid > 0:
         return Status.PARTIAL if beyond_contract else Status.PAID
-    if claim_status in FORWARDED:
-        return Status.FORWARDED
     if "OA-23" in codes or claim_status in SECONDARY:
         return Status.OTHER_PAYER
     if beyond_contract:

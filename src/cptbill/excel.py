@@ -490,7 +490,7 @@ def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
 
 
 def run_report(book: xw.Book, month: str = "") -> reports.Report:
-    """Write the Summary, Resubmit and Shortfalls sheets of the open workbook, as `cptbill report` does.
+    """Write the Summary, Follow-up and Shortfalls sheets of the open workbook, as `cptbill report` does.
 
     The month given, else Settings > Month to recode, else every month.
     """
@@ -589,7 +589,7 @@ def recode(book: xw.Book, month: str = "") -> None:
 
 @_office_js_script
 def report(book: xw.Book, month: str = "") -> None:
-    """Write the Summary, Resubmit and Shortfalls sheets (month blank: Settings > Month to recode)."""
+    """Write the Summary, Follow-up and Shortfalls sheets (month blank: Settings > Month to recode)."""
     report_book(book, month)
 
 

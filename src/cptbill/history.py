@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cptbill.codes import MASSAGE_FAMILY, other_massage_code
-from cptbill.contract import Status, name_key
-from cptbill.models import CENT, Claim, Model, Payer, money
+from cptbill.contract import Flag, Status, name_key
+from cptbill.models import CENT, Claim, FlagNote, Line, Model, Payer, money
 
 #: Statuses that tell what a payer did; Pending does not count yet.
 COUNTED = (Status.PAID, Status.PARTIAL, Status.DENIED, Status.REVERSED)
@@ -19,9 +19,13 @@ COUNTED = (Status.PAID, Status.PARTIAL, Status.DENIED, Status.REVERSED)
 PAID = (Status.PAID, Status.PARTIAL)
 
 
+#: Statuses whose Paid is money received (a Forwarded claim may carry the primary's payment).
+RECEIVED = (*PAID, Status.REVERSED, Status.FORWARDED, Status.OTHER_PAYER, Status.PATIENT)
+
+
 def net_paid(claim: Claim) -> Decimal:
     """What a claim adds to the money received: a reversal takes its amount back, whatever its sign."""
-    if claim.paid is None or claim.status not in (*PAID, Status.REVERSED):
+    if claim.paid is None or claim.status not in RECEIVED:
         return Decimal(0)
     return -abs(claim.paid) if claim.status is Status.REVERSED else claim.paid
 
@@ -79,6 +83,23 @@ class Outcome(Model):
 History = Mapping[tuple[str, str], Outcome]
 
 
+class ClaimHistory(dict[tuple[str, str], Outcome]):
+    """Outcomes per (payer name key, code), and the (date, client, payer) keys that have a Claims row.
+
+    `today` is the day a filing limit is checked against (`LATE`); None: not checked.
+    """
+
+    def __init__(
+        self,
+        found: Mapping[tuple[str, str], Outcome],
+        claimed: frozenset[tuple[dt.date, str, str]] = frozenset(),
+        today: dt.date | None = None,
+    ) -> None:
+        super().__init__(found)
+        self.claimed = claimed
+        self.today = today
+
+
 @dataclass
 class _Tally:
     counts: Counter[str] = field(default_factory=Counter)
@@ -131,12 +152,17 @@ def split_reasons(text: str) -> list[str]:
     return [part.strip().upper() for part in re.split(r"[;,]", text) if part.strip()]
 
 
-def outcomes(claims: Iterable[Claim]) -> dict[tuple[str, str], Outcome]:
-    """Outcomes per (payer name key, code), from the claims in sheet order."""
+def outcomes(claims: Iterable[Claim], when: dt.date | None = None) -> ClaimHistory:
+    """Outcomes per (payer name key, code), from the claims in sheet order; `when`: see ClaimHistory."""
     tallies: dict[tuple[str, str], _Tally] = {}
+    claimed: set[tuple[dt.date, str, str]] = set()
     for claim in claims:
+        if claim.date is not None:
+            claimed.add((claim.date, name_key(claim.client), name_key(claim.payer)))
         if claim.code is None or claim.status is None or not claim.payer.strip():
             continue
+        if claim.status is Status.DENIED and not true_denial(claim):
+            continue  # missing data or a duplicate: a corrected claim, not the payer's verdict on the code
         tally = tallies.setdefault((name_key(claim.payer), claim.code), _Tally())
         status = claim.status
         tally.counts[status.value] += 1
@@ -152,7 +178,7 @@ def outcomes(claims: Iterable[Claim]) -> dict[tuple[str, str], Outcome]:
             when = claim.date or dt.date.min  # ties: the lower row, entered later, wins
             if tally.latest is None or when >= tally.latest[0]:
                 tally.latest = (when, money(claim.paid / Decimal(str(units))))
-    return {
+    found = {
         key: Outcome(
             payer=key[0],
             code=key[1],
@@ -168,6 +194,7 @@ def outcomes(claims: Iterable[Claim]) -> dict[tuple[str, str], Outcome]:
         )
         for key, t in tallies.items()
     }
+    return ClaimHistory(found, frozenset(claimed), when)
 
 
 def favoured_code(payer: Payer, history: History) -> tuple[str | None, str]:
@@ -226,87 +253,329 @@ def denied_before(payer_key: str, code: str, history: History) -> int:
     return outcome.denied if outcome else 0
 
 
-#: What a biller does next for common denial reasons (DOMAIN.md), by CARC number.
-NEXT_STEP = {
-    "97": "bundled: modifier 59/XS if the notes show a separate region or time",
-    "236": "NCCI pair: modifier 59/XS if the notes show a separate region or time",
-    "4": "modifier missing: fix it (e.g. GP) and send a corrected claim",
-    "16": "information missing: correct it and resubmit",
-    "50": "not medically necessary: appeal with the plan of care and prescription",
-    "119": "benefit maximum reached: check visit counts and secondary coverage",
+# ---------------------------------------------------------------------------------------------
+# The follow-up list: what a billing office does next with each open item
+
+
+def today() -> dt.date:
+    """The date deadlines are checked against (tests replace it)."""
+    return dt.date.today()
+
+
+class Route(Model):
+    """What to do about one kind of outcome, and why."""
+
+    action: str
+    why: str
+    to_payer: bool = True  # a claim or appeal to the payer: the filing deadline applies
+
+
+#: What a biller does next, by CARC (the reason number, whatever its group), from DOMAIN.md's
+#: follow-up table. Sources: X12 Claim Adjustment Reason Codes (x12.org/codes); corrected claims
+#: as frequency code 7 with the payer's claim number (NUCC 1500 instructions, item 22; 837P
+#: CLM05-3 and REF*F8); NCCI modifier 59/XS only for a separate region and time (CMS NCCI Policy
+#: Manual, ch. 1; massagetoday.com "CPT Codes"); not covered: the client pays only with a signed
+#: waiver (Medicare ABN, CMS-R-131; commercial plans' member waivers); routine waiver of
+#: deductibles and copays and code switching are compliance risks (OIG, 63 FR 70138);
+#: Medicare filing within 12 months (42 CFR 424.44).
+#: Reasons that say the claim's data was wrong (CO-16, CO-4, ...): fixed by a corrected claim.
+INFORMATION_ERRORS = frozenset(
+    ("4", "5", "6", "7", "8", "9", "10", "11", "16", "125", "140", "146", "181", "182", "206", "207", "208")
+)
+_CORRECTED = Route(
+    action="Send a corrected claim with the same code (frequency code 7 and the payer claim ID)",
+    why="information missing or wrong on the claim; a corrected claim sent as a new claim is denied as a duplicate",
+)
+_NOT_COVERED = Route(
+    action="Bill the client only with a signed waiver on file; else write it off",
+    why="not covered by this plan; never switch codes to get around an exclusion",
+)
+_BUNDLED = Route(
+    action="Add modifier 59 or XS only if the notes show a separate body region and time; else accept it",
+    why="bundled with another service of the visit (NCCI); the client may not be billed for it",
+)
+ROUTES: dict[str, Route] = {
+    **dict.fromkeys(INFORMATION_ERRORS, _CORRECTED),
+    "197": Route(action="Ask the payer for a retro-authorization, or appeal", why="no prior authorization"),
+    "198": Route(
+        action="Ask the payer for a retro-authorization, or appeal", why="more visits than authorized"
+    ),
+    "50": Route(action="Appeal with the treatment notes and the prescription", why="not medically necessary"),
+    "151": Route(action="Appeal with the treatment notes", why="the payer does not support this many units"),
+    "29": Route(
+        action="Appeal only with proof of timely filing (e.g. the clearinghouse acceptance report); else write it off",
+        why="filed after the payer's time limit",
+    ),
+    "18": Route(action="Nothing to do", why="exact duplicate of a claim already processed", to_payer=False),
+    **dict.fromkeys(("96", "204", "B7", "170"), _NOT_COVERED),
+    **dict.fromkeys(("97", "236"), _BUNDLED),
+    "119": Route(
+        action="Check the client's visit count and any secondary coverage",
+        why="benefit maximum reached",
+    ),
+    "22": Route(
+        action="Bill the primary payer first (coordination of benefits)", why="another payer may cover it"
+    ),
+    "23": Route(
+        action="Bill the other payer, or wait for its payment", why="another payer's payment covers it"
+    ),
+    **dict.fromkeys(
+        ("26", "27", "31"),
+        Route(
+            action="Check the client's coverage dates and member ID, then correct the claim or bill the client",
+            why="not covered on this date, or not identified as a member",
+        ),
+    ),
 }
+#: Reasons that need no follow-up by themselves: the contractual write-down (45; 42 and A2 its
+#: older fee-schedule spellings) and Medicare sequestration (253).
+ROUTINE = frozenset({"45", "42", "A2", "253"})
+PATIENT_REASONS = {"1": "deductible", "2": "coinsurance", "3": "copay"}
+BILL_CLIENT = "Bill the client"
+_OTHER_CODE_REASONS = frozenset({"96", "204", "B7"})  # this code is not covered
+_UNKNOWN_REASON = Route(
+    action="Look the reason up (x12.org Claim Adjustment Reason Codes); correct and resend, or appeal",
+    why="a reason without a routine next step",
+)
 
 
-def next_step(reason: str) -> str | None:
-    """Advice for the first reason code with a known next step (`CO-97 bundled: modifier 59/XS ...`)."""
-    for code in split_reasons(reason):
-        number = code.rsplit("-", 1)[-1].strip()
-        if number in NEXT_STEP:
-            return f"{code} {NEXT_STEP[number]}"
-    return None
+class FollowUp(Model):
+    """One open item of the Follow-up sheet: a Claims row and what to do about it."""
 
-
-class Resubmission(Model):
-    """A denied massage-code claim not yet retried, and what to send instead."""
-
-    row: int
+    row: int  # the Claims row
     date: dt.date | None
     client: str
     payer: str
-    denied_code: str
+    code: str | None
     units: float
-    reason: str
-    new_code: str | None  # None: nothing to resubmit (the note says why)
-    expected: Decimal | None
-    note: str
+    reason: str  # what the item is about, e.g. `PR-1` or `CO-16`
+    action: str
+    why: str
+    amount: Decimal | None
+    deadline: dt.date | None = None
+    overdue: bool = False
+    claim_id: str = ""
+    payer_claim_id: str = ""
+    new_code: str | None = None  # "try the other code": only for an `either` line
 
 
-def _service(claim: Claim) -> tuple[object, ...]:
-    return (claim.date, name_key(claim.client), name_key(claim.payer))
+def adjustments(claim: Claim) -> list[tuple[str, Decimal | None]]:
+    """The row's adjustments: from `Adjusted` with amounts (`CO-45 20.00`), else `Reason` without."""
+    found: list[tuple[str, Decimal | None]] = []
+    for part in split_reasons(claim.adjusted):
+        code, _, amount = part.partition(" ")
+        try:
+            found.append((code, Decimal(amount.strip()) if amount.strip() else None))
+        except ArithmeticError:
+            found.append((code, None))
+    return found or [(code, None) for code in split_reasons(claim.reason)]
 
 
-def resubmissions(claims: Sequence[Claim], payers: Mapping[str, Payer]) -> list[Resubmission]:
-    """Denied massage-code claims with no later claim (further down) for the same client, date and payer."""
-    last = {_service(claim): i for i, claim in enumerate(claims)}
-    result = []
+def patient_owes(claim: Claim) -> Decimal:
+    """What the client owes on a row: Patient owes, else its PR amounts; a `Patient` row's unpaid rest."""
+    if claim.patient_owes is not None:
+        return claim.patient_owes
+    owes = sum((a or Decimal(0) for code, a in adjustments(claim) if code.startswith("PR-")), Decimal(0))
+    if not owes and claim.status is Status.PATIENT and claim.billed is not None:
+        owes = claim.billed - (claim.paid or Decimal(0))
+    return owes
+
+
+def _number(code: str) -> str:
+    return code.rsplit("-", 1)[-1].strip()
+
+
+def true_denial(claim: Claim) -> bool:
+    """A denial that judges the service: not one only for missing data (CO-16, CO-4) or a duplicate (OA-18).
+
+    Only true denials teach the claim history and `DENIED_BEFORE`.
+    """
+    reasons = {_number(code) for code, _ in adjustments(claim) if not code.startswith("PR-")} - ROUTINE
+    return not reasons or not reasons <= INFORMATION_ERRORS | {"18"}
+
+
+def _deadline(claim: Claim, payer: Payer | None) -> dt.date | None:
+    if claim.date is None or payer is None or payer.filing_limit is None:
+        return None
+    return claim.date + dt.timedelta(days=payer.filing_limit)
+
+
+def _service_key(claim: Claim, code: str | None) -> tuple[object, ...]:
+    return (claim.date, name_key(claim.client), name_key(claim.payer), code)
+
+
+def _same_line(a: Claim, b: Claim) -> bool:
+    """The same service line: same claim ID and line, or same date, client, payer and code."""
+    if a.claim_id and a.claim_id == b.claim_id and a.line == b.line:
+        return True
+    return a.date is not None and _service_key(a, a.code) == _service_key(b, b.code)
+
+
+def _paid(claim: Claim) -> bool:
+    return claim.status in PAID and (claim.paid or 0) > 0
+
+
+def follow_ups(
+    claims: Sequence[Claim],
+    payers: Mapping[str, Payer],
+    either: Callable[[Claim], bool] = lambda claim: False,
+    when: dt.date | None = None,
+) -> list[FollowUp]:
+    """The open items of the Claims sheet, in sheet order, routed by reason (ROUTES).
+
+    A row's items are settled by a later row for the same service line (same claim ID and line,
+    or same date, client, payer and code) that was paid, or, but for a client bill, that is a
+    corrected claim sent (Submitted, Pending); a later answer for the same line (denied again)
+    replaces them with its own. A "try the other code"
+    item, offered only when `either(claim)` says the line's documented service meets both massage
+    codes, is also settled by a later paid row for the same date, client and payer with the other
+    code. `when` is the day deadlines are checked against (default: today).
+    """
+    when = when or today()
+    result: list[FollowUp] = []
     for i, claim in enumerate(claims):
-        if claim.status is not Status.DENIED or claim.code not in MASSAGE_FAMILY:
-            continue
-        if last[_service(claim)] > i:  # retried
-            continue
-        other = other_massage_code(claim.code)
+        later = claims[i + 1 :]
+        same = [other for other in later if _same_line(claim, other)]
+        if any(_paid(other) or other.status in _ANSWERS for other in same):
+            continue  # paid since, or the payer's newer answer (with its own items)
+        sent = any(other.status in (Status.SUBMITTED, Status.PENDING) for other in same)
         payer = payers.get(name_key(claim.payer))
-        new_code: str | None = None
-        expected = None
-        rate = payer.rate(other) if payer and other else None
-        if payer is None:
-            note = "nothing to resubmit: payer not on the Payers sheet; check the payer name"
-        elif other is None or not payer.takes(other):
-            note = f"nothing to resubmit: {payer.name} accepts only {claim.code}; appeal or write off"
-        elif rate == 0:
-            note = f"nothing to resubmit: {payer.name} pays nothing for {other}; appeal or write off"
-        else:
-            new_code = other
-            expected = None if rate is None else money(Decimal(str(claim.units)) * rate)
-            note = f"resubmit as {other}" + ("" if rate is not None else f" (no rate for {other} known)")
-        step = next_step(claim.reason)
-        if step:
-            note += f"; {step}"
-        result.append(
-            Resubmission(
-                row=claim.row,
-                date=claim.date,
-                client=claim.client,
-                payer=payer.name if payer else claim.payer,
-                denied_code=claim.code,
-                units=claim.units,
-                reason=claim.reason,
-                new_code=new_code,
-                expected=expected,
-                note=note,
-            )
-        )
+        for item in _items(claim, payer, either(claim)):
+            if sent and item.action != BILL_CLIENT:
+                continue  # a corrected claim is on its way; it does not pay the client's share
+            if item.new_code and any(
+                _service_key(other, item.new_code) == _service_key(claim, item.new_code) and _paid(other)
+                for other in later
+                if other.code == item.new_code
+            ):
+                continue
+            result.append(_dated(item, when))
     return result
+
+
+#: Later rows that are the payer's newer answer for the same line.
+_ANSWERS = (Status.DENIED, Status.PARTIAL, Status.PATIENT, Status.OTHER_PAYER, Status.FORWARDED)
+
+
+def _dated(item: FollowUp, when: dt.date) -> FollowUp:
+    return item.model_copy(update={"overdue": item.deadline is not None and when > item.deadline})
+
+
+def _item(
+    claim: Claim,
+    payer: Payer | None,
+    reason: str,
+    route: Route,
+    amount: Decimal | None,
+    new_code: str | None = None,
+) -> FollowUp:
+    return FollowUp(
+        row=claim.row,
+        date=claim.date,
+        client=claim.client,
+        payer=payer.name if payer else claim.payer,
+        code=claim.code,
+        units=claim.units,
+        reason=reason,
+        action=route.action,
+        why=route.why,
+        amount=amount,
+        deadline=_deadline(claim, payer) if route.to_payer else None,
+        claim_id=claim.claim_id,
+        payer_claim_id=claim.payer_claim_id,
+        new_code=new_code,
+    )
+
+
+def _items(claim: Claim, payer: Payer | None, either: bool) -> list[FollowUp]:
+    """What one Claims row asks for: bill the client, the other payer, or the payer by reason."""
+    status = claim.status
+    if status is None or status in (
+        Status.REVERSED,
+        Status.PREDETERMINATION,
+        Status.PENDING,
+        Status.SUBMITTED,
+    ):
+        return []
+    found = adjustments(claim)
+    items: list[FollowUp] = []
+    owes = patient_owes(claim)
+    unpaid = (claim.billed or Decimal(0)) - (claim.paid or Decimal(0))
+    if status in (Status.FORWARDED, Status.OTHER_PAYER):
+        kind = (
+            "forwarded to the next payer"
+            if status is Status.FORWARDED
+            else "another payer's payment covers it"
+        )
+        route = Route(
+            action="Wait for the next payer's answer; bill it yourself if none comes within 30 days"
+            if status is Status.FORWARDED
+            else "Check the other payer's payment; bill the next payer for what is left",
+            why=kind
+            + (f"; the client's share ({_patient_words(found)}) goes to that payer first" if owes else ""),
+        )
+        return [_item(claim, payer, "; ".join(c for c, _ in found) or status.value, route, owes or unpaid)]
+    if owes > 0:
+        route = Route(
+            action=BILL_CLIENT,
+            why=f"{_patient_words(found) or 'patient responsibility'}: the payer allowed it and the client owes it",
+            to_payer=False,
+        )
+        items.append(
+            _item(claim, payer, "; ".join(c for c, _ in found if c.startswith("PR-")) or "PR", route, owes)
+        )
+    if status not in (Status.DENIED, Status.PARTIAL):
+        return items
+    payer_reasons = [
+        (code, amount) for code, amount in found
+        if not code.startswith("PR-") and _number(code) not in ROUTINE
+    ]  # fmt: skip
+    if not payer_reasons and status is Status.PARTIAL:
+        return items
+    code, amount = payer_reasons[0] if payer_reasons else ("", None)
+    number = _number(code) if code else ""
+    route = ROUTES.get(number, _UNKNOWN_REASON)
+    if number == "18":
+        return items
+    at_stake = sum((a or Decimal(0) for c, a in payer_reasons if c == code), Decimal(0)) or (
+        unpaid - owes if status is Status.DENIED else amount
+    )
+    other = other_massage_code(claim.code) if claim.code else None
+    if either and number in _OTHER_CODE_REASONS and other and payer is not None and payer.takes(other):
+        route = Route(
+            action=f"Send a corrected claim with {other} (frequency code 7 and the payer claim ID)",
+            why=f"{claim.code} is not covered and the notes meet both massage codes (Service: either)",
+        )
+        items.append(_item(claim, payer, code, route, at_stake, new_code=other))
+        return items
+    why = route.why if code else "denied without a reason code"
+    items.append(_item(claim, payer, code or "?", route.model_copy(update={"why": why}), at_stake))
+    return items
+
+
+def _patient_words(found: Iterable[tuple[str, Decimal | None]]) -> str:
+    """`PR-1 deductible 60.00; PR-3 copay 20.00`."""
+    words = []
+    for code, amount in found:
+        if code.startswith("PR-"):
+            what = PATIENT_REASONS.get(_number(code), "patient responsibility")
+            words.append(f"{code} {what}" + (f" {amount:.2f}" if amount is not None else ""))
+    return "; ".join(words)
+
+
+def late_note(line: Line, payer: Payer | None, history: History) -> FlagNote | None:
+    """LATE: the payer's filing limit for this date of service has passed and no Claims row has the line."""
+    if not isinstance(history, ClaimHistory) or history.today is None:
+        return None
+    if payer is None or payer.filing_limit is None or line.date is None:
+        return None
+    deadline = line.date + dt.timedelta(days=payer.filing_limit)
+    if history.today <= deadline or (line.date, name_key(line.client), payer.key) in history.claimed:
+        return None
+    return FlagNote(
+        flag=Flag.LATE,
+        note=f"{payer.name}'s filing limit ({payer.filing_limit} days) passed on {deadline.isoformat()}; no claim on the Claims sheet",
+    )
 
 
 class Shortfall(Model):
@@ -320,36 +589,45 @@ class Shortfall(Model):
     units: float
     expected: Decimal
     paid: Decimal  # net of reversals
-    difference: Decimal
+    patient_owes: Decimal  # the client's share (deductible, coinsurance, copay), net of reversals
+    difference: Decimal  # expected - paid - patient owes
     reason: str  # the reasons on the service's claims, e.g. `CO-45; PR-2`
 
 
-def shortfalls(claims: Iterable[Claim], payers: Mapping[str, Payer]) -> list[Shortfall]:
-    """Billed services paid more than a cent below units x the payer's rate, in Claims order.
+_SHORTFALL_ROWS = (*PAID, Status.REVERSED, Status.PATIENT)
 
-    A service is one client, date of service, payer and code; its claims are taken
-    together so a reversal nets out: paid = what its Paid, Partial and Reversed claims
-    paid net; units = those of its latest (lowest) Paid or Partial claim. A take-back
-    with no new payment shows paid 0; a reversal and a corrected payment show only the
-    corrected payment's shortfall. Services without a rate (blank or 0) are skipped.
+
+def shortfalls(claims: Iterable[Claim], payers: Mapping[str, Payer]) -> list[Shortfall]:
+    """Payer shortfalls: services paid more than a cent below units x rate, less the client's share.
+
+    A service is one client, date of service, payer and code; its rows are taken together so a
+    reversal nets out: paid = what its Paid, Partial and Reversed rows paid net; patient owes =
+    their Patient owes (or PR amounts), net too, with `Patient` rows; units = those of its latest
+    (lowest) Paid, Partial or Patient row. Difference = expected - paid - patient owes: what the
+    client owes is billed to the client (Follow-up), never counted as the payer's shortfall.
+    Services without a rate (blank or 0) are skipped.
     """
     services: dict[tuple[object, ...], list[Claim]] = {}
     for claim in claims:
-        if claim.status in (*PAID, Status.REVERSED) and claim.paid is not None and claim.code:
-            services.setdefault((*_service(claim), claim.code), []).append(claim)
+        if claim.status in _SHORTFALL_ROWS and claim.code:
+            services.setdefault(_service_key(claim, claim.code), []).append(claim)
     result = []
     for group in services.values():
-        paid_claims = [claim for claim in group if claim.status in PAID]
-        if not paid_claims:
+        settled = [claim for claim in group if claim.status in (*PAID, Status.PATIENT)]
+        if not settled:
             continue
-        latest = paid_claims[-1]
+        latest = settled[-1]
         payer = payers.get(name_key(latest.payer))
         rate = payer.rate(latest.code) if payer and latest.code else None
         if not rate or payer is None or latest.code is None:
             continue
         expected = money(Decimal(str(latest.units)) * rate)
         paid = sum((net_paid(claim) for claim in group), Decimal(0))
-        difference = expected - paid
+        owes = sum(
+            (-abs(patient_owes(c)) if c.status is Status.REVERSED else patient_owes(c) for c in group),
+            Decimal(0),
+        )
+        difference = expected - paid - owes
         if difference > CENT:
             reasons = dict.fromkeys(r for claim in group for r in split_reasons(claim.reason))
             result.append(
@@ -362,6 +640,7 @@ def shortfalls(claims: Iterable[Claim], payers: Mapping[str, Payer]) -> list[Sho
                     units=latest.units,
                     expected=expected,
                     paid=paid,
+                    patient_owes=owes,
                     difference=difference,
                     reason="; ".join(reasons),
                 )

@@ -13,7 +13,7 @@ from functools import lru_cache
 from cptbill.codes import HOT_COLD_PACK, MASSAGE_FAMILY
 from cptbill.coding import choose_code
 from cptbill.contract import Flag, name_key
-from cptbill.history import History, denied_before
+from cptbill.history import History, denied_before, late_note
 from cptbill.models import Change, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text, money
 from cptbill.units import Rule, spread, timed_units
 
@@ -271,6 +271,11 @@ class _Money:
             found = self.known[key] = (expected, tuple(flags))
         return found
 
+    def late(self, line: Line) -> tuple[FlagNote, ...]:
+        """LATE, per line (its date and client): not shared like the amounts."""
+        note = late_note(line, self.payers.get(name_key(line.payer)), self.history)
+        return () if note is None else (note,)
+
 
 def _results(
     scope: Sequence[Line],
@@ -314,7 +319,7 @@ def _results(
         expected = line.expected
         if plan is not None:
             expected, money_flags = money(line, code, units)
-            flags = flags + plan.flags + money_flags
+            flags = flags + plan.flags + money_flags + money.late(line)
             if i in mixed:
                 flags += (_MIXED,)
         if id(line) in duplicates:

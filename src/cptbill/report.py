@@ -1,4 +1,4 @@
-"""The report: a Summary per month and payer, denied claims to resubmit, underpaid services.
+"""The report: a Summary per month and payer, the Follow-up list by reason, payer shortfalls.
 
 What each Summary column counts (so a user can check it by hand):
 - Visits, `<code> units`, Expected come from the session sheets: the billed lines (a Payer
@@ -7,7 +7,8 @@ What each Summary column counts (so a user can check it by hand):
   as the recode groups it (same Visit, else same Date and Client; always one payer).
   Lines without a readable date cannot be placed in a month and are left out.
 - Paid, Shortfall, Denial rate come from the Claims sheet, by date of service in the month:
-  Paid = the Paid column of Paid, Partial and Reversed claims (a reversal counts negative);
+  Paid = the Paid column of the rows that received money (Paid, Partial, Forwarded, Other
+  payer, Patient) and of Reversed rows (a reversal counts negative);
   Shortfall = the differences of the month's services on the Shortfalls list;
   Denial rate = denied claims / (paid + partial + denied claims), any code.
 - Expected and Paid are not about the same lines: they compare what the month's sessions
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,9 +30,9 @@ from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT, BarChartSpec, Book, Loaded, find_sheet, same_rows
 from cptbill.codes import HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE
 from cptbill.contract import Status, name_key
-from cptbill.history import PAID, Resubmission, Shortfall, net_paid, resubmissions, shortfalls
-from cptbill.models import Line, Model, Plan
-from cptbill.plan import visit_key
+from cptbill.history import BILL_CLIENT, PAID, FollowUp, Shortfall, follow_ups, net_paid, shortfalls
+from cptbill.models import Claim, Line, Model, Plan, Settings
+from cptbill.plan import is_either, visit_key
 from cptbill.schema import parse_month
 
 REPORT_CODES = (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK)
@@ -43,16 +44,23 @@ SUMMARY_COLUMNS = (
     "Expected", "Paid", "Shortfall", "Denial rate",
 )  # fmt: skip
 SUMMARY_FORMATS = ("@", None, "0", "0", "0", "0", MONEY_FORMAT, MONEY_FORMAT, MONEY_FORMAT, "0%")
-RESUBMIT_COLUMNS = (
-    "Date", "Client", "Payer", "Denied code", "Units", "Reason", "New code", "Expected", "Note",
-    "Claims row",
+FOLLOW_UP_COLUMNS = (
+    "Date", "Client", "Payer", "Code", "Units", "Reason", "Action", "Why", "Amount", "Deadline",
+    "Overdue", "Claim ID", "Payer claim ID", "Claims row",
 )  # fmt: skip
-RESUBMIT_FORMATS = (DATE_FORMAT, None, None, "@", "0", None, "@", MONEY_FORMAT, None, "0")
+FOLLOW_UP_FORMATS = (
+    DATE_FORMAT, None, None, "@", "0", None, None, None, MONEY_FORMAT, DATE_FORMAT, None, "@", "@", "0",
+)  # fmt: skip
+OVERDUE = "OVERDUE"
+#: What an old workbook's Resubmit sheet holds once the Follow-up sheet replaces it.
+RESUBMIT_REPLACED = "This sheet is replaced by the Follow-up sheet; you may delete it."
 SHORTFALL_COLUMNS = (
-    "Date", "Client", "Payer", "Code", "Units", "Expected", "Paid", "Difference", "Reason",
-    "Claims row",
+    "Date", "Client", "Payer", "Code", "Units", "Expected", "Paid", "Patient owes", "Difference",
+    "Reason", "Claims row",
 )  # fmt: skip
-SHORTFALL_FORMATS = (DATE_FORMAT, None, None, "@", "0", MONEY_FORMAT, MONEY_FORMAT, MONEY_FORMAT, None, "0")
+SHORTFALL_FORMATS = (
+    DATE_FORMAT, None, None, "@", "0", MONEY_FORMAT, MONEY_FORMAT, MONEY_FORMAT, MONEY_FORMAT, None, "0",
+)  # fmt: skip
 #: 1-based Summary columns the chart plots.
 _PAYER_COLUMN = SUMMARY_COLUMNS.index("Payer") + 1
 _CHART_VALUES = (SUMMARY_COLUMNS.index("Expected") + 1, SUMMARY_COLUMNS.index("Paid") + 1)
@@ -217,7 +225,7 @@ class Report:
     month: str | None
     rows: list[SummaryRow]  # months and payers, then TOTAL
     by_payer: list[SummaryRow]  # each payer over the months shown, when there are several
-    resubmit: list[Resubmission] | None  # None: no Claims sheet
+    follow_up: list[FollowUp] | None  # None: no Claims sheet
     shortfalls: list[Shortfall] | None
     uncoded: int  # billed lines of the months shown with no Code yet
 
@@ -230,28 +238,56 @@ class Report:
         return sum((s.difference for s in self.shortfalls or []), Decimal(0))
 
     @property
-    def resubmit_expected(self) -> Decimal:
-        return sum((r.expected or Decimal(0) for r in self.resubmit or []), Decimal(0))
+    def follow_up_amount(self) -> Decimal:
+        return sum((item.amount or Decimal(0) for item in self.follow_up or []), Decimal(0))
+
+    @property
+    def client_bills(self) -> list[FollowUp]:
+        return [item for item in self.follow_up or [] if item.action == BILL_CLIENT]
 
     def summary(self) -> dict[str, Any]:
         """The JSON object of `report --json`."""
-        resubmit = self.resubmit or []
+        items = self.follow_up or []
         return {
             "month": self.month,
             "rows": [row.as_json() for row in self.rows[:-1]],
             "total": self.total.as_json(),
-            "claims_sheet": self.resubmit is not None,
-            "resubmit": len(resubmit),
-            "resubmit_with_new_code": sum(r.new_code is not None for r in resubmit),
-            "resubmit_expected": float(self.resubmit_expected),
+            "claims_sheet": self.follow_up is not None,
+            "follow_up": len(items),
+            "follow_up_amount": float(self.follow_up_amount),
+            "follow_up_overdue": sum(item.overdue for item in items),
+            "bill_client": len(self.client_bills),
             "shortfalls": len(self.shortfalls or []),
             "shortfall_total": float(self.shortfall_total),
             "uncoded": self.uncoded,
         }
 
 
-def build_report(loaded: Loaded, plan: Plan | None = None, month: str | None = None) -> Report:
-    """The report's content, pure. Resubmit and Shortfalls cover the whole Claims sheet."""
+def either_of(lines: Sequence[Line], settings: Settings) -> Callable[[Claim], bool]:
+    """either(claim): whether the session line of the claim (same date, client, payer) is `either`.
+
+    Lines of the claim's code are looked at first, then any of that day, client and payer.
+    """
+    by_day: dict[tuple[object, ...], list[Line]] = defaultdict(list)
+    for line in lines:
+        if line.date is not None:
+            by_day[(line.date, name_key(line.client), name_key(line.payer))].append(line)
+
+    def either(claim: Claim) -> bool:
+        day = by_day.get((claim.date, name_key(claim.client), name_key(claim.payer)), [])
+        same_code = [line for line in day if line.code == claim.code] or day
+        return any(is_either(line, settings) for line in same_code)
+
+    return either
+
+
+def build_report(
+    loaded: Loaded, plan: Plan | None = None, month: str | None = None, when: dt.date | None = None
+) -> Report:
+    """The report's content, pure. Follow-up and Shortfalls cover the whole Claims sheet.
+
+    `when` is the day follow-up deadlines are checked against (default: today).
+    """
     month = parse_month(month)
     rows = summary_rows(loaded, plan, month)
     months = {r.month for r in rows[:-1]}
@@ -265,7 +301,9 @@ def build_report(loaded: Loaded, plan: Plan | None = None, month: str | None = N
         month=month,
         rows=rows,
         by_payer=payer_totals(rows) if len(months) > 1 else [],
-        resubmit=None if claims is None else resubmissions(claims, loaded.payers),
+        follow_up=None
+        if claims is None
+        else follow_ups(claims, loaded.payers, either_of(loaded.lines, loaded.settings), when),
         shortfalls=None if claims is None else shortfalls(claims, loaded.payers),
         uncoded=uncoded,
     )
@@ -279,12 +317,12 @@ def _money(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def resubmit_cells(resubmit: Sequence[Resubmission]) -> list[list[Any]]:
-    """The Resubmit sheet's rows, in RESUBMIT_COLUMNS order."""
+def follow_up_cells(items: Sequence[FollowUp]) -> list[list[Any]]:
+    """The Follow-up sheet's rows, in FOLLOW_UP_COLUMNS order."""
     return [
-        [r.date, r.client, r.payer, r.denied_code, _number(r.units), r.reason, r.new_code,
-         _money(r.expected), r.note, r.row]
-        for r in resubmit
+        [i.date, i.client, i.payer, i.code, _number(i.units), i.reason, i.action, i.why, _money(i.amount),
+         i.deadline, OVERDUE if i.overdue else None, i.claim_id or None, i.payer_claim_id or None, i.row]
+        for i in items
     ]  # fmt: skip
 
 
@@ -292,20 +330,20 @@ def shortfall_cells(found: Sequence[Shortfall]) -> list[list[Any]]:
     """The Shortfalls sheet's rows, in SHORTFALL_COLUMNS order, and a TOTAL row when any."""
     rows: list[list[Any]] = [
         [s.date, s.client, s.payer, s.code, _number(s.units), float(s.expected), float(s.paid),
-         float(s.difference), s.reason, s.row]
+         float(s.patient_owes), float(s.difference), s.reason, s.row]
         for s in found
     ]  # fmt: skip
     if found:
-        expected, paid, difference = (
+        expected, paid, owes, difference = (
             float(sum((getattr(s, name) for s in found), Decimal(0)))
-            for name in ("expected", "paid", "difference")
+            for name in ("expected", "paid", "patient_owes", "difference")
         )
-        rows.append([TOTAL, None, None, None, None, expected, paid, difference, None, None])
+        rows.append([TOTAL, None, None, None, None, expected, paid, owes, difference, None, None])
     return rows
 
 
 def write_report(book: Book, loaded: Loaded, plan: Plan | None = None, month: str | None = None) -> Report:
-    """Replace the Summary (with its chart), and the Resubmit and Shortfalls sheets when Claims exist."""
+    """Replace the Summary (with its chart), and the Follow-up and Shortfalls sheets when Claims exist."""
     report = build_report(loaded, plan, month)
     rows = [row.cells() for row in report.rows]
     # The chart plots a block right under a header row: the month rows (one month shown)
@@ -333,8 +371,10 @@ def write_report(book: Book, loaded: Loaded, plan: Plan | None = None, month: st
                 y_title="Dollars",
             ),
         )
-    if report.resubmit is not None:
-        _replace(book, c.RESUBMIT, RESUBMIT_COLUMNS, resubmit_cells(report.resubmit), RESUBMIT_FORMATS)
+    if report.follow_up is not None:
+        _replace(book, c.FOLLOW_UP, FOLLOW_UP_COLUMNS, follow_up_cells(report.follow_up), FOLLOW_UP_FORMATS)
+        if find_sheet(book, c.RESUBMIT) is not None:  # an older version's advice: not to be followed
+            _replace(book, c.RESUBMIT, ["Note"], [[RESUBMIT_REPLACED]], [None])
     if report.shortfalls is not None:
         _replace(book, c.SHORTFALLS, SHORTFALL_COLUMNS, shortfall_cells(report.shortfalls), SHORTFALL_FORMATS)
     return report

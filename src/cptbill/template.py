@@ -496,14 +496,19 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                     c.PAYERS,
                     "One row per payer: the codes it accepts, the massage code it prefers, its rate per "
                     "unit for each code (0 = it does not pay that code, blank = not known), its unit rule, "
-                    "its cap on units per visit, and the names its electronic remittances (ERA) use.",
+                    "its cap on units per visit, the names its electronic remittances (ERA) use, and "
+                    "optionally its Filing limit (days) after the date of service (the Follow-up "
+                    "deadlines; check flags LATE the lines past it with no claim on the Claims sheet).",
                 ),
                 (
                     c.CLAIMS,
-                    "What payers actually did: one row per billed line with Status (Paid, Denied, "
-                    "Partial, Pending, Reversed) and Reason (e.g. CO-45, CO-97). The program learns "
-                    "from it which code each payer pays best, what to resubmit and what was underpaid. "
-                    "cptbill import-era fills it from 835 remittance files.",
+                    "What payers actually did: one row per billed line with Status (Paid, Partial, "
+                    "Denied, Pending, Reversed, Patient = the client owes it, Other payer, Forwarded, "
+                    "Predetermination, Submitted) and Reason (e.g. CO-45, PR-1). The program learns "
+                    "from true denials which code each payer pays best, lists what to do next on the "
+                    "Follow-up sheet (bill the client, a corrected claim, an appeal) and what the payer "
+                    "paid short on the Shortfalls sheet. cptbill import-era fills it from 835 files, "
+                    "with Patient owes and every adjustment's amount.",
                 ),
                 (
                     c.SETTINGS,
@@ -560,7 +565,7 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 ),
                 (
                     "Report",
-                    "cptbill report massage-billing.xlsx --month 2026-11   (Summary, Resubmit, Shortfalls)",
+                    "cptbill report massage-billing.xlsx --month 2026-11   (Summary, Follow-up, Shortfalls)",
                 ),
                 ("Remittances", "cptbill import-era massage-billing.xlsx remittance.835   (adds to Claims)"),
             ],
@@ -576,7 +581,7 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 ),
                 (
                     "Report",
-                    "The report script writes the Summary, Resubmit and Shortfalls sheets for the Month "
+                    "The report script writes the Summary, Follow-up and Shortfalls sheets for the Month "
                     "to recode (blank: every month). Setting up the add-in is described in cptbill's "
                     "addin/README.md.",
                 ),
