@@ -175,9 +175,9 @@ def check_command(
     """Show what a recode would change and flag, and what is wrong as the sheet stands; changes nothing."""
     from cptbill.book import check
     from cptbill.checking import check_report
-    from cptbill.xlsx import read_file
+    from cptbill.xlsx import kept_out_of_collection, read_file
 
-    with _progress(as_json, steps=2) as progress:
+    with _progress(as_json, steps=2) as progress, kept_out_of_collection():
         book = read_file(path, progress=progress)
         try:
             _say(progress, "Checking")
@@ -397,6 +397,9 @@ def report_command(
         print_json(report.summary())
         return
     _print_report(report, loaded)
+    if done.saved is None:
+        out.print("Nothing to change; the workbook was left as it was.")
+        return
     where = f"; the previous version is {done.backup.name}" if done.backup else ""
     out.print(f"Saved {done.saved}{where}.", markup=False, soft_wrap=True)
 

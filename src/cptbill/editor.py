@@ -7,8 +7,10 @@ import datetime as dt
 import io
 import math
 import re
+import shutil
+import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -25,11 +27,13 @@ from cptbill.ooxml import (
     Package,
     SheetEntry,
     column_letters,
+    column_number,
     damaged,
     range_bounds,
     range_ref,
     rels_name,
     split_ref,
+    well_formed,
 )
 
 DATE_FORMAT = "yyyy-mm-dd"
@@ -41,7 +45,7 @@ WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.wo
 BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10, "@": 49}
 
 
-@dataclass
+@dataclass(slots=True)
 class Edit:
     """A value cptbill writes into one cell, with its number format and header look."""
 
@@ -51,11 +55,37 @@ class Edit:
     like_left: bool = False  # a new header cell: styled like the header cell on its left
 
 
+class Cells(Mapping[int, dict[int, Edit]]):
+    """The edits of one sheet, row -> {column: edit}, kept by column (a few large dicts, not one per row)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[int, dict[int, Edit]] = {}
+        self.rows: set[int] = set()
+
+    def set(self, row: int, column: int, edit: Edit) -> None:
+        self.columns.setdefault(column, {})[row] = edit
+        self.rows.add(row)
+
+    def __getitem__(self, row: int) -> dict[int, Edit]:
+        if row not in self.rows:
+            raise KeyError(row)
+        return {c: cells[row] for c, cells in sorted(self.columns.items()) if row in cells}
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, row: object) -> bool:
+        return row in self.rows
+
+
 @dataclass
 class SheetChanges:
     """What a job changed on one sheet, applied when the workbook is saved."""
 
-    cells: dict[int, dict[int, Edit]] = field(default_factory=dict)  # row -> column -> edit
+    cells: Cells = field(default_factory=Cells)  # row -> column -> edit
     created: bool = False  # a sheet cptbill adds
     replaced: bool = False  # a program-owned sheet whose content is exactly `cells`
     appended: list[tuple[int, int]] = field(default_factory=list)  # (last row before, last row after)
@@ -63,7 +93,7 @@ class SheetChanges:
     chart: BarChartSpec | None = None
 
     def set(self, row: int, column: int, edit: Edit) -> None:
-        self.cells.setdefault(row, {})[column] = edit
+        self.cells.set(row, column, edit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,10 +285,10 @@ _QUOTED_ATTRS = rb"(?:[^>\"']|\"[^\"]*\"|'[^']*')*?"
 _SHEET_DATA = re.compile(
     rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<((?:[\w.-]+:)?)sheetData\b" + _QUOTED_ATTRS + rb"(/?)>", re.S
 )
-_IN_SHEET_DATA = re.compile(
+_ROW_OR_END = re.compile(
     rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>"
     rb"|<(?:[\w.-]+:)?row\b(" + _QUOTED_ATTRS + rb")(/?)>"
-    rb"|</(?:[\w.-]+:)?row\s*>|</(?:[\w.-]+:)?sheetData\s*>",
+    rb"|</(?:[\w.-]+:)?sheetData\s*>",
     re.S,
 )
 _CELL = re.compile(rb"<(?:[\w.-]+:)?c\b(" + _QUOTED_ATTRS + rb")(?:/>|>(.*?)</(?:[\w.-]+:)?c\s*>)", re.S)
@@ -278,13 +308,24 @@ def _attrs(raw: bytes) -> dict[str, str]:
 
 @dataclass
 class Spliced:
-    data: bytes
+    data: IO[bytes]  # a temporary file: a large sheet is not held twice in memory
     formulas_overwritten: bool
+
+
+class _Sink:
+    """Pieces of a part written straight to a temporary file."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed once copied into the ZIP
+
+    def append(self, piece: bytes) -> None:
+        self.file.write(piece)
 
 
 def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, styles: Styles) -> Spliced:
     """The sheet's XML with `changes.cells` written; bytes outside the changed rows are copied."""
     data = package.read(entry.part)
+    well_formed(package, entry.part, data, f"the sheet {entry.name}")
     start = _find_sheet_data(data)
     if start is None:
         raise damaged(package.path, f"is damaged (the sheet {entry.name} has no cells part)")
@@ -292,7 +333,7 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
     edits = changes.cells
     _refuse_unsafe_cells(package, entry, data, edits)
     column_styles = _column_styles(data[: start.start()])
-    out: list[bytes] = []
+    out = _Sink()
     pending = sorted(edits)
     next_edit = 0
     formulas = False
@@ -308,7 +349,8 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
             + prefix.encode()
             + b"sheetData>"
         )
-        return Spliced(_with_dimension(head, edits, package, entry) + body + tail, False)
+        out.append(_with_dimension(head, edits, package, entry) + body + tail)
+        return Spliced(out.file, False)
     body_start = start.end()
     out_head = _with_dimension(data[: start.start()], edits, package, entry)
     out.append(out_head)
@@ -316,25 +358,22 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
     position = body_start
     row_number = 0
     end_of_data = None
-    for token in _IN_SHEET_DATA.finditer(data, body_start):
-        text = token.group(0)
-        if text.startswith(b"</") and text.rstrip(b"> \t\r\n").endswith(b"sheetData"):
-            end_of_data = token.start()
+    search = _ROW_OR_END.search
+    cursor = body_start
+    while next_edit < len(pending):
+        token = search(data, cursor)
+        if token is None:
             break
-        if token.group(1) is None:  # a comment, CDATA, a closing row tag
+        cursor = token.end()
+        if token.group(1) is None:
+            if token.group(0).startswith(b"</"):  # the end of sheetData
+                end_of_data = token.start()
+                break
+            continue  # a comment, CDATA or processing instruction
+        row_ref = _attribute(token.group(1), b"r")
+        row_number = int(row_ref) if row_ref else row_number + 1
+        if pending[next_edit] > row_number and row_ref is not None:
             continue
-        attributes = token.group(1)
-        row_attrs = _attrs(attributes)
-        row_number = int(row_attrs["r"]) if "r" in row_attrs else row_number + 1
-        if token.group(2):  # <row .../>
-            row_end = token.end()
-            content = b""
-        else:
-            close = re.compile(rb"</(?:[\w.-]+:)?row\s*>").search(data, token.end())
-            if close is None:
-                raise damaged(package.path, f"is damaged (the sheet {entry.name} cannot be read)")
-            row_end = close.end()
-            content = data[token.end() : close.start()]
         while next_edit < len(pending) and pending[next_edit] < row_number:
             out.append(data[position : token.start()])
             position = token.start()
@@ -342,14 +381,23 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
             out.append(_new_row(prefix, r, edits[r], styles, column_styles))
             next_edit += 1
         if next_edit < len(pending) and pending[next_edit] == row_number:
+            if token.group(2):  # <row .../>
+                row_end = token.end()
+                content = b""
+            else:
+                close = _CLOSE_ROW.search(data, token.end())
+                if close is None:
+                    raise damaged(package.path, f"is damaged (the sheet {entry.name} cannot be read)")
+                row_end = close.end()
+                content = data[token.end() : close.start()]
             out.append(data[position : token.start()])
             row_bytes, had_formula = _splice_row(
                 prefix, row_number, token.group(0), content, edits[row_number], styles, column_styles, package,
-                entry, "r" not in row_attrs,
+                entry, row_ref is None,
             )  # fmt: skip
             formulas = formulas or had_formula
             out.append(row_bytes)
-            position = row_end
+            position = cursor = row_end
             next_edit += 1
     if end_of_data is None:
         end_match = re.compile(rb"</(?:[\w.-]+:)?sheetData\s*>").search(data, position)
@@ -362,7 +410,7 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
         out.append(_new_row(prefix, r, edits[r], styles, column_styles))
         next_edit += 1
     out.append(data[end_of_data:])
-    return Spliced(b"".join(out), formulas)
+    return Spliced(out.file, formulas)
 
 
 def _find_sheet_data(data: bytes) -> re.Match[bytes] | None:
@@ -399,10 +447,23 @@ def _column_styles(head: bytes) -> _ColumnStyles:
     return _ColumnStyles(head)
 
 
+_TAILS: dict[tuple[str, type, Any, int | None], str] = {}
+
+
 def _edit_xml(prefix: str, row: int, column: int, edit: Edit, base: int | None, styles: Styles) -> str:
-    number_format = edit.number_format or default_format(edit.value)
+    value = edit.value
+    number_format = edit.number_format or default_format(value)
     style = styles.style(base, number_format, edit.bold)
-    return cell_xml(prefix, f"{column_letters(column)}{row}", edit.value, style)
+    key = (prefix, type(value), value, style)
+    tail = _TAILS.get(key)
+    if tail is None:  # a column repeats a few values: each cell's XML after its reference is made once
+        full = cell_xml(prefix, "@", value, style)
+        tail = full[len(prefix) + 8 :] if full else ""
+        if len(_TAILS) < 100_000:
+            _TAILS[key] = tail
+    if not tail:
+        return ""
+    return f'<{prefix}c r="{column_letters(column)}{row}"{tail}'
 
 
 def _new_row(
@@ -424,6 +485,29 @@ def _int(text: str | None) -> int | None:
         return None
 
 
+_COLUMN_OF: dict[bytes, int] = {}
+
+
+def _attribute(attrs: bytes, name: bytes) -> bytes | None:
+    """One attribute's value from a start tag's attributes (the common `name="..."` form, else parsed)."""
+    i = attrs.find(b" " + name + b'="')
+    if i >= 0:
+        start = i + len(name) + 3
+        return attrs[start : attrs.find(b'"', start)]
+    if name + b"=" not in attrs:
+        return None
+    value = _attrs(attrs).get(name.decode())
+    return None if value is None else value.encode()
+
+
+def _column(ref: bytes) -> int:
+    letters = ref.rstrip(b"0123456789$").lstrip(b"$")
+    column = _COLUMN_OF.get(letters)
+    if column is None:
+        column = _COLUMN_OF[letters] = column_number(letters.decode())
+    return column
+
+
 def _splice_row(
     prefix: str, row: int, open_tag: bytes, content: bytes, edits: dict[int, Edit], styles: Styles,
     column_styles: _ColumnStyles, package: Package, entry: SheetEntry, implicit: bool,
@@ -431,20 +515,20 @@ def _splice_row(
     """One existing row with its edited cells replaced or inserted in column order."""
     if b"<!--" in content or b"<![CDATA[" in content or b"<?" in content:
         content = _normalized(package, entry, content, row)
+    appended = _appended_after_cells(prefix, row, open_tag, content, edits, styles, column_styles)
+    if appended is not None:
+        return appended, False
     cells: list[tuple[int, re.Match[bytes]]] = []
-    column = 0
     for match in _CELL.finditer(content):
-        attrs = _attrs(match.group(1))
-        ref = attrs.get("r")
+        ref = _attribute(match.group(1), b"r")
         if ref is None:
             content = _normalized(package, entry, content, row)
             return _splice_row(
                 prefix, row, open_tag, content, edits, styles, column_styles, package, entry, implicit
             )
-        column = split_ref(ref)[1]
-        cells.append((column, match))
-    row_attrs = _attrs(open_tag)
-    row_style = _int(row_attrs.get("s")) if row_attrs.get("customFormat") in ("1", "true") else None
+        cells.append((_column(ref), match))
+    custom = _attribute(open_tag, b"customFormat")
+    row_style = _int((_attribute(open_tag, b"s") or b"").decode()) if custom in (b"1", b"true") else None
     pieces: list[bytes] = []
     position = 0
     formulas = False
@@ -452,32 +536,33 @@ def _splice_row(
     i = 0
     left_style: int | None = None
     for column, match in cells:
+        if i == len(todo):
+            break
         while i < len(todo) and todo[i] < column:
             base = left_style if edits[todo[i]].like_left else row_style or column_styles(todo[i])
             pieces.append(content[position : match.start()])
             position = match.start()
             pieces.append(_edit_xml(prefix, row, todo[i], edits[todo[i]], base, styles).encode())
             i += 1
-        attrs = _attrs(match.group(1))
-        style = _int(attrs.get("s"))
         if i < len(todo) and todo[i] == column:
+            style = _int((_attribute(match.group(1), b"s") or b"").decode())
             inner = match.group(2) or b""
             formulas = formulas or bool(_FORMULA.search(inner))
             pieces.append(content[position : match.start()])
             pieces.append(_edit_xml(prefix, row, column, edits[column], style, styles).encode())
             position = match.end()
             i += 1
-        left_style = style
-    tail_start = position
+        elif i < len(todo) and edits[todo[i]].like_left:
+            left_style = _int((_attribute(match.group(1), b"s") or b"").decode())
     if i < len(todo):
         last_end = cells[-1][1].end() if cells else 0
-        pieces.append(content[position:last_end])
-        position = last_end
+        if last_end > position:
+            pieces.append(content[position:last_end])
+            position = last_end
         while i < len(todo):
             base = left_style if edits[todo[i]].like_left else row_style or column_styles(todo[i])
             pieces.append(_edit_xml(prefix, row, todo[i], edits[todo[i]], base, styles).encode())
             i += 1
-    del tail_start
     pieces.append(content[position:])
     opening = _widen_spans(open_tag, edits)
     if implicit:
@@ -489,7 +574,43 @@ def _splice_row(
     return opening + b"".join(pieces) + f"</{prefix}row>".encode(), formulas
 
 
+def _appended_after_cells(
+    prefix: str, row: int, open_tag: bytes, content: bytes, edits: dict[int, Edit], styles: Styles,
+    column_styles: _ColumnStyles,
+) -> bytes | None:  # fmt: skip
+    """The row with new cells after its last one, when every edit lies right of it (a first recode)."""
+    if b"extLst" in content or any(e.like_left for e in edits.values()):
+        return None
+    last = content.rfind(b"<" + prefix.encode() + b"c ")
+    if last < 0:
+        return None
+    match = _CELL.match(content, last)
+    if match is None or content[match.end() :].strip():
+        return None
+    ref = _attribute(match.group(1), b"r")
+    if ref is None or _column(ref) >= min(edits):
+        return None
+    custom = _attribute(open_tag, b"customFormat")
+    row_style = _int((_attribute(open_tag, b"s") or b"").decode()) if custom in (b"1", b"true") else None
+    cells = "".join(
+        _edit_xml(prefix, row, column, edits[column], row_style or column_styles(column), styles)
+        for column in sorted(edits)
+    )
+    opening = _widen_spans(open_tag, edits)
+    if opening.endswith(b"/>"):
+        return None
+    return (
+        opening
+        + content[: match.end()]
+        + cells.encode()
+        + content[match.end() :]
+        + f"</{prefix}row>".encode()
+    )
+
+
 def _widen_spans(open_tag: bytes, edits: dict[int, Edit]) -> bytes:
+    if b"spans" not in open_tag:
+        return open_tag
     match = re.search(rb'\sspans="(\d+):(\d+)"', open_tag)
     if match is None or not edits:
         return open_tag
@@ -529,7 +650,7 @@ def _normalized(package: Package, entry: SheetEntry, content: bytes, row: int) -
 
 
 def _with_dimension(
-    head: bytes, edits: dict[int, dict[int, Edit]], package: Package, entry: SheetEntry
+    head: bytes, edits: Mapping[int, dict[int, Edit]], package: Package, entry: SheetEntry
 ) -> bytes:
     match = _DIMENSION.search(head)
     if match is None or not edits:
@@ -553,32 +674,29 @@ def _with_dimension(
     return head[: match.start()] + new_tag + head[match.end() :]
 
 
-def _refuse_unsafe_cells(
-    package: Package, entry: SheetEntry, data: bytes, edits: dict[int, dict[int, Edit]]
-) -> None:
+def _refuse_unsafe_cells(package: Package, entry: SheetEntry, data: bytes, edits: Cells) -> None:
     """Refuse to write into a merged range or over an array formula's or a shared formula's cells."""
     if not edits:
         return
 
+    columns = edits.columns if isinstance(edits, Cells) else {}
+
     def covered(bounds: tuple[int, int, int, int]) -> bool:
         top, left, bottom, right = bounds
-        return (
-            all(
-                column in edits.get(row, {})
-                for row in range(top, bottom + 1)
-                for column in range(left, right + 1)
-            )
-            if (bottom - top + 1) * (right - left + 1) <= 100_000
-            else False
+        return all(
+            all(row in columns.get(column, {}) for row in range(top, bottom + 1))
+            for column in range(left, right + 1)
         )
 
-    def touched(bounds: tuple[int, int, int, int]) -> tuple[int, int] | None:
+    def touched(bounds: tuple[int, int, int, int]) -> list[tuple[int, int]]:
         top, left, bottom, right = bounds
-        for row in range(top, min(bottom, max(edits)) + 1):
-            for column in edits.get(row, ()):
-                if left <= column <= right:
-                    return row, column
-        return None
+        return sorted(
+            (row, column)
+            for column, cells in columns.items()
+            if left <= column <= right
+            for row in (range(top, bottom + 1) if bottom - top < len(cells) else cells)
+            if top <= row <= bottom and row in cells
+        )
 
     end = data.rfind(b"sheetData")
     for match in _MERGE.finditer(data, max(end, 0)):
@@ -586,9 +704,11 @@ def _refuse_unsafe_cells(
             bounds = range_bounds(match.group(1).decode())
         except ValueError:
             continue
-        hit = touched(bounds)
-        if hit and hit != (bounds[0], bounds[1]):
-            raise _unsafe(entry, hit, f"inside the merged cells {match.group(1).decode()}", "unmerge them")
+        inside = [hit for hit in touched(bounds) if hit != (bounds[0], bounds[1])]
+        if inside:
+            raise _unsafe(
+                entry, inside[0], f"inside the merged cells {match.group(1).decode()}", "unmerge them"
+            )
     for match in re.finditer(rb"<(?:[\w.-]+:)?f\b([^>]*\bref=\"[^\"]+\"[^>]*)>", data):
         attrs = _attrs(match.group(1))
         try:
@@ -597,10 +717,10 @@ def _refuse_unsafe_cells(
             continue
         kind = attrs.get("t", "normal")
         if kind == "array":
-            hit = touched(bounds)
-            if hit and not covered(bounds):
+            hits = touched(bounds)
+            if hits:
                 raise _unsafe(
-                    entry, hit, f"in the results of an array formula ({attrs['ref']})", "move the formula"
+                    entry, hits[0], f"in the results of an array formula ({attrs['ref']})", "move the formula"
                 )
         elif kind == "shared":
             cell_start = data.rfind(b"<", 0, match.start())
@@ -609,7 +729,7 @@ def _refuse_unsafe_cells(
                 master = split_ref(cell_attrs.get("r", ""))
             except ValueError:
                 continue
-            if master[1] in edits.get(master[0], {}) and not covered(bounds):
+            if master[0] in columns.get(master[1], {}) and not covered(bounds):
                 raise _unsafe(
                     entry,
                     master,
@@ -710,7 +830,7 @@ def _display_width(value: Any, number_format: str | None) -> int:
     return max((len(line) for line in str(value).splitlines()), default=0)
 
 
-def column_widths(cells: dict[int, dict[int, Edit]]) -> dict[int, float]:
+def column_widths(cells: Mapping[int, dict[int, Edit]]) -> dict[int, float]:
     """Widths that show every value (money and dates never as ###), capped at MAX_WIDTH."""
     widest: dict[int, float] = {}
     for row in cells.values():
@@ -812,7 +932,7 @@ class _Parts:
 
     def __init__(self, package: Package) -> None:
         self.package = package
-        self.changed: dict[str, bytes] = {}
+        self.changed: dict[str, bytes | IO[bytes]] = {}
         self.added: dict[str, bytes] = {}
         self.removed: set[str] = set()
         self.trees: dict[str, etree._Element] = {}  # parts edited as trees, serialized at the end
@@ -913,6 +1033,7 @@ def save(package: Package, changes: dict[str, SheetChanges], stream: IO[bytes]) 
             raise CptbillError(f"{name} is a chart sheet; cptbill cannot write into it. Nothing was saved.")
         if sheet.replaced:
             data = package.read(entry.part)
+            well_formed(package, entry.part, data, f"the sheet {name}")
             drop_calc_chain = drop_calc_chain or bool(_FORMULA.search(data))
             root = own_sheet(package, data, sheet, styles)
             if sheet.chart is not None:
@@ -1101,7 +1222,7 @@ def _add_chart(
         pass  # lxml declares the namespace where the attribute needs it
 
 
-def _scratch_chart(sheet: str, cells: dict[int, dict[int, Edit]], spec: BarChartSpec) -> bytes:
+def _scratch_chart(sheet: str, cells: Mapping[int, dict[int, Edit]], spec: BarChartSpec) -> bytes:
     """A workbook written by XlsxWriter holding the sheet's values and the chart over them."""
     import xlsxwriter
 
@@ -1150,7 +1271,13 @@ def _write_zip(package: Package, parts: _Parts, stream: IO[bytes]) -> None:
             if name in parts.removed:
                 continue
             data = parts.changed[name] if name in parts.changed else package.read(name)
-            out.writestr(_info_like(info), data)
+            if isinstance(data, bytes):
+                out.writestr(_info_like(info), data)
+            else:  # a spliced sheet, copied from its temporary file
+                data.seek(0)
+                with out.open(_info_like(info), "w", force_zip64=True) as member:
+                    shutil.copyfileobj(data, member, 1 << 20)
+                data.close()
         for name, data in parts.added.items():
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
+from xml.parsers import expat
 
 from lxml import etree
 
@@ -52,7 +53,7 @@ def damaged(path: Path, what: str) -> CptbillError:
 
 def parse_xml(data: bytes, path: Path, part: str) -> etree._Element:
     """A small part's XML tree, refusing DTDs and entities."""
-    if _DOCTYPE.search(data[:4096]) or (len(data) > 4096 and _DOCTYPE.search(data)):
+    if b"<!" in data and _DOCTYPE.search(data):
         raise damaged(path, f"holds a document type declaration in {part}, which a workbook never needs")
     try:
         return etree.fromstring(data, PARSER)
@@ -161,6 +162,8 @@ class Package:
     sheets: list[SheetEntry]
     content_types: bytes
     cache: dict[str, bytes] = field(default_factory=dict)
+    calamine: Any = None  # python-calamine's workbook, opened once when a sheet is read through it
+    validate: bool = False  # check each sheet read is well-formed XML (a check; a save always checks)
 
     @property
     def main_ns(self) -> str:
@@ -236,6 +239,8 @@ class Package:
         return StyleInfo.read(self, part) if part else StyleInfo([], {})
 
     def close(self) -> None:
+        if self.calamine is not None:
+            self.calamine.close()
         self.archive.close()
 
 
@@ -338,7 +343,7 @@ def check_limits(path: Path, infos: list[zipfile.ZipInfo]) -> None:
 
 def _shared_strings(package: Package, part: str) -> Iterator[str]:
     data = package.read(part)
-    if _DOCTYPE.search(data):
+    if b"<!" in data and _DOCTYPE.search(data):
         raise damaged(package.path, f"holds a document type declaration in {part}")
     namespace = package.main_ns
     try:
@@ -486,9 +491,10 @@ def number(text: str) -> int | float:
 # Cell values of one sheet
 
 Rows = list[list[Any]]
-_ROW_TAG = re.compile(rb"<(?:\w+:)?row\b[^>]*?\sr=\"(\d+)\"")
-_WIDE_REFS = (re.compile(rb"\sr=\"([A-Z]{3})\d"), re.compile(rb"\sr=\"([A-Z]{2})\d"))
-_FORMULA_OR_ODD = re.compile(rb"<(?:\w+:)?f[\s>/]|\st=\"[ed]\"")
+_ROW_NUMBERS = re.compile(rb'<row r="(\d+)"')
+_WIDE_REFS = re.compile(rb'r="([A-Z]{2,3})\d')
+_FORMULA = re.compile(rb"<f[\s>/]")
+_ERROR_OR_ISO_DATE = re.compile(rb't="[ed]"')
 
 
 def read_sheet(package: Package, entry: SheetEntry) -> Rows:
@@ -501,56 +507,89 @@ def read_sheet(package: Package, entry: SheetEntry) -> Rows:
     if entry.kind != "worksheet":
         return []
     data = package.read(entry.part)
-    if _DOCTYPE.search(data):
+    if b"<!" in data and _DOCTYPE.search(data):
         raise damaged(package.path, f"holds a document type declaration in the sheet {entry.name}")
-    fast = _calamine_rows(package, entry, data)
-    if fast is not None:
-        return fast
+    if package.validate:
+        well_formed(package, entry.part, data, f"the sheet {entry.name}")
+    if not (package.strict or package.date1904) and _calamine_can_read(data) and _plain_parts(package):
+        del data  # the XML is not needed while calamine reads: less memory at the peak
+        fast = _calamine_rows(package, entry)
+        if fast is not None:
+            return fast
+        data = package.read(entry.part)
     return _lxml_rows(package, entry, data)
 
 
-def _extent(data: bytes) -> tuple[int, int]:
-    """An upper bound of (rows, columns) from A1 to the last cell, from the tags alone."""
-    rows = max((int(m) for m in _ROW_TAG.findall(data)), default=0)
-    rows = max(rows, data.count(b"<row") + data.count(b":row"))
-    columns = 26
-    for pattern in _WIDE_REFS:
-        found = pattern.findall(data)
-        if found:
-            columns = max(column_number(m.decode()) for m in found)
-            break
-    return rows, columns
+def well_formed(package: Package, part: str, data: bytes, what: str) -> None:
+    """Refuse XML that is not well formed (python-calamine reads some of it anyway), or declares a DTD."""
+    parser = expat.ParserCreate()
+
+    def refuse_dtd(*_: Any) -> None:
+        raise damaged(package.path, f"holds a document type declaration in {what}")
+
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError:
+        raise damaged(package.path, f"is damaged ({what} cannot be read)") from None
 
 
-def _calamine_rows(package: Package, entry: SheetEntry, data: bytes) -> Rows | None:
-    """The sheet through python-calamine (much faster), when it gives exactly what the lxml reader does.
+def _plain_parts(package: Package) -> bool:
+    """The parts python-calamine reads besides the sheet hold no DTD (it would not refuse one)."""
+    for kind in ("sharedStrings", "styles"):
+        part = package.part_of_type(kind)
+        if part is not None:
+            data = package.read(part)
+            if b"<!" in data and _DOCTYPE.search(data):
+                raise damaged(package.path, f"holds a document type declaration in {part}")
+    return True
 
-    Not for: Strict files, the 1904 date system, sheets with formulas (a formula never saved
-    must be told from an empty cell), error or ISO-date cells, or a used area too large for a grid.
+
+def _calamine_can_read(data: bytes) -> bool:
+    """Whether python-calamine gives exactly what the lxml reader would, without building a huge grid.
+
+    Only for the plain form every spreadsheet program writes (unprefixed tags, `r` first on rows,
+    double quotes), without formulas (a formula never saved must be told from an empty cell),
+    error or ISO-date cells, and with a used area small enough for a grid. Each test is one fast
+    scan of the bytes.
     """
-    if package.strict or package.date1904 or _FORMULA_OR_ODD.search(data):
-        return None
-    rows_bound, columns_bound = _extent(data)
-    if rows_bound * columns_bound > DENSE_CELLS:
-        return None
+    if b"<sheetData" not in data or b"='" in data or b" r =" in data or b"<row>" in data:
+        return False
+    if _FORMULA.search(data) or _ERROR_OR_ISO_DATE.search(data):
+        return False
+    rows = _ROW_NUMBERS.findall(data)
+    if len(rows) != data.count(b"<row "):
+        return False
+    last_row = max(map(int, rows), default=0)
+    wide = _WIDE_REFS.findall(data)
+    last_column = max((column_number(m.decode()) for m in set(wide)), default=26)
+    return last_row * max(last_column, 26) <= DENSE_CELLS
+
+
+def _calamine_rows(package: Package, entry: SheetEntry) -> Rows | None:
+    """The sheet through python-calamine, much faster; None when it cannot read it."""
     try:
         import python_calamine
-    except ImportError:  # pragma: no cover - a declared dependency
+    except ImportError:  # not built for every platform (Pyodide): the lxml reader reads everything
         return None
     try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(package.path))
-        try:
-            grid = workbook.get_sheet_by_name(entry.name).to_python(skip_empty_area=False)
-        finally:
-            workbook.close()
+        if package.calamine is None:
+            package.calamine = python_calamine.CalamineWorkbook.from_path(str(package.path))
+        sheet = package.calamine.get_sheet_by_name(entry.name)
+        rows: Rows = []
+        for row in sheet.iter_rows():
+            last = len(row)
+            while last and row[last - 1] == "":
+                last -= 1
+            rows.append([None if v == "" else v for v in row[:last]])
+        start_row, start_column = sheet.start or (0, 0)
     except Exception:  # anything odd: the lxml reader reads it, or says what is wrong
         return None
-    rows: Rows = []
-    for row in grid:
-        last = len(row)
-        while last and row[last - 1] == "":
-            last -= 1
-        rows.append([None if v == "" else v for v in row[:last]])
+    if start_column:
+        rows = [[None] * start_column + row if row else row for row in rows]
+    if start_row:
+        rows = [[] for _ in range(start_row)] + rows
     while rows and not rows[-1]:
         rows.pop()
     return rows

@@ -82,14 +82,23 @@ class FileBook:
             raise ValueError(f"cells out of the sheet: column {column}, rows {min(cells)}-{max(cells)}")
         changes = self._changes(sheet)
         own = changes.created or changes.replaced
+        shared: dict[tuple[type, Any], Edit] = {}  # a column repeats a few values: one edit each
         for row, value in cells.items():
             if row == 1:
                 header = isinstance(value, str) and bool(value.strip())
                 changes.set(row, column, Edit(value, None, bold=own and header, like_left=header))
                 if header:
                     changes.header_columns.add(column)
-            else:
-                changes.set(row, column, Edit(value, number_format))
+                continue
+            try:
+                edit = shared.get((type(value), value))
+            except TypeError:  # unhashable: its own edit
+                edit = None
+            if edit is None:
+                edit = Edit(value, number_format)
+                with contextlib.suppress(TypeError):
+                    shared[(type(value), value)] = edit
+            changes.set(row, column, edit)
 
     def append_rows(self, sheet: str, header: Sequence[str], rows: Rows) -> None:
         current = self.read(sheet)
@@ -139,7 +148,9 @@ def read_file(path: Path | str, progress: Progress | None = None) -> FileBook:
     """Open a workbook for reading only (a check): nothing is ever saved. Close it with `close()`."""
     path = _check_workbook(readable(path))
     _say(progress, f"Reading {path.name}")
-    return FileBook(open_package(path))
+    package = open_package(path)
+    package.validate = True  # nothing is saved to check it then
+    return FileBook(package)
 
 
 def update_file(
@@ -178,7 +189,7 @@ def update_file(
         package = open_package(update.source)
         try:
             book = FileBook(package)
-            with _kept_out_of_collection():
+            with kept_out_of_collection():
                 result = job(book)
                 if not book.dirty and out is None:
                     return Updated(result=result, saved=None, backup=None)
@@ -190,19 +201,23 @@ def update_file(
 
 
 @contextlib.contextmanager
-def _kept_out_of_collection() -> Iterator[None]:
-    """Keep the objects alive now out of garbage collection while the job allocates many more.
+def kept_out_of_collection() -> Iterator[None]:
+    """Spare the garbage collector's work while a job reads and plans (hundreds of thousands of objects).
 
-    Each full collection the job's allocations trigger would walk every long-lived object again,
-    for nothing. `gc.freeze` takes them out of the collector's view until `gc.unfreeze`.
+    The objects alive now are frozen out of its view, and a collection waits for many more new
+    objects than usual: each full collection would walk every cell and line again, for nothing
+    (the job's objects hold no cycles worth collecting early).
     """
     if gc.get_freeze_count():  # the program froze objects itself: leave its choice alone
         yield
         return
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
@@ -223,4 +238,4 @@ def _check_workbook(path: Path) -> Path:
     return path
 
 
-__all__ = ["FileBook", "Updated", "backup_path", "read_file", "update_file"]
+__all__ = ["FileBook", "Updated", "backup_path", "kept_out_of_collection", "read_file", "update_file"]
