@@ -141,6 +141,9 @@ def test_lines_sent_are_recorded_and_not_sent_twice() -> None:
     again = run(book, resend=True)
     assert len(again.claims) == len(first.claims)
     assert {c.claim_id for c in again.claims}.isdisjoint({c.claim_id for c in first.claims})
+    # A resend is sent as it was first sent: the corrected claim stays a corrected claim.
+    assert {c.client.name: c.frequency for c in again.claims}["Grace Okafor"] == "7"
+    assert {c.client.name: c.frequency for c in again.claims}["Rosa Delgado"] == "1"
 
 
 def test_payer_and_format_options() -> None:

@@ -101,6 +101,9 @@ _ADDRESS = re.compile(
 )
 _MODIFIER = re.compile(r"^[0-9A-Z]{2}$")
 _CLAIM_ID = re.compile(r"^CB(\d{6,})$")
+_CORRECTED = re.compile(
+    r"^corrected claim \(7\) for payer claim (\S+)$"
+)  # the Reason of a corrected claim sent
 
 
 # ------------------------------------------------------------------------------- the pieces
@@ -642,6 +645,15 @@ def needs_correction(rows: Sequence[Sent]) -> Sent | None:
     return latest if reasons & CORRECTABLE else None
 
 
+def corrected_in_flight(rows: Sequence[Sent]) -> str:
+    """The payer claim number a corrected claim was sent for, when that is the service's latest row."""
+    if not rows:
+        return ""
+    latest = max(rows, key=lambda r: r.row)
+    match = _CORRECTED.match(latest.reason)
+    return match.group(1) if match and latest.status == Status.SUBMITTED.value.casefold() else ""
+
+
 def next_claim_ids(sent: Iterable[Sent]) -> Iterable[str]:
     """Claim IDs `CB000001`, `CB000002`, ... after the highest the Claims sheet holds."""
     numbers = [int(m.group(1)) for s in sent if (m := _CLAIM_ID.match(s.claim_id))]
@@ -727,7 +739,7 @@ def make_claims(
             problems.append(f"client not on the {c.CLIENTS} sheet")
         else:
             problems += client.problems
-        if corrected is not None and not resend and not corrected.payer_claim_id:
+        if corrected is not None and not corrected.payer_claim_id:
             problems.append(f"a corrected claim needs the Payer claim ID ({c.CLAIMS} row {corrected.row})")
         service_lines, line_problems = _service_lines(day, client, payer, provider, extras)
         if problems or any(line_problems.values()):
@@ -743,7 +755,7 @@ def make_claims(
                 payer=payer,
                 date=date,
                 lines=service_lines,
-                corrects=corrected.payer_claim_id if corrected is not None and not resend else "",
+                corrects=corrected.payer_claim_id if corrected is not None else corrected_in_flight(earlier),
             )
         )
     return batch
