@@ -59,7 +59,7 @@ def test_json_is_exactly_the_summary_object(
     }
     assert [(r["row"], r["before"], r["after"], r["changes"]) for r in data["rows"]] == [
         (2, "-", "97124 x 3 = $90.00", True),
-        (3, "-", "97140 x 0", True),
+        (3, "-", "97124 x 0", True),  # a blank Service is massage
     ]
     assert data["rows"][1]["flags"].startswith("UNDER_8_MIN: ")
 
@@ -69,7 +69,7 @@ def test_recode_json_without_month_and_its_effect(tmp_path: Path, capsys: pytest
     data = json.loads(run(capsys, "recode", str(path), "--json")[1])
     assert data["month"] is None and set(data) == {"month", "lines", "changed", "expected_total", "flags"}
     rows = list(openpyxl.load_workbook(path)["Sessions"].iter_rows(min_row=2, max_col=6, values_only=True))
-    assert [row[4:] for row in rows] == [("97124", 3), ("97140", 0)]
+    assert [row[4:] for row in rows] == [("97124", 3), ("97124", 0)]  # blank Service: massage
 
 
 def test_readable_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,7 +78,7 @@ def test_readable_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert status == 0 and err == ""
     assert "2 lines in scope (all months), 2 would change, expected total $90.00" in out
     assert "UNDER_8_MIN 1" in out and "UNKNOWN_PAYER 1" in out
-    assert re.search(r"Sessions +3 +- +-> +97140 x 0 +UNDER_8_MIN: ", out)
+    assert re.search(r"Sessions +3 +- +-> +97124 x 0 +UNDER_8_MIN: ", out)  # a blank Service is massage
     assert re.search(r"Sessions +2 +- +-> +97124 x 3 = \$90\.00", out)
     assert "Payers row 3: Rate 97124 is not an amount" in out  # a warning from loading
     assert "Bo" not in out and "Ann" not in out  # no client names
@@ -92,7 +92,7 @@ def test_check_lists_the_lines_that_would_change_and_all_of_them_with_all(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows: list[list[Any]] = [[DAY, f"C{i}", "Aetna", 30] for i in range(CHECK_SHOWN + 5)]
-    rows.append([DAY, "Zed", "Zeta", 30, "97140", 2])  # flagged, but a recode changes nothing on it
+    rows.append([DAY, "Zed", "Zeta", 30, "97124", 2])  # flagged, but a recode changes nothing on it
     path = workbook(tmp_path / "billing.xlsx", rows)
     run(capsys, "recode", str(path))
     book = openpyxl.load_workbook(path)
@@ -108,7 +108,7 @@ def test_check_lists_the_lines_that_would_change_and_all_of_them_with_all(
     out = run(capsys, "check", str(path), "--all")[1]
     listed = re.findall(r"^Sessions +(\d+) ", out, re.M)
     assert listed == [str(n) for n in range(2, CHECK_SHOWN + 8)]  # the unchanged flagged line too
-    assert re.search(rf"^Sessions +{CHECK_SHOWN + 7} +97140 x 2 += +97140 x 2 +UNKNOWN_PAYER", out, re.M)
+    assert re.search(rf"^Sessions +{CHECK_SHOWN + 7} +97124 x 2 += +97124 x 2 +UNKNOWN_PAYER", out, re.M)
     assert "--all lists every line" not in out
     data = json.loads(run(capsys, "check", str(path), "--json")[1])
     assert len(data["rows"]) == CHECK_SHOWN + 5 and all(r["changes"] for r in data["rows"])

@@ -29,6 +29,14 @@ def test_demo_imports_the_remittance_learns_and_recodes_november(
     assert "Summit Mutual: 97124 — 97140 denied 3 of 3" in out
     assert "Follow-up: 7 open item(s)" in out and "(3 to bill the client)" in out
     assert "Shortfalls: 1 service(s)" in out
+    # Both stories: `either` lines learn 97124 from Summit's claims; a documented massage line at
+    # a payer covering only manual therapy keeps 97124, flagged with what to do.
+    assert "Service either at Summit Mutual: 12 line(s) billed 97124" in out
+    assert (
+        "massage was documented, so the code stays 97124; NOT_ACCEPTED says: Evergreen Medicare Advantage "
+        "covers only 97140 (manual therapy): bill it only if the session was manual therapy, otherwise "
+        "collect from the client"
+    ) in " ".join(out.split())
 
     wb = openpyxl.load_workbook(tmp_path / "massage-billing.xlsx")
     sessions = list(wb["Sessions"].iter_rows(values_only=True))

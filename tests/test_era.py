@@ -64,9 +64,9 @@ PAYERS = [
     ["Harbor Health PPO", "97124, 97140", "97140", 31.2, 33.5, "HARBOR HEALTH, HHP01"],
     ["Evergreen Medicare Advantage", "97140", None, None, 27.17, "EVERGREEN MA, EVG22"],
 ]
-SESSIONS = [
-    ["Date", "Client", "Payer", "Minutes"],
-    [dt.date(2026, 11, 3), "Jordan Pike", "Summit Mutual", 38],
+SESSIONS = [  # Service `either`: the payer's claim history may choose the massage code
+    ["Date", "Client", "Payer", "Minutes", "Service"],
+    [dt.date(2026, 11, 3), "Jordan Pike", "Summit Mutual", 38, "either"],
 ]
 
 
@@ -415,7 +415,7 @@ def test_import_then_recode_codes_the_payer_by_what_the_era_showed() -> None:
     imported(FIXTURES / "summit-paid-denied.835", book=book)  # 97140 denied, 97124 paid
     plan, _ = recode(book)
     assert plan.results[0].code == "97124"
-    assert book.read("Sessions")[1][4] == "97124"
+    assert book.read("Sessions")[1][5] == "97124"
     learned = book.read("Payers")
     assert learned[1][-1].startswith("97124")  # the Learned column says why
 

@@ -215,7 +215,7 @@ def test_registers_exactly_the_five_formulas_with_descriptions_and_optional_argu
     }
     assert optional == {
         "CPTUNITS": ["rule"],
-        "CPTCODE": ["claims", "settings"],
+        "CPTCODE": ["claims", "settings", "service"],
         "CPTEXPECTED": [],
         "CPTFLAGS": ["claims", "settings"],
         "CPTBESTCODE": ["payers"],
@@ -256,14 +256,32 @@ def test_cptunits_rule_is_optional_and_a_bad_rule_gives_errors() -> None:
 # ---------------------------------------------------------------- CPTCODE, CPTEXPECTED, CPTBESTCODE
 
 
-def test_cptcode_follows_accepts_preferred_history_and_default() -> None:
+def test_cptcode_gives_the_documented_services_code() -> None:
     payers = [[v if v is not None else "" for v in row] for row in PAYERS]
-    result = call("cptcode", column("Aetna", "blue shield ", "CIGNA", "Unknown Co", None), payers)
+    payer_column = column("Aetna", "Blue Shield", "CIGNA", "Unknown Co", "Aetna", "Aetna", None)
+    services = column("massage", "manual therapy", "MLD", "hot pack", "97110", "reflexology", "massage")
+    result = call("cptcode", payer_column, payers, None, None, services)
+    # Whatever the payer takes or prefers (Blue Shield takes only 97124): the service's code.
+    assert result == column("97124", "97140", "97140", "97010", "97110", VALUE_ERROR, "")
+    # Without a service (or a blank one), the Settings value Blank service applies: massage.
+    assert call("cptcode", column("Aetna", "Cigna"), payers) == column("97124", "97124")
+    settings = [["Setting", "Value"], ["Blank service", "manual therapy"]]
+    assert call("cptcode", column("Aetna", "Cigna"), payers, None, settings, column("", "")) == column(
+        "97140", "97140"
+    )
+
+
+def test_cptcode_either_follows_accepts_preferred_history_and_default() -> None:
+    payers = [[v if v is not None else "" for v in row] for row in PAYERS]
+    either = [["either"]]  # one cell stands for every line
+    result = call(
+        "cptcode", column("Aetna", "blue shield ", "CIGNA", "Unknown Co", None), payers, None, None, either
+    )
     # Aetna takes both and has no preference or history: the default code.
     assert result == column("97140", "97124", "97140", "97140", "")
     claims = [[serial(v) if isinstance(v, dt.datetime) else v for v in row] for row in CLAIMS]
-    assert call("cptcode", [["Aetna"]], payers, claims) == [["97124"]]
-    settings = [["Setting", "Value"], ["Default code", "97124"]]
+    assert call("cptcode", [["Aetna"]], payers, claims, None, either) == [["97124"]]
+    settings = [["Setting", "Value"], ["Default code", "97124"], ["Blank service", "either"]]
     assert call("cptcode", column("Aetna", "Unknown Co"), payers, None, settings) == column("97124", "97124")
 
 
@@ -318,6 +336,24 @@ def test_cptflags_matches_the_check_of_the_same_lines() -> None:
     assert flags == [expected.get(row, "") for row in range(2, len(sessions) + 1)]
 
 
+def test_cptflags_reports_the_service_messages() -> None:
+    nov = serial(dt.datetime(2026, 11, 3))
+    sessions = [
+        ["Date", "Client", "Payer", "Minutes", "Service", "Modifiers"],
+        [nov, "Ann", "Blue Shield", 30, "manual therapy", ""],  # Blue Shield covers only 97124
+        [nov, "Bob", "Aetna", 30, "massage", ""],
+        [nov, "Bob", "Aetna", 15, "manual therapy", "XS"],  # separate regions: not mixed
+        [nov, "Cy", "Aetna", 30, "massage", ""],
+        [nov, "Cy", "Aetna", 15, "myofascial", ""],
+    ]
+    flags = [row[0] for row in call("cptflags", sessions, PAYERS)]
+    assert flags[0].startswith(
+        "NOT_ACCEPTED: Blue Shield covers only 97124 (massage): bill it only if the session was massage"
+    )
+    assert flags[1:3] == ["", ""]
+    assert all(f.startswith("MIXED_CODES") and "59 or XS" in f for f in flags[3:])
+
+
 def test_cptflags_without_session_headers_is_an_error() -> None:
     assert call("cptflags", [["a", "b"], [1, 2]], PAYERS) == [[VALUE_ERROR]]
 
@@ -355,7 +391,10 @@ def test_recode_script_writes_what_the_core_writes(tmp_path: Path) -> None:
         # Flagged lines get a fill; lines without flags have it cleared.
         colors = [a for a in actions if a["func"] == "setRangeColors"]
         matrix = [row[0] for a in colors for row in a["args"][0] if row[0] != "keep"]  # "keep": self-pay
-        flagged = [bool(r.flags) for r in plan.results]
+        # A self-pay line holding an earlier recode's code is cleared, and its fill with it.
+        results = sorted((*plan.results, *plan.cleared), key=lambda r: r.row)
+        assert plan.cleared
+        flagged = [bool(r.flags) for r in results]
         assert [color == cptbill.excel.FLAG_FILL.lower() for color in matrix] == flagged
         assert set(matrix) == {None, cptbill.excel.FLAG_FILL.lower()}
         # Learned is refreshed on the Payers sheet because a Claims sheet exists.
@@ -395,11 +434,11 @@ def test_blank_month_recodes_the_active_session_sheet_only() -> None:
     november = [[*SESSION_HEADER], [dt.datetime(2026, 11, 3), "Ann", "Aetna", 53, *[None] * 5]]
     sheets = {"2026-10": october, "2026-11": november, "Payers": PAYERS}
     after = apply(payload(sheets, active="2026-11"), run_script(payload(sheets, active="2026-11")))
-    assert owned(after["2026-11"]) == [("97140", 4.0, 126.0, None)]
+    assert owned(after["2026-11"]) == [("97124", 4.0, 112.0, None)]  # blank Service: massage
     assert owned(after["2026-10"]) == [(None, None, None, None)]
     # From a sheet that is not a session sheet, every session sheet is recoded.
     after = apply(payload(sheets, active="Payers"), run_script(payload(sheets, active="Payers")))
-    assert owned(after["2026-10"]) == [("97140", 3.0, 94.5, None)]
+    assert owned(after["2026-10"]) == [("97124", 3.0, 84.0, None)]
 
 
 def test_user_mistakes_become_one_sentence_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
@@ -473,13 +512,14 @@ def test_recode_takes_the_month_from_settings(month: Any) -> None:
     sheets = _with_month(_two_months(), month)
     data = payload(sheets, active="Sessions")
     after = apply(data, run_script(data))
-    assert owned(after["Sessions"]) == [("97140", 3.0, 94.5, None), (None, None, None, None)]
+    # Blank Service: massage, 97124 (Aetna pays 28.00 a unit).
+    assert owned(after["Sessions"]) == [("97124", 3.0, 84.0, None), (None, None, None, None)]
     # A month given to the script (classic xlwings: recode_caller("2026-11")) wins over Settings.
     after = apply(data, run_script(data, month="2026-11"))
-    assert owned(after["Sessions"]) == [(None, None, None, None), ("97140", 4.0, 126.0, None)]
+    assert owned(after["Sessions"]) == [(None, None, None, None), ("97124", 4.0, 112.0, None)]
     # Blank: the active sheet's lines, as before.
     blank = payload(_with_month(_two_months(), None), active="Sessions")
-    assert [r[0] for r in owned(apply(blank, run_script(blank))["Sessions"])] == ["97140", "97140"]
+    assert [r[0] for r in owned(apply(blank, run_script(blank))["Sessions"])] == ["97124", "97124"]
 
 
 def test_a_bad_month_in_settings_is_one_sentence_naming_the_row() -> None:

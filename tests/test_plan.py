@@ -14,12 +14,16 @@ from hypothesis import strategies as st
 
 from cptbill.book import MemoryBook, check, recode
 from cptbill.codes import HOT_COLD_PACK, MASSAGE_FAMILY
+from cptbill.coding import documented_code
 from cptbill.contract import Flag, name_key
 from cptbill.models import Line, Payer, Plan, Settings, count_flags, money
-from cptbill.plan import make_plan
+from cptbill.plan import is_either, make_plan
 from cptbill.schema import column_index, parse_sessions
 from cptbill.units import Rule, table_units
 from helpers import PAYER_HEADER, SESSION_HEADER
+
+#: The session header with the optional Modifiers column last (the `line` helper's order).
+HEADER = [*SESSION_HEADER, "Modifiers"]
 
 NOW = dt.datetime(2026, 12, 1, 9, 30)
 DAY = "2026-11-03"
@@ -50,8 +54,9 @@ def line(
     units: Any = None,
     expected: Any = None,
     flags: Any = None,
+    modifiers: Any = None,
 ) -> list[Any]:
-    return [date, client, payer, minutes, service, visit, lock, code, units, expected, flags]
+    return [date, client, payer, minutes, service, visit, lock, code, units, expected, flags, modifiers]
 
 
 def book_of(
@@ -60,7 +65,7 @@ def book_of(
     defaults: dict[str, Any] | None = None,
     sheet: str = "Sessions",
 ) -> MemoryBook:
-    sheets: dict[str, list[list[Any]]] = {sheet: [SESSION_HEADER, *lines]}
+    sheets: dict[str, list[list[Any]]] = {sheet: [HEADER, *lines]}
     sheets["Payers"] = [PAYER_HEADER, *(payers if payers is not None else [payer("Aetna")])]
     if defaults:
         sheets["Settings"] = [["Setting", "Value"], *([k, v] for k, v in defaults.items())]
@@ -104,7 +109,9 @@ def changes_rows(book: MemoryBook) -> list[list[Any]]:
     return book.sheets.get("Changes", [])[1:]
 
 
-# --- Contract scenarios: (id, payers, settings, lines, month, expected outcome per line) ---
+# --- `either` scenarios: (id, payers, settings, lines, month, expected outcome per line) ---
+# Run with the Settings value `Blank service` = either: blank services are `either`, so payer rules
+# choose the massage code, exactly as before the Service column decided the code.
 
 SCENARIOS: list[
     tuple[str, list[list[Any]], dict[str, Any] | None, list[list[Any]], str | None, list[Any]]
@@ -447,7 +454,7 @@ def test_scenario(
     month: str | None,
     expected: list[Any],
 ) -> None:
-    book = book_of(lines, payers, defaults)
+    book = book_of(lines, payers, {"Blank service": "either", **(defaults or {})})
     before_check, _ = check(book, month)
     plan, _ = recode(book, month, now=NOW)
     assert outcome(book) == expected
@@ -465,7 +472,8 @@ def test_scenario(
     assert [r.flags_text for r in after.results] == [r.flags_text for r in plan.results]
 
 
-def test_mixed_visit_check_flags_it_and_recode_unifies_and_logs() -> None:
+def test_either_mixed_visit_check_flags_it_and_recode_unifies_and_logs() -> None:
+    # `either` lines share one code per visit (the old behaviour; documented services never do).
     book = book_of(
         [
             line(30, code="97124", units=2, expected=60),
@@ -473,6 +481,7 @@ def test_mixed_visit_check_flags_it_and_recode_unifies_and_logs() -> None:
             line(30, client="Bob"),
         ],
         [payer("Aetna", accepts="97140")],
+        {"Blank service": "either"},
     )
     before, _ = check(book, "2026-11")
     # As the sheet stands, the typed codes mix; what the recode would write does not.
@@ -520,6 +529,7 @@ def test_changes_log_one_row_per_overwritten_line_and_one_filled_row() -> None:
             line(30, client="Fay", flags="stale note"),  # flags only: filled cells, flags replaced
         ],
         [payer("Aetna", accepts="97140")],
+        {"Blank service": "either"},
     )
     plan, _ = recode(book, now=NOW)
     rows = changes_rows(book)
@@ -532,7 +542,7 @@ def test_changes_log_one_row_per_overwritten_line_and_one_filled_row() -> None:
 
 
 def test_nothing_to_fill_or_change_adds_no_changes_sheet() -> None:
-    book = book_of([line(30, code="97140", units=2, expected=64)])
+    book = book_of([line(30, code="97124", units=2, expected=60)])
     plan, _ = recode(book, now=NOW)
     assert plan.changed == 0
     assert "Changes" not in book.sheets
@@ -541,18 +551,18 @@ def test_nothing_to_fill_or_change_adds_no_changes_sheet() -> None:
 def test_sheet_option_on_a_month_sheet() -> None:
     book = MemoryBook(
         {
-            "2026-10": [SESSION_HEADER, line(30, date="2026-10-02")],
-            "2026-11": [SESSION_HEADER, line(30), line(7, client="Bob")],
+            "2026-10": [HEADER, line(30, date="2026-10-02")],
+            "2026-11": [HEADER, line(30), line(7, client="Bob")],
             "Payers": [PAYER_HEADER, payer("Aetna")],
         }
     )
     plan, _ = recode(book, sheet="2026-11", now=NOW)
     assert plan.lines == 2
-    assert outcome(book, "2026-11") == [("97140", 2, "64.00", set()), ("97140", 0, "0.00", {"UNDER_8_MIN"})]
+    assert outcome(book, "2026-11") == [("97124", 2, "60.00", set()), ("97124", 0, "0.00", {"UNDER_8_MIN"})]
     assert outcome(book, "2026-10") == [(None, None, None, set())]
     # The sheet name is matched ignoring case and spaces; an unknown one is a user error.
     plan, _ = recode(book, sheet=" 2026-10 ", now=NOW)
-    assert outcome(book, "2026-10") == [("97140", 2, "64.00", set())]
+    assert outcome(book, "2026-10") == [("97124", 2, "60.00", set())]
     from cptbill.errors import CptbillError
 
     with pytest.raises(CptbillError, match="No session sheet named"):
@@ -562,8 +572,8 @@ def test_sheet_option_on_a_month_sheet() -> None:
 def test_duplicates_are_per_sheet_and_ignore_self_pay() -> None:
     book = MemoryBook(
         {
-            "Oct": [SESSION_HEADER, line(30), line(30, payer=None), line(30, payer=None)],
-            "Nov": [SESSION_HEADER, line(30)],
+            "Oct": [HEADER, line(30), line(30, payer=None), line(30, payer=None)],
+            "Nov": [HEADER, line(30)],
             "Payers": [PAYER_HEADER, payer("Aetna")],
         }
     )
@@ -580,7 +590,7 @@ def test_json_summary_shape() -> None:
             line(30, payer="Nobody", client="Cy"),
             line(30, payer=None),
         ],
-        [payer("Aetna", r140="31.10")],
+        [payer("Aetna", r124="31.10")],
     )
     plan, _ = recode(book, "2026-11", now=NOW)
     summary = plan.summary()
@@ -598,14 +608,14 @@ def test_json_summary_shape() -> None:
 
 def test_check_takes_filled_cells_as_they_stand() -> None:
     # Units typed by hand are kept by a check (Expected follows them); a recode fixes them.
-    book = book_of([line(30, code="97140", units=5)])
+    book = book_of([line(30, code="97124", units=5)])
     plan, _ = check(book)
-    assert (plan.standing[0].units, plan.standing[0].expected) == (5, Decimal("160.00"))
-    assert (plan.results[0].units, plan.results[0].expected) == (2, Decimal("64.00"))
+    assert (plan.standing[0].units, plan.standing[0].expected) == (5, Decimal("150.00"))
+    assert (plan.results[0].units, plan.results[0].expected) == (2, Decimal("60.00"))
     assert plan.changed == 1
     recoded, _ = recode(book, now=NOW)
-    assert outcome(book) == [("97140", 2, "64.00", set())]
-    assert [(r[5], r[6]) for r in changes_rows(book)] == [("97140 x 5", "97140 x 2 = 64.00")]
+    assert outcome(book) == [("97124", 2, "60.00", set())]
+    assert [(r[5], r[6]) for r in changes_rows(book)] == [("97124 x 5", "97124 x 2 = 60.00")]
     assert recoded.changed == plan.changed
 
 
@@ -619,7 +629,7 @@ def test_owned_columns_are_added_when_missing() -> None:
     recode(book, now=NOW)
     rows = book.sheets["Sessions"]
     assert rows[0] == ["Client", "Notes", "Minutes", "Payer", "Date", "Code", "Units", "Expected", "Flags"]
-    assert rows[1][:8] == ["Ann", "=A1", 38, "Aetna", DAY, "97140", 3, 96.0]
+    assert rows[1][:8] == ["Ann", "=A1", 38, "Aetna", DAY, "97124", 3, 90.0]  # blank Service: massage
 
 
 # --- Properties on random sessions ---
@@ -638,10 +648,15 @@ DATES: list[Any] = [
 GOOD_MINUTES = st.integers(0, 120) | st.floats(0, 120, allow_nan=False).map(lambda m: round(m, 1))
 MINUTES = GOOD_MINUTES | st.sampled_from([None, "", "abc", -5, 601, "45", " 30 "])
 SERVICES = st.sampled_from(
-    [None, None, None, "massage", "manual therapy", "hot pack", "97010", "reflexology"]
-)
+    [
+        None, None, "massage", "manual therapy", "myofascial", "MLD", "either", "Either",
+        "hot pack", "97010", "97110", "97124", "reflexology",
+    ]
+)  # fmt: skip
+MODIFIERS = st.sampled_from([None, None, "59", "XS", "GP", "59, GP"])
 RATES = st.sampled_from([None, 0, 25, "30.5", 27.17, "29.765", 12.345, "abc", -3])
 CODES = st.sampled_from([None, "97124", "97140", "97010"])
+ALL_FLAGS = {flag.value for flag in Flag}
 
 
 @st.composite
@@ -681,6 +696,9 @@ def session_rows(draw: st.DrawFn) -> list[list[Any]]:
                 lock="x" if locked else None,
                 code=draw(CODES),
                 units=draw(st.sampled_from([None, 0, 1, 2, 5])),
+                expected=draw(st.sampled_from([None, None, 60])),
+                flags=draw(st.sampled_from([None, None, "NO_RATE: no rate", "my own note"])),
+                modifiers=draw(MODIFIERS),
             )
         )
     return rows
@@ -691,6 +709,7 @@ def workbooks(draw: st.DrawFn) -> tuple[MemoryBook, str | None]:
     defaults = {
         "Default code": draw(st.sampled_from(["97124", "97140", "bad"])),
         "Unit rule": draw(st.sampled_from(["CMS", "AMA"])),
+        "Blank service": draw(st.sampled_from(["", "massage", "manual therapy", "either", "bad"])),
     }
     book = book_of(draw(session_rows()), draw(payer_rows()), defaults)
     return book, draw(st.sampled_from([None, "2026-11", "2026-10"]))
@@ -709,6 +728,18 @@ def visits_of(lines: list[Line]) -> dict[tuple[object, ...], list[Line]]:
     return groups
 
 
+def days_of(lines: list[Line]) -> dict[tuple[object, ...], list[Line]]:
+    """A client's day with one payer: what CMS pools."""
+    groups: dict[tuple[object, ...], list[Line]] = defaultdict(list)
+    for key, visit in visits_of(lines).items():
+        groups[key[:3]] += visit
+    return groups
+
+
+def held_billing(ln: Line) -> bool:
+    return ln.expected is not None or (not ln.locked and (ln.code is not None or ln.units is not None))
+
+
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -721,6 +752,7 @@ def test_random_sessions_recode_is_complete_and_idempotent(case: tuple[MemoryBoo
     plan, _ = recode(book, month, now=NOW)
     assert checked.changed == plan.changed
     assert checked.lines == plan.lines
+    chosen = loaded.settings
     # A check reports the totals and flags the recode then writes, line for line.
     assert checked.summary() == plan.summary()
     assert [(r.row, r.code, r.units, r.expected, r.flags_text) for r in checked.results] == [
@@ -729,14 +761,24 @@ def test_random_sessions_recode_is_complete_and_idempotent(case: tuple[MemoryBoo
     assert [r.row for r in checked.standing] == [r.row for r in plan.results]
     after = {(ln.row): ln for ln in lines_of(book)}
     results = {r.row: r for r in plan.results}
+    cleared = {r.row for r in plan.cleared}
     for old in before:
         new = after[old.row]
-        in_scope = old.row in results
-        if not in_scope:  # self-pay or another month: untouched
-            assert (new.code, new.units, new.expected, new.flags_text) == (
-                old.code, old.units, old.expected, old.flags_text,
-            )  # fmt: skip
-            assert old.self_pay or (old.date is not None and month and f"{old.date:%Y-%m}" != month)
+        in_month = month is None or old.date is None or f"{old.date:%Y-%m}" == month
+        if old.row not in results:  # self-pay or another month
+            assert old.self_pay or not in_month
+            own_flags = bool(flag_ids(old.flags_text) - ALL_FLAGS)
+            if old.row in cleared:  # what an earlier recode wrote on a line now self-pay is cleared
+                assert old.self_pay and in_month and not own_flags
+                assert (new.expected, new.flags_text) == (None, "")
+                assert (new.code, new.units) == ((old.code, old.units) if old.locked else (None, None))
+            else:
+                assert (new.code, new.units, new.expected, new.flags_text) == (
+                    old.code, old.units, old.expected, old.flags_text,
+                )  # fmt: skip
+                assert (
+                    not (old.self_pay and in_month) or own_flags or not (held_billing(old) or old.flags_text)
+                )
             continue
         flags = flag_ids(new.flags_text)
         assert new.units is None or new.units >= 0
@@ -747,8 +789,9 @@ def test_random_sessions_recode_is_complete_and_idempotent(case: tuple[MemoryBoo
             assert (new.code, new.units) == (old.code, old.units)
         else:
             assert new.code is not None and new.units is not None
-        if old.service == HOT_COLD_PACK and not old.locked and not old.unreadable:
-            assert new.code == HOT_COLD_PACK and new.units in (0, 1)
+            documented = documented_code(old, chosen)
+            assert documented is None or new.code == documented  # the Service decides the code
+            assert is_either(old, chosen) == (documented is None)
         # Expected = units x rate, to the cent, whenever both are known.
         payer_obj = loaded.payers.get(name_key(old.payer))
         if not old.unreadable:
@@ -763,31 +806,46 @@ def test_random_sessions_recode_is_complete_and_idempotent(case: tuple[MemoryBoo
                     assert ("NOT_PAID" in flags) == (rate == 0 and new.units > 0)
             if new.code in MASSAGE_FAMILY and payer_obj is not None:
                 assert ("NOT_ACCEPTED" in flags) == (not payer_obj.takes(new.code))
-    # Each visit without locked lines: its massage lines add up to the rule's units, or the cap.
     scoped = [ln for ln in after.values() if ln.row in results]
     for visit in visits_of(scoped).values():
-        massage = [ln for ln in visit if ln.service is None]
-        packs = [ln for ln in visit if ln.service is not None]
-        if not any(ln.locked for ln in visit):
-            assert sorted(ln.units or 0 for ln in packs) == ([0] * (len(packs) - 1) + [1] if packs else [])
-        if not massage or any(ln.locked for ln in massage):
-            continue
-        assert len({ln.code for ln in massage}) == 1
-        payer_obj = loaded.payers.get(name_key(massage[0].payer))
-        total = table_units(sum(ln.minutes or 0 for ln in massage))
+        # `either` lines of a visit share one code.
+        either = [ln for ln in visit if not ln.locked and documented_code(ln, chosen) is None]
+        assert len({ln.code for ln in either}) <= 1
+        # MIXED_CODES: both massage codes in a visit, unless every 97140 line carries 59 or XS.
+        codes = {ln.code for ln in visit} & set(MASSAGE_FAMILY)
+        separate = all({"59", "XS"} & set(ln.modifiers) for ln in visit if ln.code == "97140")
+        for ln in visit:
+            if ln.code in MASSAGE_FAMILY:
+                assert ("MIXED_CODES" in flag_ids(ln.flags_text)) == (len(codes) > 1 and not separate)
+        payer_obj = loaded.payers.get(name_key(visit[0].payer))
         cap = payer_obj.max_units if payer_obj else None
-        billed = sum(ln.units or 0 for ln in massage)
-        flags = flag_ids(massage[0].flags_text)
-        if cap is not None and total > cap:
-            assert billed == cap and "OVER_CAP" in flags
-        else:
-            assert billed == total and "OVER_CAP" not in flags
-        assert ("UNDER_8_MIN" in flags) == (total == 0)
-        assert "MIXED_CODES" not in flags
+        timed = [ln for ln in visit if ln.code != HOT_COLD_PACK]
+        if cap is not None and not any(ln.locked for ln in visit):
+            assert sum(ln.units or 0 for ln in timed) <= cap
+    for day in days_of(scoped).values():
+        if any(ln.locked for ln in day):
+            continue
+        packs = [ln for ln in day if ln.code == HOT_COLD_PACK]  # 97010: one unit per client, payer, day
+        assert sorted(ln.units or 0 for ln in packs) == ([0] * (len(packs) - 1) + [1] if packs else [])
+        payer_obj = loaded.payers.get(name_key(day[0].payer))
+        rule = (payer_obj.unit_rule if payer_obj else None) or chosen.unit_rule
+        timed = [ln for ln in day if ln.code != HOT_COLD_PACK]
+        if not timed or (payer_obj is not None and payer_obj.max_units is not None):
+            continue
+        if rule is Rule.CMS:  # the day's timed minutes pooled, whatever the visits
+            total = table_units(sum(ln.minutes or 0 for ln in timed))
+            assert sum(ln.units or 0 for ln in timed) == total
+            assert all(("UNDER_8_MIN" in flag_ids(ln.flags_text)) == (total == 0) for ln in timed)
+        else:  # AMA: each code within each visit
+            for visit in visits_of(timed).values():
+                for code in {ln.code for ln in visit}:
+                    of_code = [ln for ln in visit if ln.code == code]
+                    billed = sum(ln.units or 0 for ln in of_code)
+                    assert billed == table_units(sum(ln.minutes or 0 for ln in of_code))
     # Recoding the result again changes nothing.
     logged = len(changes_rows(book))
     again, _ = recode(book, month, now=NOW)
-    assert again.changed == 0 and not again.changes and again.filled == 0
+    assert again.changed == 0 and not again.changes and again.filled == 0 and not again.cleared
     assert len(changes_rows(book)) == logged
 
 
@@ -800,9 +858,10 @@ def random_line(draw: st.DrawFn, row: int) -> Line:
         client=draw(st.sampled_from(CLIENTS)),
         payer=draw(st.sampled_from([*PAYER_NAMES, ""])),
         minutes=minutes,
-        service=draw(st.sampled_from([None, None, HOT_COLD_PACK])),
+        service=draw(st.sampled_from([None, None, HOT_COLD_PACK, "either", "97124", "97140", "97110"])),
         visit=draw(st.sampled_from(["", "", "1"])),
         locked=draw(st.booleans()),
+        modifiers=draw(st.sampled_from([(), (), ("59",), ("XS",), ("GP",)])),
         code=draw(st.sampled_from([None, *MASSAGE_FAMILY, HOT_COLD_PACK])),
         units=draw(st.none() | st.integers(0, 9)),
         expected=draw(st.none() | st.decimals(0, 500, places=2)),
@@ -828,7 +887,9 @@ def plan_inputs(draw: st.DrawFn) -> tuple[list[Line], dict[str, Payer], Settings
                 max_units=draw(st.none() | st.integers(0, 6)),
             )
     chosen = Settings(
-        default_code=draw(st.sampled_from(MASSAGE_FAMILY)), unit_rule=draw(st.sampled_from(list(Rule)))
+        default_code=draw(st.sampled_from(MASSAGE_FAMILY)),
+        unit_rule=draw(st.sampled_from(list(Rule))),
+        blank_service=draw(st.sampled_from(["massage", "manual therapy", "either"])),
     )
     return lines, payers, chosen, draw(st.sampled_from([None, "2026-11"])), draw(st.booleans())
 
@@ -856,5 +917,24 @@ def test_make_plan_never_raises_and_is_consistent(
         assert Flag.DENIED_BEFORE not in ids  # no claim history given
         if ln.locked and not as_check:
             assert (result.code, result.units) == (ln.code, ln.units)
-    assert plan.changed == sum(r.changed for r in plan.results)
+    assert plan.changed == sum(r.changed for r in plan.results) + len(plan.cleared)
     assert not as_check or (plan.changes == () and plan.filled == 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=plan_inputs())
+def test_random_sessions_never_get_a_code_their_service_contradicts(
+    case: tuple[list[Line], dict[str, Payer], Settings, str | None, bool],
+) -> None:
+    lines, payers, chosen, month, _ = case
+    plan = make_plan(lines, payers, chosen, month=month)
+    by_row = {ln.row: ln for ln in lines}
+    for result in plan.results:
+        ln = by_row[result.row]
+        if ln.locked or ln.unreadable:
+            continue
+        documented = {None: {"massage": "97124", "manual therapy": "97140"}.get(chosen.blank_service)}.get(
+            ln.service, ln.service
+        )
+        if documented not in (None, "either"):
+            assert result.code == documented, (ln, result)

@@ -218,8 +218,8 @@ def test_recode_refreshes_the_summary_with_the_recoded_values() -> None:
     before = build_report(load(book), None, "2026-11")
     assert before.uncoded == 1 and before.total.expected == 0
     recode(book, "2026-11", after=[refresh])
-    # 38 minutes -> 3 units of the default 97140 at 32.00 = 96.00
-    assert book.sheets["Summary"][1][:7] == ["2026-11", "Summit Mutual", 1, 0, 3, 0, 96.0]
+    # 38 minutes -> 3 units of 97124 (a blank Service is massage) at 30.00 = 90.00
+    assert book.sheets["Summary"][1][:7] == ["2026-11", "Summit Mutual", 1, 3, 0, 0, 90.0]
     assert build_report(load(book), None, "2026-11").uncoded == 0
 
 

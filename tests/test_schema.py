@@ -298,14 +298,26 @@ def test_bad_minutes_and_bad_date_together() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (None, None),
+        (None, None),  # blank: the Settings value Blank service decides
         ("", None),
-        ("massage", None),
-        (" Massage ", None),
-        ("MANUAL THERAPY", None),
-        ("manual   therapy", None),
-        ("97124", None),
-        (97140, None),
+        ("massage", "97124"),
+        (" Massage ", "97124"),
+        ("massage therapy", "97124"),
+        ("MANUAL THERAPY", "97140"),
+        ("manual   therapy", "97140"),
+        ("Myofascial", "97140"),
+        ("myofascial release", "97140"),
+        ("soft tissue mobilization", "97140"),
+        ("Soft-tissue mobilization", "97140"),
+        ("MLD", "97140"),
+        ("manual lymphatic drainage", "97140"),
+        ("trigger point", "97140"),
+        ("either", "either"),
+        (" Either ", "either"),
+        ("97124", "97124"),  # a CPT code typed directly is that code
+        (97140, "97140"),
+        (97140.0, "97140"),
+        ("97035", "97035"),
         ("hot/cold pack", "97010"),
         ("Hot/Cold Packs", "97010"),
         ("hot pack", "97010"),
@@ -320,13 +332,32 @@ def test_services(value: Any, expected: str | None) -> None:
     assert parse_service(value) == expected
 
 
-@pytest.mark.parametrize("value", ["reflexology", "ultrasound", "97035", "hot tub"])
-def test_unknown_service_is_a_flag_on_the_line(value: str) -> None:
+@pytest.mark.parametrize("value", ["reflexology", "ultrasound", "hot tub", "9712", 12.5, "both"])
+def test_unknown_service_is_a_flag_on_the_line(value: Any) -> None:
     with pytest.raises(ValueError):
         parse_service(value)
     line = minutes_line(30, value)
     assert [p.flag for p in line.problems] == [Flag.BAD_SERVICE]
     assert line.unreadable
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, ()),
+        ("", ()),
+        ("59", ("59",)),
+        (59.0, ("59",)),
+        ("xs", ("XS",)),
+        (" 59, GP ", ("59", "GP")),
+        ("59;XS 59", ("59", "XS")),
+    ],
+)
+def test_modifiers_are_read_from_their_column(value: Any, expected: tuple[str, ...]) -> None:
+    header = ["Date", "Client", "Payer", "Minutes", "Modifiers"]
+    (line,) = parse_sessions("S", [header, ["2026-11-03", "Ann", "Aetna", 30, value]])
+    assert line.modifiers == expected
+    assert not line.problems
 
 
 # --- Payers ---
@@ -551,6 +582,30 @@ def test_settings_bad_values_warn_and_keep_defaults() -> None:
         "Settings: Unit rule must be CMS or AMA; CMS is used.",
     ]
     assert parse_settings([["Setting", "Value"], ["Default code", "massage"]])[0] == Settings()
+
+
+@pytest.mark.parametrize(
+    ("value", "blank_service"),
+    [
+        ("massage", "massage"),
+        (" Manual Therapy ", "manual therapy"),
+        ("myofascial", "manual therapy"),
+        ("97140", "manual therapy"),
+        ("97124", "massage"),
+        ("EITHER", "either"),
+        (None, "massage"),
+    ],
+)
+def test_settings_blank_service(value: Any, blank_service: str) -> None:
+    settings, warnings = parse_settings([["Setting", "Value"], ["Blank service", value]])
+    assert (settings.blank_service, warnings) == (blank_service, [])
+
+
+@pytest.mark.parametrize("value", ["hot pack", "97110", "reflexology"])
+def test_settings_bad_blank_service_warns_and_keeps_massage(value: str) -> None:
+    settings, warnings = parse_settings([["Setting", "Value"], ["Blank service", value]])
+    assert settings.blank_service == "massage"
+    assert warnings == ["Settings: Blank service must be massage, manual therapy or either; massage is used."]
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,8 @@ def test_every_sheet_is_a_formatted_table(files: dict[str, Path], kind: str) -> 
         assert ws.freeze_panes == "A2"
         assert all(ws.column_dimensions[cell.column_letter].width > 5 for cell in ws[1])
     assert [cell.value for cell in wb[c.SESSIONS][1]] == [
-        "Date", "Client", "Payer", "Minutes", "Service", "Visit", "Lock", "Code", "Units", "Expected", "Flags",
+        "Date", "Client", "Payer", "Minutes", "Service", "Modifiers", "Visit", "Lock", "Code", "Units",
+        "Expected", "Flags",
     ]  # fmt: skip
     assert [cell.value for cell in wb[c.PAYERS][1]] == [
         "Payer", "Accepts", "Preferred", "Rate 97124", "Rate 97140", "Rate 97010", "Unit rule",
@@ -123,7 +124,7 @@ def test_every_sheet_is_a_formatted_table(files: dict[str, Path], kind: str) -> 
     )
     if kind == "sample":
         assert sessions["A2"].number_format == "yyyy-mm-dd"
-        assert sessions["H2"].number_format == "@"
+        assert sessions["I2"].number_format == "@"
         assert wb[c.CLAIMS]["F2"].number_format == formats["Expected"]
 
 
@@ -136,10 +137,15 @@ def test_template_is_empty_but_has_settings(files: dict[str, Path]) -> None:
     assert parse_claims(values(wb[c.CLAIMS])) == ([], [])
     settings, warnings = parse_settings(values(wb[c.SETTINGS]))
     assert warnings == []
-    assert (settings.default_code, settings.unit_rule) == ("97140", Rule.CMS)
+    assert (settings.default_code, settings.unit_rule, settings.blank_service) == (
+        "97140",
+        Rule.CMS,
+        "massage",
+    )
     assert [row[:2] for row in values(wb[c.SETTINGS])[1:]] == [
         ["Default code", "97140"],
         ["Unit rule", "CMS"],
+        ["Blank service", "massage"],
         ["Month to recode", None],
         ["Date order", "MDY"],
     ]
@@ -156,8 +162,13 @@ def test_how_to_explains_columns_flags_and_commands(files: dict[str, Path]) -> N
     terms = {row[0] for row in values(wb[c.HOW_TO])}
     for flag in Flag:
         assert flag.value in terms
-    for column in (c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.VISIT, c.LOCK, *c.OWNED):
+    for column in (c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.MODIFIERS, c.VISIT, c.LOCK, *c.OWNED):
         assert column in terms
+    # One plain paragraph on what `either` asserts and why a blank Service is massage.
+    (either,) = [row[1] for row in values(wb[c.HOW_TO]) if row[0] == c.EITHER]
+    assert (
+        "meet both codes" in either and "code shopping" in either and "blank Service means massage" in either
+    )
     for command in ("cptbill check", "cptbill recode", "cptbill import-era", "add-in", "import_era"):
         assert command in text
     # The Excel scripts' month: the How to use sheet points to the Settings row.
@@ -176,7 +187,7 @@ def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path])
     assert payer.type == "list" and payer.formula1 == "PayerNames"
     assert wb.defined_names["PayerNames"].attr_text.replace("'", "") == "Payers!$A$2:$A$200"
     assert str(payer.sqref).startswith("C2:C")
-    assert service.formula1 == '"massage,manual therapy,hot/cold pack"'
+    assert service.formula1 == '"massage,manual therapy,hot/cold pack,either"'
     assert (
         lists[c.CLAIMS]["H"].formula1
         == '"Paid,Denied,Partial,Pending,Reversed,Patient,Other payer,Forwarded,Predetermination,Submitted"'
@@ -187,13 +198,13 @@ def test_drop_downs_and_highlighting_are_plain_and_saved(files: dict[str, Path])
     ]  # fmt: skip
     assert len(rules) == 1
     sqref, rule = rules[0]
-    assert sqref.startswith("A2:K") and rule.type == "expression" and "$K2" in rule.formula[0]
+    assert sqref.startswith("A2:L") and rule.type == "expression" and "$L2" in rule.formula[0]
     assert rule.dxf is not None and rule.dxf.fill is not None
     # The XML holds the plain forms only: nothing openpyxl (or the fidelity guard) would drop.
     parts = members(files["sample"])
     sheets = [data.decode() for name, data in parts.items() if name.startswith("xl/worksheets/sheet")]
     assert all("extLst" not in xml and "x14" not in xml for xml in sheets)
-    assert sum(xml.count("<dataValidation ") for xml in sheets) == 11  # 8, and Sex, Relationship, Plan type
+    assert sum(xml.count("<dataValidation ") for xml in sheets) == 12  # 9, and Sex, Relationship, Plan type
     assert sum('<cfRule type="expression"' in xml for xml in sheets) == 1
 
 
@@ -231,7 +242,11 @@ def test_sample_sessions_are_november_and_typed_only(files: dict[str, Path]) -> 
     mixed = [line for line in typed if not line.locked]
     assert {line.code for line in mixed} == {"97124", "97140"}
     assert len({(line.date, line.client) for line in mixed}) == 1
-    assert header.index("Code") == 7 and all(isinstance(line.code, str) for line in typed)
+    assert header.index("Code") == 8 and all(isinstance(line.code, str) for line in typed)
+    # Services are typed: every line documents one; Summit Mutual's notes meet both codes (either).
+    assert all(line.service for line in lines)
+    assert {line.service for line in lines if line.payer == "Summit Mutual"} == {c.EITHER}
+    assert {line.service for line in lines if line.payer != "Summit Mutual"} >= {"97124", "97140", "97010"}
 
 
 def test_sample_claims_tell_the_story(files: dict[str, Path]) -> None:
@@ -259,10 +274,11 @@ def test_recoding_the_sample_tells_the_story(files: dict[str, Path]) -> None:
     before, _ = check(book, NOVEMBER)
     flags_before = {r.row: {f.flag for f in r.flags} for r in before.standing}
     plan, _ = recode(book, NOVEMBER, now=dt.datetime(2026, 12, 1, 9))
-    # The check's totals and flags are the recode's (the sample's typed codes mix only as it stands).
+    # The check's totals and flags are the recode's; the typed mixed visit is two documented
+    # services, so it stays two codes and stays flagged.
     assert before.summary() == plan.summary()
     assert before.expected_total == plan.expected_total > 0
-    assert count_flags(before.standing)["MIXED_CODES"] == 2 and "MIXED_CODES" not in plan.flag_counts()
+    assert count_flags(before.standing)["MIXED_CODES"] == 2 and plan.flag_counts()["MIXED_CODES"] == 2
     rows = book.sheets[c.SESSIONS]
     index = {name: i for i, name in enumerate(rows[0])}
     flags = {r.row: {f.flag for f in r.flags} for r in plan.results}
@@ -277,8 +293,19 @@ def test_recoding_the_sample_tells_the_story(files: dict[str, Path]) -> None:
         return rows[row - 1][index[column]]
 
     summit = [n for n in lines(payer="Summit Mutual") if not get(n, "Lock")]
-    assert len(summit) >= 5 and {get(n, "Code") for n in summit} == {"97124"}  # learned from history
-    assert {get(n, "Code") for n in lines(payer="Evergreen Medicare Advantage")} == {"97140"}
+    assert len(summit) >= 5 and {get(n, "Code") for n in summit} == {"97124"}  # either: learned from history
+    # Every documented service keeps its code, whatever the payer takes or prefers.
+    codes = {"massage": "97124", "manual therapy": "97140", "myofascial release": "97140", "MLD": "97140"}
+    documented = [n for n in lines() if get(n, "Service") in codes and get(n, "Payer")]
+    assert len(documented) >= 20
+    assert all(get(n, "Code") == codes[get(n, "Service")] for n in documented)
+    # Massage at a payer that covers only manual therapy: 97124 stays, flagged with the advice.
+    (massage_at_evergreen,) = lines(payer="Evergreen Medicare Advantage", service="massage")
+    assert get(massage_at_evergreen, "Code") == "97124"
+    assert (
+        "NOT_ACCEPTED: Evergreen Medicare Advantage covers only 97140 (manual therapy): bill it only if "
+        in (get(massage_at_evergreen, "Flags"))
+    )
     assert {get(n, "Code") for n in lines(payer="Lakeside Auto PIP", service="massage")} == {"97124"}
     assert {get(n, "Code") for n in lines(payer="Cascade Workers Comp", service="massage")} == {"97124"}
 
@@ -286,12 +313,17 @@ def test_recoding_the_sample_tells_the_story(files: dict[str, Path]) -> None:
     assert len(harbor_long) == 2 and sum(get(n, "Units") for n in harbor_long) == 4
     assert all(Flag.OVER_CAP in flags[n] for n in harbor_long)
 
+    # Two services in one visit: both billed; flagged without XS, not flagged with it.
     mixed = lines(client="Hannah Cole", date=dt.datetime(2026, 11, 5))
-    assert all(Flag.MIXED_CODES in flags_before[n] for n in mixed)
-    assert {get(n, "Code") for n in mixed} == {"97140"} and not any(
-        Flag.MIXED_CODES in flags[n] for n in mixed
-    )
-    assert [ch.row for ch in plan.changes] == [mixed[0]]
+    assert all(Flag.MIXED_CODES in flags_before[n] and Flag.MIXED_CODES in flags[n] for n in mixed)
+    assert [get(n, "Code") for n in mixed] == ["97124", "97140"]
+    separate = lines(client="Tom Becker", date=dt.datetime(2026, 11, 24))
+    assert [get(n, "Code") for n in separate] == ["97124", "97140"]
+    assert get(separate[1], "Modifiers") == "XS" and not any(Flag.MIXED_CODES in flags[n] for n in separate)
+    # Two visits on one day at a CMS payer: the day's 40 minutes are 3 units.
+    two_visits = lines(client="Sam Whitaker", date=dt.datetime(2026, 11, 23))
+    assert [get(n, "Units") for n in two_visits] == [2, 1]
+    assert plan.changes == ()  # nothing typed was overwritten
 
     (unknown,) = lines(payer="Pinecrest Health")
     assert Flag.UNKNOWN_PAYER in flags[unknown] and get(unknown, "Expected") is None
@@ -334,8 +366,8 @@ def test_the_file_door_recodes_the_sample_and_keeps_its_features(
         )
     assert len(list(after[c.SESSIONS].conditional_formatting)) == 1
     sessions = after[c.SESSIONS]
-    assert (sessions["H2"].value, sessions["J2"].value) == ("97124", 90)  # Summit: 50 minutes, 3 x 30.00
-    assert sessions["J2"].number_format == sessions.column_dimensions["J"].number_format
+    assert (sessions["I2"].value, sessions["K2"].value) == ("97124", 90)  # Summit: 50 minutes, 3 x 30.00
+    assert sessions["K2"].number_format == sessions.column_dimensions["K"].number_format
 
 
 # --- Writing, freshness, the command ---------------------------------------------------------------

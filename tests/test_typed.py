@@ -121,7 +121,12 @@ def test_recode_writes_the_ambiguous_flag_and_the_changes_log_keeps_the_date_rea
     memory = book([["04/11/2026", "Ann", "Aetna", 30]])
     plan, _ = recode(memory, "2026-11", now=NOW)
     assert plan.flag_counts() == {"AMBIGUOUS_DATE": 1}
-    assert memory.sheets["Sessions"][1][4:8] == ["97140", 2, 64.0, plan.results[0].flags_text]
+    assert memory.sheets["Sessions"][1][4:8] == [
+        "97124",
+        2,
+        60.0,
+        plan.results[0].flags_text,
+    ]  # blank: massage
 
 
 # --- Dates in the future or far from the others ---------------------------------------------------
@@ -156,7 +161,7 @@ def test_an_odd_date_line_is_recoded_with_its_flag() -> None:
     memory = book(rows)
     plan, _ = recode(memory, None, now=NOW)
     last = plan.results[-1]
-    assert (last.code, last.units) == ("97140", 2)
+    assert (last.code, last.units) == ("97124", 2)  # a blank Service is massage
     assert [f.flag for f in last.flags] == [Flag.ODD_DATE]
     assert check(memory, "2016-11")[0].lines == 1
 
@@ -171,7 +176,7 @@ def test_lock_no_false_0_are_recoded_and_yes_x_true_1_kept() -> None:
     memory = book(rows, header=header)
     recode(memory, "2026-11", now=NOW)
     kept = [row[5:7] for row in memory.sheets["Sessions"][1:]]
-    assert kept == [["97140", 2]] * 4 + [["97124", 5]] * 4
+    assert kept == [["97124", 2]] * 4 + [["97124", 5]] * 4  # recoded (blank Service: massage) or kept
 
 
 # --- Headers people already use -------------------------------------------------------------------
@@ -194,7 +199,7 @@ def test_a_sheet_with_common_headers_is_recoded_into_its_cpt_column() -> None:
     recode(memory, "2026-11", now=NOW)
     rows = memory.sheets["Sessions"]
     assert rows[0][:6] == header and rows[0][6:] == ["Units", "Expected", "Flags"]
-    assert rows[1][4:8] == ["97140", "note", 3, 96.0]
+    assert rows[1][4:8] == ["97124", "note", 3, 90.0]  # a blank Service is massage
 
 
 def test_no_session_sheet_lists_the_headers_found_and_missing() -> None:

@@ -78,7 +78,7 @@ def billed(path: Path, sheet: str = "Sessions") -> list[tuple[Any, Any, Any, set
 SCENARIOS: list[tuple[str, list[list[Any]], list[tuple[Any, Any, Any, set[str]]]]] = [
     ("payer accepting one code", [s(38)], [("97124", 3, 90, set())]),
     ("preferred code", [s(30, "Blue")], [("97124", 2, 50, set())]),
-    ("default code", [s(30, "Cigna")], [("97140", 2, 62.4, set())]),
+    ("default code", [s(30, "Cigna", service="either")], [("97140", 2, 62.4, set())]),
     (
         "split visit adds up",
         [s(38), s(20)],  # 58 minutes: 4 units, whole blocks first, the leftover to the longer rest
@@ -95,12 +95,12 @@ SCENARIOS: list[tuple[str, list[list[Any]], list[tuple[Any, Any, Any, set[str]]]
         [("97124", 2, 50, set()), ("97010", 1, 0, {"NOT_PAID"})],
     ),
     ("too short", [s(7)], [("97124", 0, 0, {"UNDER_8_MIN"})]),
-    ("unit cap", [s(60, "Cigna")], [("97140", 2, 62.4, {"OVER_CAP"})]),
-    ("unknown payer", [s(30, "Nobody")], [("97140", 2, None, {"UNKNOWN_PAYER"})]),
-    ("missing rate", [s(30, "Delta")], [("97140", 2, None, {"NO_RATE"})]),
+    ("unit cap", [s(60, "Cigna", service="either")], [("97140", 2, 62.4, {"OVER_CAP"})]),
+    ("unknown payer", [s(30, "Nobody", service="either")], [("97140", 2, None, {"UNKNOWN_PAYER"})]),
+    ("missing rate", [s(30, "Delta", service="either")], [("97140", 2, None, {"NO_RATE"})]),
     (
         "locked line with a code the payer does not accept",
-        [s(30, lock="x", code="97140", units=2), s(15)],
+        [s(30, lock="x", code="97140", units=2, service="either"), s(15, service="either")],
         [("97140", 2, 64, {"NOT_ACCEPTED"}), ("97140", 1, 32, {"NOT_ACCEPTED"})],
     ),
     (

@@ -280,7 +280,7 @@ def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
     amounts: dict[Decimal | None, float | None] = {}
     texts: dict[tuple[FlagNote, ...], str] = {}
     by_sheet: dict[str, list[LineResult]] = {}
-    for result in plan.results:
+    for result in (*plan.results, *plan.cleared):  # cleared: self-pay lines losing their billing
         by_sheet.setdefault(result.sheet, []).append(result)
     for sheet, results in by_sheet.items():
         session = loaded.session_sheets[sheet]

@@ -671,6 +671,7 @@ def demo_command(
     out.rule("4. November 2026 recoded with what was learned")
     findings = Findings.of(plan, loaded)
     _print_summary(findings, "changed")
+    _print_services(plan, loaded)
     out.print(
         f"{findings.overwritten} line(s) had a code or units overwritten (logged with the reason on "
         f"the Changes sheet); {findings.filled} empty line(s) filled.",
@@ -695,6 +696,34 @@ def demo_command(
         "-preview PDFs show the form drawn, to check).",
         markup=False, soft_wrap=True,
     )  # fmt: skip
+
+
+def _print_services(plan: Plan, loaded: Loaded) -> None:
+    """The demo's two stories: `either` lines coded by the payer's rules, documented codes kept."""
+    from cptbill.codes import DESCRIPTIONS
+    from cptbill.contract import Flag
+    from cptbill.plan import is_either
+
+    lines = {(line.sheet, line.row): line for line in loaded.lines}
+    either: dict[tuple[str, str | None], int] = {}
+    for result in plan.results:
+        line = lines[(result.sheet, result.row)]
+        if is_either(line, loaded.settings) and not line.locked:
+            either[(line.payer, result.code)] = either.get((line.payer, result.code), 0) + 1
+    for (payer, code), count in either.items():
+        out.print(
+            f"Service either at {payer}: {count} line(s) billed {code}, the code its rules and claims choose.",
+            markup=False, soft_wrap=True,
+        )  # fmt: skip
+    for result in plan.results:
+        for flag in result.flags:
+            if flag.flag is Flag.NOT_ACCEPTED:
+                service = DESCRIPTIONS.get(result.code or "", result.code)
+                out.print(
+                    f"{result.sheet} row {result.row}: {service} was documented, so the code stays "
+                    f"{result.code}; {flag.flag.value} says: {flag.note}.",
+                    markup=False, soft_wrap=True,
+                )  # fmt: skip
 
 
 def _unused(path: Path) -> Path:

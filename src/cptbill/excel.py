@@ -22,7 +22,8 @@ from cptbill import report as reports
 from cptbill import submit
 from cptbill.book import BarChartSpec
 from cptbill.checking import usd
-from cptbill.coding import choose_code
+from cptbill.coding import choose_code, service_code
+from cptbill.contract import EITHER
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.history import History, favoured_code, outcomes
 from cptbill.models import Payer, Settings, money
@@ -35,6 +36,7 @@ from cptbill.schema import (
     parse_code,
     parse_month,
     parse_payers,
+    parse_service,
     parse_sessions,
     parse_settings,
     parse_units,
@@ -140,20 +142,45 @@ def _units_cell(value: Any) -> Any:
 @xw.arg("payers", ndim=2, doc="The Payers table, header row included.")
 @xw.arg("claims", ndim=2, doc="Optional: the Claims table, header row included (claim history).")
 @xw.arg("settings", ndim=2, doc="Optional: the Settings table (Setting, Value), header row included.")
-def cptcode(payer: Any, payers: Any, claims: Any = None, settings: Any = None) -> list[list[Any]]:
-    """The massage code (97124 or 97140) to bill each payer; an unknown payer gets the default code."""
+@xw.arg(
+    "service",
+    ndim=2,
+    err_to_str=True,
+    doc="Optional: the Service of each line (massage, manual therapy, either, ...); blank: Blank service.",
+)
+def cptcode(
+    payer: Any, payers: Any, claims: Any = None, settings: Any = None, service: Any = None
+) -> list[list[Any]]:
+    """The code of each line's documented service; for `either`, the massage code the payer's rules choose."""
     table = _payers(payers)
     chosen = _settings(settings)
     history = _history(claims)
+    services = _matrix(service)
 
-    def code(value: Any) -> Any:
+    def code(value: Any, kind: Any) -> Any:
         if is_blank(value):
             return None
-        if _error(value):
-            return value
+        if _error(value) or _error(kind):
+            return _error(value) or kind
+        try:
+            documented = service_code(parse_service(kind), chosen)
+        except ValueError:
+            return BAD_VALUE
+        if documented != EITHER:
+            return documented
         return choose_code(find_payer(table, _text(value)), chosen, history)[0]
 
-    return [[code(value) for value in row] for row in _matrix(payer)]
+    return [
+        [code(value, _cell(services, r, c)) for c, value in enumerate(row)]
+        for r, row in enumerate(_matrix(payer))
+    ]
+
+
+def _cell(matrix: Matrix, r: int, c: int) -> Any:
+    """A single cell stands for every line; a shorter range is blank past its end."""
+    if len(matrix) == 1 and len(matrix[0]) == 1:
+        return matrix[0][0]
+    return matrix[r][c] if r < len(matrix) and c < len(matrix[r]) else None
 
 
 @xw.func

@@ -203,6 +203,7 @@ class Plan:
     #: A check's view of the lines as they stand (filled cells kept, empty ones planned), beside
     #: `results`, which are what a recode would write; empty for a recode.
     standing: tuple[LineResult, ...] = ()
+    cleared: tuple[LineResult, ...] = ()  # self-pay lines losing what an earlier recode wrote
 
     @property
     def lines(self) -> int:
@@ -210,7 +211,7 @@ class Plan:
 
     @property
     def changed(self) -> int:
-        return sum(r.changed for r in self.results)
+        return sum(r.changed for r in self.results) + len(self.cleared)
 
     @property
     def expected_total(self) -> Decimal:

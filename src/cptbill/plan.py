@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from cptbill.codes import HOT_COLD_PACK, MASSAGE_FAMILY
-from cptbill.coding import choose_code
-from cptbill.contract import Flag, name_key
+from cptbill.codes import HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE_FAMILY, UNTIMED
+from cptbill.coding import (
+    choose_code,
+    describe_service,
+    documented_code,
+    not_accepted_note,
+    service_code,
+)
+from cptbill.contract import EITHER, Flag, name_key
 from cptbill.history import History, denied_before, late_note
 from cptbill.models import Change, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text, money
 from cptbill.units import Rule, spread, timed_units
 
 _FLAG_ORDER = {flag: i for i, flag in enumerate(Flag)}
 # Flags with a fixed note are shared by every line carrying them.
-_MIXED = FlagNote(flag=Flag.MIXED_CODES, note="visit bills both 97124 and 97140")
-_DUPLICATE = FlagNote(flag=Flag.DUPLICATE, note="same client, date, payer and minutes on another line")
+_MIXED = FlagNote(
+    flag=Flag.MIXED_CODES,
+    note=(
+        "visit bills both 97124 and 97140, which NCCI pairs: bill both only as separate 15-minute "
+        "blocks on different body regions, with modifier 59 or XS on the 97140 line (Modifiers "
+        "column), else payers deny the visit or take one code back"
+    ),
+)
+_DUPLICATE = FlagNote(
+    flag=Flag.DUPLICATE, note="same client, date, payer, visit, minutes and service on another line"
+)
+#: Modifiers that mark 97140 as a separate service beside 97124 in one visit (NCCI).
+SEPARATE_SERVICE = frozenset({"59", "XS"})
+#: The Changes log's After for a line whose Payer was cleared.
+SELF_PAY = "not billed (self-pay)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +65,13 @@ def make_plan(
 
     A recode's and a check's results are what the recode writes (each result's
     `changed` says whether it differs from the sheet); a check adds `standing`,
-    the lines as they stand (filled cells kept, empty ones planned).
+    the lines as they stand (filled cells kept, empty ones planned). Self-pay
+    lines in scope that still hold what an earlier recode wrote are planned
+    apart (`Plan.cleared`): they lose it.
     """
     history = history or {}
     months: dict[dt.date, bool] = {}  # a sheet repeats its dates: each is formatted once
-    scope = [
+    in_scope = [
         line
         for line in lines
         if (sheet is None or line.sheet == sheet)
@@ -61,28 +81,34 @@ def make_plan(
             or _in(months, line.date, month)
             or (line.other_date is not None and _in(months, line.other_date, month))
         )
-        and not line.self_pay
     ]
+    scope: list[Line] = []
+    self_pay: list[Line] = []
+    for line in in_scope:
+        (self_pay if line.self_pay else scope).append(line)
     names = _Names()
-    duplicates = _duplicates(lines, names)
-    visits = _visits(scope, names)
+    duplicates = _duplicates(lines, names, settings)
+    days = _days(scope, names)
+    visits = [visit for day in days for visit in day]
     # Per line of the scope, by position: what the recode gives it (None: unreadable, left as is).
     planned: list[Planned | None] = [None] * len(scope)
-    codes: dict[str, tuple[str, str]] = {}  # each payer's code is chosen once
-    # Visits of the same payer and shape (services, minutes, locked cells) get the same plans.
-    shapes: dict[tuple[object, ...], list[Planned]] = {}
-    for visit in visits:
-        of_visit = [scope[i] for i in visit]
-        payer_key = names[of_visit[0].payer]
-        shape = (payer_key, *map(_shape, of_visit))
+    codes: dict[str, tuple[str, str]] = {}  # each payer's code for `either` lines is chosen once
+    # Days of the same payer and shape (visits, services, minutes, locked cells) get the same plans.
+    shapes: dict[tuple[object, ...], list[list[Planned]]] = {}
+    for day in days:
+        of_day = [[scope[i] for i in visit] for visit in day]
+        payer_key = names[of_day[0][0].payer]
+        order = _order(day)
+        shape = (payer_key, order, *(tuple(map(_shape, visit)) for visit in of_day))
         plans = shapes.get(shape)
         if plans is None:
             if payer_key not in codes:
                 codes[payer_key] = choose_code(payers.get(payer_key), settings, history)
-            plans = _plan_visit(of_visit, payers.get(payer_key), settings, codes[payer_key])
+            plans = _plan_day(of_day, order, payers.get(payer_key), settings, codes[payer_key])
             shapes[shape] = plans
-        for i, plan in zip(visit, plans, strict=True):
-            planned[i] = plan
+        for visit, visit_plans in zip(day, plans, strict=True):
+            for i, plan in zip(visit, visit_plans, strict=True):
+                planned[i] = plan
     money = _Money(payers, history)
     recoded = _results(scope, visits, planned, money, duplicates, as_stands=False)
     # A check reports what a recode would write (its totals and flags are the recode's), and
@@ -90,9 +116,17 @@ def make_plan(
     standing = (
         _results(scope, visits, planned, money, duplicates, as_stands=True, recoded=recoded) if check else []
     )
+    cleared = [(line, result) for line in self_pay if (result := _cleared(line))]
     changes, filled = ([], 0) if check else _changes(scope, recoded, planned)
+    if not check:
+        changes += [_self_pay_change(line) for line, _ in cleared if _held_billing(line)]
     return Plan(
-        month=month, results=tuple(recoded), changes=tuple(changes), filled=filled, standing=tuple(standing)
+        month=month,
+        results=tuple(recoded),
+        changes=tuple(changes),
+        filled=filled,
+        standing=tuple(standing),
+        cleared=tuple(result for _, result in cleared),
     )
 
 
@@ -113,6 +147,15 @@ def visit_key(line: Line) -> tuple[object, ...]:
     return (line.sheet, name_key(line.payer), line.date, name_key(line.client), name_key(line.visit))
 
 
+def is_either(line: Line, settings: Settings) -> bool:
+    """Whether the line's documented service is `either` (typed, or by the Settings `Blank service`).
+
+    Only such lines let payer rules and claim history choose between 97124 and 97140, and only
+    their denials may be followed up with the other code.
+    """
+    return service_code(line.service, settings) == EITHER
+
+
 class _Names(dict[str, str]):
     """The name key of each payer, client and visit text, worked out once per text."""
 
@@ -121,26 +164,41 @@ class _Names(dict[str, str]):
         return key
 
 
-def _visits(scope: Sequence[Line], names: _Names) -> list[list[int]]:
-    """Positions of the billable lines of `scope` grouped into visits (as `visit_key`), in sheet order."""
-    groups: dict[tuple[object, ...], list[int]] = defaultdict(list)
+def _days(scope: Sequence[Line], names: _Names) -> list[list[list[int]]]:
+    """Positions of the billable lines of `scope`, grouped into a client's day with one payer
+    (what CMS pools), then into visits (as `visit_key`), in sheet order."""
+    days: dict[tuple[object, ...], dict[str, list[int]]] = {}
     for i, line in enumerate(scope):
         if not line.problems:  # unreadable lines are left as they are
-            key = (line.sheet, names[line.payer], line.date, names[line.client], names[line.visit])
-            groups[key].append(i)
-    return list(groups.values())
+            day = (line.sheet, names[line.payer], line.date, names[line.client])
+            days.setdefault(day, {}).setdefault(names[line.visit], []).append(i)
+    return [list(visits.values()) for visits in days.values()]
 
 
-def _duplicates(lines: Iterable[Line], names: _Names) -> set[int]:
-    """The ids of the lines that share client, date, payer, minutes and service with another."""
+def _order(day: list[list[int]]) -> tuple[Position, ...]:
+    """The day's lines as (visit, line within the visit), in sheet order."""
+    if len(day) == 1:
+        return _one_visit(len(day[0]))
+    where = {i: (v, k) for v, visit in enumerate(day) for k, i in enumerate(visit)}
+    return tuple(where[i] for i in sorted(where))
+
+
+@lru_cache(maxsize=64)
+def _one_visit(count: int) -> tuple[Position, ...]:
+    return tuple((0, k) for k in range(count))
+
+
+def _duplicates(lines: Iterable[Line], names: _Names, settings: Settings) -> set[int]:
+    """The ids of the lines that share client, date, payer, visit, minutes and service with another."""
     first: dict[tuple[object, ...], Line] = {}
     found: set[int] = set()
+    blank = service_code(None, settings)
     for line in lines:
         if line.self_pay:
             continue
         key = (
-            line.sheet, names[line.client], line.date, names[line.payer],
-            line.minutes, line.service,
+            line.sheet, names[line.client], line.date, names[line.payer], names[line.visit],
+            line.minutes, line.service or blank,
         )  # fmt: skip
         other = first.setdefault(key, line)
         if other is not line:
@@ -149,76 +207,179 @@ def _duplicates(lines: Iterable[Line], names: _Names) -> set[int]:
 
 
 def _shape(line: Line) -> tuple[object, ...]:
-    """What `_plan_visit` reads of a line: its service and minutes, and its cells when locked."""
+    """What `_plan_day` reads of a line: its service and minutes, and its cells when locked."""
     if line.locked:
         return (line.service, line.minutes, True, line.code, line.units)
     return (line.service, line.minutes)
 
 
-def _plan_visit(
-    visit: list[Line], payer: Payer | None, settings: Settings, chosen: tuple[str, str]
-) -> list[Planned]:
-    """What each line of one visit gets, in the visit's order; `chosen` is the payer's code and why."""
-    plans: list[Planned | None] = [None] * len(visit)
-    massage = [i for i, line in enumerate(visit) if line.service is None]
-    for n, i in enumerate(i for i, line in enumerate(visit) if line.service is not None):
-        line = visit[i]
-        code = line.code if line.locked else line.service
-        units = line.units if line.locked else (1 if n == 0 else 0)
-        plans[i] = Planned(code=code, units=units, why=_PACK_WHY[n == 0])
-    if not massage:
-        return _all(plans)
+Position = tuple[int, int]  # (visit, line within the visit) of one line of a day
 
-    locked_codes = [line.code for line in (visit[i] for i in massage) if line.locked and line.code]
-    if locked_codes:
-        target, code_why = locked_codes[0], f"locked line's code {locked_codes[0]}"
-    else:
-        target, code_why = chosen
+
+def _plan_day(
+    visits: list[list[Line]],
+    order: Sequence[Position],
+    payer: Payer | None,
+    settings: Settings,
+    chosen: tuple[str, str],
+) -> list[list[Planned]]:
+    """What each line of a client's day with one payer gets, visit by visit in each visit's order.
+
+    `order` lists the day's lines in sheet order; `chosen` is the payer's code for `either` lines.
+    """
+    plans: list[list[Planned | None]] = [[None] * len(visit) for visit in visits]
+    billed: dict[Position, str] = {}  # the code each line's minutes count under
+    code_why: dict[Position, str] = {}
+    for v, visit in enumerate(visits):
+        target, target_why = _either_code(visit, payer, settings, chosen)
+        for k, line in enumerate(visit):
+            documented = documented_code(line, settings)
+            code = documented or target
+            billed[(v, k)] = (line.code or code) if line.locked else code
+            code_why[(v, k)] = f"documented service {describe_service(code)}" if documented else target_why
+
+    # Untimed codes (97010): one unit per client, payer and day; its minutes never count.
+    seen: set[str] = set()
+    for v, k in order:
+        code = billed[(v, k)]
+        if code in UNTIMED:
+            line = visits[v][k]
+            first = code not in seen
+            seen.add(code)
+            plans[v][k] = (
+                Planned(code=line.code, units=line.units, why=_PACK_WHY[first])
+                if line.locked
+                else Planned(code=code, units=int(first), why=_PACK_WHY[first])
+            )
+
+    timed = [p for p in order if billed[p] not in UNTIMED]
+    if not timed:
+        return [_all(visit_plans) for visit_plans in plans]
     rule = (payer.unit_rule if payer and payer.unit_rule else None) or settings.unit_rule
-
-    def billed_code(line: Line) -> str:
-        return (line.code or target) if line.locked else target
-
-    minutes_by_code: dict[str, float] = {}
-    for i in massage:
-        code = billed_code(visit[i])
-        minutes_by_code[code] = minutes_by_code.get(code, 0.0) + (visit[i].minutes or 0.0)
-    by_code = timed_units(minutes_by_code, rule)
-    total = sum(by_code.values())
-    total_minutes = sum(minutes_by_code.values())
     cap = payer.max_units if payer else None
-    visit_flags, units_why = _visit_findings(total, total_minutes, rule, cap)
-    if cap is not None and total > cap:
-        left = cap
-        for code, units in by_code.items():
-            by_code[code] = min(units, left)
-            left -= by_code[code]
-        total = cap
+    minutes = {p: visits[p[0]][p[1]].minutes or 0.0 for p in timed}
+    locked = {p: visits[p[0]][p[1]].units or 0 for p in timed if visits[p[0]][p[1]].locked}
+    # CMS pools the timed minutes of the whole day; AMA counts each code within a visit.
+    groups = (
+        [timed]
+        if rule is Rule.CMS
+        else [g for v in range(len(visits)) if (g := [p for p in timed if p[0] == v])]
+    )
+    share: dict[Position, int] = {}  # the rule's units of each line (compared with a locked line's own)
+    placed: dict[Position, int] = {}  # what an unlocked line gets
+    flags: dict[Position, tuple[FlagNote, ...]] = {}
+    units_why: dict[Position, str] = {}
+    for group in groups:
+        by_code = _minutes_by_code(group, billed, minutes)
+        units = timed_units(by_code, rule)
+        total, total_minutes = sum(units.values()), sum(by_code.values())
+        share.update(_spread_codes(group, units, billed, minutes))
+        placed.update(_place(group, units, total, billed, minutes, locked))
+        several = len({p[0] for p in group}) > 1
+        group_flags = (_under(total_minutes),) if total == 0 else ()
+        group_why = _units_why(total, total_minutes, rule, several)
+        for p in group:
+            flags[p], units_why[p] = group_flags, group_why
+    if cap is not None:
+        for v in range(len(visits)):
+            of_visit = [p for p in timed if p[0] == v]
+            visit_total = sum(share[p] for p in of_visit)
+            if visit_total <= cap:
+                continue
+            # The visit's units per code, cut to the cap in code order, placed again within the visit.
+            capped: dict[str, int] = {}
+            for p in of_visit:
+                capped[billed[p]] = capped.get(billed[p], 0) + share[p]
+            left = cap
+            for code, count in capped.items():
+                capped[code] = min(count, left)
+                left -= capped[code]
+            share.update(_spread_codes(of_visit, capped, billed, minutes))
+            placed.update(_place(of_visit, capped, cap, billed, minutes, locked))
+            for p in of_visit:
+                flags[p] += (_over(visit_total, cap),)
+                units_why[p] = f"{units_why[p]}, cut to the cap of {cap}"
+    for p in timed:
+        v, k = p
+        line = visits[v][k]
+        if line.locked:
+            line_flags = flags[p]
+            if line.units != share[p]:
+                note = f"locked at {_show(line.units)} units, the rule gives {share[p]}"
+                line_flags = (*line_flags, FlagNote(flag=Flag.UNITS_MISMATCH, note=note))
+            plans[v][k] = Planned(code=line.code, units=line.units, flags=line_flags, why="locked line")
+        else:
+            why = _why(code_why[p], units_why[p])
+            plans[v][k] = Planned(code=billed[p], units=placed[p], flags=flags[p], why=why)
+    return [_all(visit_plans) for visit_plans in plans]
 
-    locked = [i for i in massage if visit[i].locked]
-    unlocked = [i for i in massage if not visit[i].locked]
-    left = max(0, total - sum(visit[i].units or 0 for i in locked))
-    why = _why(code_why, units_why)
-    for i, units_of_line in zip(
-        unlocked, spread([visit[i].minutes or 0.0 for i in unlocked], left), strict=True
-    ):
-        plans[i] = Planned(code=target, units=units_of_line, flags=visit_flags, why=why)
-    if locked:
-        share: dict[int, int] = {}  # the rule's units of each locked line, to compare with its own
-        for code, units in by_code.items():
-            of_code = [i for i in massage if billed_code(visit[i]) == code]
-            share.update(zip(of_code, spread([visit[i].minutes or 0.0 for i in of_code], units), strict=True))
-        for i in locked:
-            line = visit[i]
-            flags = visit_flags
-            if line.units != share[i]:
-                note = f"locked at {_show(line.units)} units, the rule gives {share[i]}"
-                flags = (*flags, FlagNote(flag=Flag.UNITS_MISMATCH, note=note))
-            plans[i] = Planned(code=line.code, units=line.units, flags=flags, why="locked line")
-    return _all(plans)
+
+def _either_code(
+    visit: list[Line], payer: Payer | None, settings: Settings, chosen: tuple[str, str]
+) -> tuple[str, str]:
+    """The one code a visit's `either` lines share, and why.
+
+    A locked `either` line's code; else the massage code the visit already bills (a documented
+    or locked line), when the payer takes it, so the visit stays one service; else the payer's.
+    """
+    for line in visit:
+        if line.locked and line.code and documented_code(line, settings) is None:
+            return line.code, f"locked line's code {line.code}"
+    for line in visit:
+        code = line.code if line.locked else documented_code(line, settings)
+        if code in MASSAGE_FAMILY and (payer is None or payer.takes(code)):
+            return code, f"the visit's other line bills {code}"
+    return chosen
 
 
-_PACK_WHY = {True: "untimed: one unit per visit", False: "untimed: already billed once this visit"}
+def _minutes_by_code(
+    group: Sequence[Position], billed: Mapping[Position, str], minutes: Mapping[Position, float]
+) -> dict[str, float]:
+    """Timed minutes per code, codes in the order the lines list them."""
+    by_code: dict[str, float] = {}
+    for p in group:
+        by_code[billed[p]] = by_code.get(billed[p], 0.0) + minutes[p]
+    return by_code
+
+
+def _spread_codes(
+    group: Sequence[Position],
+    units: Mapping[str, int],
+    billed: Mapping[Position, str],
+    minutes: Mapping[Position, float],
+) -> dict[Position, int]:
+    """Each code's units spread over the group's lines of that code."""
+    result: dict[Position, int] = {}
+    for code, count in units.items():
+        of_code = [p for p in group if billed[p] == code]
+        result.update(zip(of_code, spread([minutes[p] for p in of_code], count), strict=True))
+    return result
+
+
+def _place(
+    group: Sequence[Position],
+    units: Mapping[str, int],
+    total: int,
+    billed: Mapping[Position, str],
+    minutes: Mapping[Position, float],
+    locked: Mapping[Position, int],
+) -> dict[Position, int]:
+    """The unlocked lines' units: each code's units less its locked lines' own, never more in all
+    than `total` less every locked unit of the group (codes in order)."""
+    left = max(0, total - sum(locked.get(p, 0) for p in group))
+    budgets = {}
+    for code, count in units.items():
+        held = sum(locked.get(p, 0) for p in group if billed[p] == code and p in locked)
+        budgets[code] = min(max(0, count - held), left)
+        left -= budgets[code]
+    unlocked = [p for p in group if p not in locked]
+    return _spread_codes(unlocked, budgets, billed, minutes)
+
+
+_PACK_WHY = {
+    True: "untimed: one unit per client, payer and day",
+    False: "untimed: already billed once this day",
+}
 
 
 def _all(plans: list[Planned | None]) -> list[Planned]:
@@ -226,21 +387,20 @@ def _all(plans: list[Planned | None]) -> list[Planned]:
 
 
 @lru_cache(maxsize=1024)
-def _visit_findings(
-    total: int, total_minutes: float, rule: Rule, cap: int | None
-) -> tuple[tuple[FlagNote, ...], str]:
-    """A visit's flags for its units (too short, over the cap) and the units part of its reason.
+def _under(total_minutes: float) -> FlagNote:
+    return FlagNote(flag=Flag.UNDER_8_MIN, note=f"{total_minutes:g} timed minutes give 0 units")
 
-    Visits repeat the same few totals: their flags and texts are made once and shared.
-    """
-    flags = []
-    units_why = f"{total} units for {total_minutes:g} visit minutes ({rule.value.upper()} rule)"
-    if total == 0:
-        flags.append(FlagNote(flag=Flag.UNDER_8_MIN, note=f"{total_minutes:g} timed minutes give 0 units"))
-    if cap is not None and total > cap:
-        flags.append(FlagNote(flag=Flag.OVER_CAP, note=f"{total} units cut to the cap of {cap}"))
-        units_why += f", cut to the cap of {cap}"
-    return tuple(flags), units_why
+
+@lru_cache(maxsize=1024)
+def _over(total: int, cap: int) -> FlagNote:
+    return FlagNote(flag=Flag.OVER_CAP, note=f"{total} units cut to the cap of {cap}")
+
+
+@lru_cache(maxsize=1024)
+def _units_why(total: int, total_minutes: float, rule: Rule, several: bool) -> str:
+    """The units part of a line's reason; CMS days of several visits say they were pooled."""
+    where = "timed minutes of the day's visits" if several else "visit minutes"
+    return f"{total} units for {total_minutes:g} {where} ({rule.value.upper()} rule)"
 
 
 @lru_cache(maxsize=1024)
@@ -306,7 +466,11 @@ def _results(
     for visit in visits:
         if len(visit) > 1:
             codes = {state[i][0] for i in visit} & _MASSAGE_CODES
-            if len(codes) > 1:
+            if len(codes) > 1 and not all(
+                SEPARATE_SERVICE.intersection(scope[i].modifiers)
+                for i in visit
+                if state[i][0] == MANUAL_THERAPY
+            ):
                 mixed.update(i for i in visit if state[i][0] in codes)
 
     # Equal flags share one tuple and one text (most lines have none, or the same few).
@@ -379,7 +543,7 @@ def _expected(
         return None, [FlagNote(flag=Flag.UNKNOWN_PAYER, note=_unknown_payer(line.payer, names))]
     flags = []
     if code in MASSAGE_FAMILY and not payer.takes(code):
-        flags.append(FlagNote(flag=Flag.NOT_ACCEPTED, note=f"{payer.name} does not take {code}"))
+        flags.append(FlagNote(flag=Flag.NOT_ACCEPTED, note=not_accepted_note(payer, code)))
     if code is not None:
         denied = denied_before(payer.key, code, history)
         if denied:
@@ -434,11 +598,39 @@ def _changes(
     return changes, filled
 
 
-def is_either(line: Line, settings: Settings) -> bool:
-    """Whether the line's documented service is `either` (typed, or by the Settings `Blank service`).
+def _program_flags(text: str) -> bool:
+    """Whether a Flags cell holds only flags the program writes (`ID: explanation; ...`)."""
+    return all(part.split(":", 1)[0].strip() in _FLAG_IDS for part in text.split("; ") if part.strip())
 
-    Only such lines let payer rules and claim history choose between 97124 and 97140, and only
-    their denials may be followed up with the other code. Placeholder until the service rules
-    (issue 9) land: no line is `either`, which never advises switching codes.
+
+_FLAG_IDS = frozenset(flag.value for flag in Flag)
+
+
+def _held_billing(line: Line) -> bool:
+    """Whether a self-pay line's Code, Units or Expected still hold billing a recode would clear."""
+    if line.locked:  # the program never changes a locked line's Code or Units
+        return line.expected is not None
+    return line.code is not None or line.units is not None or line.expected is not None
+
+
+def _cleared(line: Line) -> LineResult | None:
+    """A self-pay line without what an earlier recode wrote on it (None: nothing to clear).
+
+    A Flags cell holding the therapist's own text marks the line as theirs: it is left alone.
     """
-    return False
+    if not _program_flags(line.flags_text) or not (_held_billing(line) or line.flags_text.strip()):
+        return None
+    code, units = (line.code, line.units) if line.locked else (None, None)
+    return LineResult(sheet=line.sheet, row=line.row, code=code, units=units, expected=None, changed=True)
+
+
+def _self_pay_change(line: Line) -> Change:
+    return Change(
+        sheet=line.sheet,
+        row=line.row,
+        client=line.client,
+        date=line.date,
+        before=describe(line.code, line.units, line.expected),
+        after=SELF_PAY,
+        why="Payer cleared: a self-pay line is not billed",
+    )

@@ -16,8 +16,16 @@ from functools import lru_cache
 from typing import Any
 
 from cptbill import contract as c
-from cptbill.codes import HOT_COLD_PACK, MASSAGE_FAMILY, normalize_code
-from cptbill.contract import Flag, Status, header_key, name_key
+from cptbill.codes import (
+    DESCRIPTIONS,
+    HOT_COLD_PACK,
+    MANUAL_THERAPY,
+    MASSAGE,
+    MASSAGE_FAMILY,
+    UNTIMED,
+    normalize_code,
+)
+from cptbill.contract import EITHER, Flag, Status, header_key, name_key
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.models import Claim, FlagNote, Line, Payer, Settings
 from cptbill.units import MAX_MINUTES, Rule, parse_rule
@@ -44,10 +52,25 @@ _NAMED_DATES = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-
 #: A date more than this many months before the rest of its sheet is flagged ODD_DATE.
 ODD_GAP_MONTHS = 18
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_SERVICES_MASSAGE = {"", "massage", "manual therapy", "massage therapy", *MASSAGE_FAMILY}
-_SERVICES_PACK = {
-    "hot/cold pack", "hot/cold packs", "hot pack", "cold pack", "hot packs", "cold packs",
-    "hot or cold pack", HOT_COLD_PACK,
+#: What a therapist types in Service, by the code it documents (WORKBOOK.md); a CPT code is that code.
+_SERVICES = {
+    **dict.fromkeys(("massage", "massage therapy", "therapeutic massage"), MASSAGE),
+    **dict.fromkeys(
+        (
+            "manual therapy", "myofascial", "myofascial release", "soft tissue mobilization",
+            "mld", "manual lymphatic drainage", "lymphatic drainage", "trigger point",
+            "trigger point therapy",
+        ),
+        MANUAL_THERAPY,
+    ),
+    **dict.fromkeys(
+        (
+            "hot/cold pack", "hot/cold packs", "hot pack", "cold pack", "hot packs", "cold packs",
+            "hot or cold pack",
+        ),
+        HOT_COLD_PACK,
+    ),
+    EITHER: EITHER,
 }  # fmt: skip
 
 
@@ -234,23 +257,42 @@ def parse_month(text: str | None) -> str | None:
 
 
 def parse_service(value: Any) -> str | None:
-    """None for the massage family, an untimed code (97010) for packs; ValueError otherwise."""
-    text = "" if is_blank(value) else " ".join(str(value).split()).casefold()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        text = str(int(value))
-    if text in _SERVICES_MASSAGE:
+    """The documented service's code (`massage` -> 97124, a CPT code -> itself), `either`, or None
+    for blank (the Settings value `Blank service` then applies); ValueError for anything else."""
+    if is_blank(value):
         return None
-    if text in _SERVICES_PACK:
-        return HOT_COLD_PACK
-    raise ValueError(text)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return parse_code(value) or _bad_service(value)
+    text = " ".join(str(value).replace("-", " ").split()).casefold()
+    found = _SERVICES.get(text)
+    if found is None:
+        found = parse_code(text) or _bad_service(text)
+    return found
+
+
+def _bad_service(value: Any) -> str:
+    raise ValueError(str(value))
+
+
+def modifiers_of(value: Any) -> tuple[str, ...]:
+    """CPT modifiers as typed (`59`, `XS, GP`, `59 XS`): upper case, in order, each once."""
+    if is_blank(value):
+        return ()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    parts = re.split(r"[,;/\s]+", str(value).strip().upper())
+    return tuple(dict.fromkeys(part for part in parts if part))
 
 
 #: Session columns in the order `_parse_line` takes their values.
 _SESSION_COLUMNS = (
     c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.VISIT, c.LOCK,
-    c.CODE, c.UNITS, c.EXPECTED, c.FLAGS,
+    c.CODE, c.UNITS, c.EXPECTED, c.FLAGS, c.MODIFIERS,
 )  # fmt: skip
-_BAD_SERVICE = FlagNote(flag=Flag.BAD_SERVICE, note="service not massage, manual therapy or hot/cold pack")
+_BAD_SERVICE = FlagNote(
+    flag=Flag.BAD_SERVICE,
+    note="service not massage, manual therapy, hot/cold pack, either or a CPT code",
+)
 
 
 def parse_sessions(
@@ -292,7 +334,9 @@ _DATE_READERS = {MDY: _read_mdy, DMY: _read_dmy}  # one function per order: `_sh
 def _parse_line(
     sheet: str, row_number: int, values: list[Any], shared: _Shared, date_order: str = MDY
 ) -> Line:
-    raw_date, client, payer, raw_minutes, raw_service, visit, lock, code, units, expected, flags = values
+    raw_date, client, payer, raw_minutes, raw_service, visit, lock, code, units, expected, flags, mods = (
+        values
+    )
     problems: list[FlagNote] = []
     notes: tuple[FlagNote, ...] = ()
     date: dt.date | None = None
@@ -308,7 +352,7 @@ def _parse_line(
     if service is _INVALID:
         problems.append(_BAD_SERVICE)
         service = None
-    minutes = _parse_minutes(raw_minutes, untimed=service is not None, shared=shared)
+    minutes = _parse_minutes(raw_minutes, untimed=service in UNTIMED, shared=shared)
     if isinstance(minutes, FlagNote):
         problems.append(minutes)
         minutes = None
@@ -322,6 +366,7 @@ def _parse_line(
         service=service,
         visit=_text(visit),
         locked=is_locked(lock),
+        modifiers=() if mods is None else _shared(shared, mods, modifiers_of),
         code=None if code is None else _shared(shared, code, parse_code),
         units=None if units is None else parse_units(units),
         expected=None if expected is None else _shared(shared, expected, _money_or_none),
@@ -716,6 +761,18 @@ def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
             settings = settings.model_copy(update={"unit_rule": parse_rule(rule)})
         except UnitsError:
             warnings.append(f"{c.SETTINGS}: Unit rule must be CMS or AMA; CMS is used.")
+    blank = values.get(header_key(c.BLANK_SERVICE))
+    if not is_blank(blank):
+        try:
+            service = parse_service(blank)
+        except ValueError:
+            service = None
+        if service in (MASSAGE, MANUAL_THERAPY, EITHER):
+            settings = settings.model_copy(update={"blank_service": DESCRIPTIONS.get(service, EITHER)})
+        else:
+            warnings.append(
+                f"{c.SETTINGS}: Blank service must be massage, manual therapy or either; massage is used."
+            )
     month = values.get(header_key(c.MONTH_TO_RECODE))
     if not is_blank(month):  # Excel may have turned 2026-11 into a date; a bad month is refused where used
         serial = isinstance(month, int | float) and not isinstance(month, bool) and month >= 36526

@@ -41,7 +41,7 @@ FIXED_TIME = dt.datetime(2026, 12, 1, 9, 0, 0)
 
 RATE_CODES = (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK)
 CLAIM_PAYER_COLUMNS = (c.PAYER_ID, c.ADDRESS, PLAN_TYPE)  # what claims need about a payer
-SESSION_COLUMNS = (c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.VISIT, c.LOCK, *c.OWNED)
+SESSION_COLUMNS = (c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.MODIFIERS, c.VISIT, c.LOCK, *c.OWNED)
 PAYER_COLUMNS = (
     c.PAYER, c.ACCEPTS, c.PREFERRED, *(c.RATE_PREFIX + code for code in RATE_CODES),
     c.UNIT_RULE, c.MAX_UNITS, c.ERA_NAMES,
@@ -105,19 +105,29 @@ FLAGGED_FILL = PatternFill(fill_type="solid", start_color="FFFCE4D6", end_color=
 
 #: What each flag means, in the words of the How to use sheet.
 FLAG_MEANINGS: dict[Flag, str] = {
-    Flag.MIXED_CODES: "The visit bills both 97124 and 97140; payers deny such visits. A recode gives the visit one code.",
+    Flag.MIXED_CODES: (
+        "The visit bills both 97124 and 97140 without modifier 59 or XS on the 97140 line. NCCI pairs the two: "
+        "bill both only as separate 15-minute blocks on different body regions, with 59 or XS in the "
+        "Modifiers column; otherwise payers deny the visit or take one code back."
+    ),
     Flag.UNDER_8_MIN: "The visit's minutes are too few for a unit (under 8 minutes): nothing to bill.",
-    Flag.NOT_ACCEPTED: "The line's code is not in the payer's Accepts list.",
+    Flag.NOT_ACCEPTED: (
+        "The payer does not cover the code of the service you documented. The code stays: bill it only "
+        "if that is what you did, otherwise collect from the client (with a signed waiver on file)."
+    ),
     Flag.UNKNOWN_PAYER: "The payer is not on the Payers sheet: add it there (check the spelling).",
     Flag.NO_RATE: "No rate for this payer and code on the Payers sheet, so no Expected amount.",
     Flag.NOT_PAID: "The payer's rate for this code is 0 (e.g. hot/cold packs bundled into the visit).",
     Flag.OVER_CAP: "The visit's units were cut to the payer's Max units.",
     Flag.BAD_MINUTES: "Minutes missing, not a number, negative or over 600: the line is left as it was.",
     Flag.BAD_DATE: "The date cannot be read: the line is left as it was.",
-    Flag.BAD_SERVICE: "The Service is not massage, manual therapy or hot/cold pack: the line is left as it was.",
+    Flag.BAD_SERVICE: (
+        "The Service is not massage, manual therapy, hot/cold pack, either or a CPT code: the line is "
+        "left as it was."
+    ),
     Flag.UNITS_MISMATCH: "A locked line's units differ from what the unit rule gives.",
     Flag.DENIED_BEFORE: "This payer has denied this code before (see the Claims sheet).",
-    Flag.DUPLICATE: "The same client, date, payer, minutes and service appear on more than one line.",
+    Flag.DUPLICATE: "The same client, date, payer, visit, minutes and service appear on more than one line.",
     Flag.AMBIGUOUS_DATE: "A date typed as text reads both as month/day and day/month: type it as 2026-11-04.",
     Flag.ODD_DATE: "A date in the future, or far before the sheet's other dates: check the year.",
     Flag.LATE: "The payer's filing limit for this date has passed and no claim is on the Claims sheet.",
@@ -156,58 +166,67 @@ SAMPLE_PAYER_CLAIMS: dict[str, tuple[Any, ...]] = {
 }
 
 MASSAGE_SERVICE = DESCRIPTIONS[MASSAGE]
+MANUAL = DESCRIPTIONS[MANUAL_THERAPY]
 PACK = DESCRIPTIONS[HOT_COLD_PACK]
+EITHER = c.EITHER
 
 
 def _day(day: int) -> dt.date:
     return dt.date(2026, 11, day)
 
 
-# Day of November, Client, Payer, Minutes, Service, Lock, Code, Units. Visit is left blank: lines
-# with the same date, client and payer are one visit.
+# Day of November, Client, Payer, Minutes, Service, Modifiers, Visit, Lock, Code, Units. Lines with
+# the same date, client and payer are one visit unless Visit says otherwise. The story: every
+# service is typed; Summit Mutual's sessions are `either` (the notes meet both codes), so its claims
+# teach 97124; Sam Whitaker's massage on the 12th is at a payer that covers only manual therapy.
 SAMPLE_SESSIONS: tuple[tuple[Any, ...], ...] = (
-    (2, "Rosa Delgado", SUMMIT, 50, MASSAGE_SERVICE, None, None, None),
-    (2, "Tom Becker", HARBOR, 30, MASSAGE_SERVICE, None, None, None),  # a visit over two lines
-    (2, "Tom Becker", HARBOR, 23, MASSAGE_SERVICE, None, None, None),
-    (3, "Diego Alvarez", LAKESIDE, 45, MASSAGE_SERVICE, None, None, None),
-    (3, "Diego Alvarez", LAKESIDE, 15, PACK, None, None, None),  # Lakeside pays 97010
-    (3, "Sam Whitaker", EVERGREEN, 40, MASSAGE_SERVICE, None, None, None),
-    (4, "Grace Okafor", SUMMIT, 30, MASSAGE_SERVICE, None, None, None),
-    (4, "Grace Okafor", SUMMIT, 25, MASSAGE_SERVICE, None, None, None),
-    (4, "Owen Brooks", CASCADE, 60, MASSAGE_SERVICE, None, None, None),
-    (5, "Hannah Cole", HARBOR, 45, MASSAGE_SERVICE, None, MASSAGE, None),  # mixed visit, typed
-    (5, "Hannah Cole", HARBOR, 20, MASSAGE_SERVICE, None, MANUAL_THERAPY, None),
-    (5, "Jonas Berg", None, 60, MASSAGE_SERVICE, None, None, None),  # self-pay
-    (6, "Liam Novak", SUMMIT, 38, MASSAGE_SERVICE, None, None, None),
-    (6, "Fatima Haddad", PINECREST, 45, MASSAGE_SERVICE, None, None, None),  # unknown payer
-    (9, "Priya Raman", SUMMIT, 53, MASSAGE_SERVICE, None, None, None),
-    (9, "Nora Fitzgerald", HARBOR, 45, MASSAGE_SERVICE, None, None, None),  # 75 minutes: over the cap
-    (9, "Nora Fitzgerald", HARBOR, 30, MASSAGE_SERVICE, None, None, None),
-    (10, "Elena Petrova", EVERGREEN, 5, MASSAGE_SERVICE, None, None, None),  # too short
-    (10, "Aiko Tanaka", CASCADE, 45, MASSAGE_SERVICE, None, None, None),
-    (10, "Aiko Tanaka", CASCADE, 15, PACK, None, None, None),  # Cascade has no 97010 rate
-    (11, "Marcus Reed", SUMMIT, 45, MASSAGE_SERVICE, "yes", MANUAL_THERAPY, 3),  # already billed
-    (11, "Diego Alvarez", LAKESIDE, 60, MASSAGE_SERVICE, None, None, None),
-    (12, "Rosa Delgado", SUMMIT, 30, MASSAGE_SERVICE, None, None, None),
-    (12, "Rosa Delgado", SUMMIT, 22, MASSAGE_SERVICE, None, None, None),
-    (12, "Sam Whitaker", EVERGREEN, 55, MASSAGE_SERVICE, None, None, None),
-    (13, "Tom Becker", HARBOR, 45, MASSAGE_SERVICE, None, None, None),
-    (16, "Grace Okafor", SUMMIT, 40, MASSAGE_SERVICE, None, None, None),
-    (16, "Owen Brooks", CASCADE, 30, MASSAGE_SERVICE, None, None, None),
-    (16, "Owen Brooks", CASCADE, 25, MASSAGE_SERVICE, None, None, None),
-    (17, "Hannah Cole", HARBOR, 50, MASSAGE_SERVICE, None, None, None),
-    (17, "Liam Novak", SUMMIT, 45, MASSAGE_SERVICE, None, None, None),
-    (18, "Diego Alvarez", LAKESIDE, 50, MASSAGE_SERVICE, None, None, None),
-    (18, "Elena Petrova", EVERGREEN, 45, MASSAGE_SERVICE, None, None, None),
-    (19, "Priya Raman", SUMMIT, 60, MASSAGE_SERVICE, None, None, None),
-    (19, "Aiko Tanaka", CASCADE, 53, MASSAGE_SERVICE, None, None, None),
-    (20, "Nora Fitzgerald", HARBOR, 40, MASSAGE_SERVICE, None, None, None),
-    (23, "Marcus Reed", SUMMIT, 50, MASSAGE_SERVICE, None, None, None),
-    (23, "Sam Whitaker", EVERGREEN, 35, MASSAGE_SERVICE, None, None, None),
-    (23, "Sam Whitaker", EVERGREEN, 25, MASSAGE_SERVICE, None, None, None),
-    (24, "Tom Becker", HARBOR, 55, MASSAGE_SERVICE, None, None, None),
-    (24, "Rosa Delgado", SUMMIT, 45, MASSAGE_SERVICE, None, None, None),
-    (30, "Diego Alvarez", LAKESIDE, 45, MASSAGE_SERVICE, None, None, None),
+    (2, "Rosa Delgado", SUMMIT, 50, EITHER, None, None, None, None, None),
+    (2, "Tom Becker", HARBOR, 30, MASSAGE_SERVICE, None, None, None, None, None),  # one visit, two lines
+    (2, "Tom Becker", HARBOR, 23, MASSAGE_SERVICE, None, None, None, None, None),
+    (3, "Diego Alvarez", LAKESIDE, 45, MASSAGE_SERVICE, None, None, None, None, None),
+    (3, "Diego Alvarez", LAKESIDE, 15, PACK, None, None, None, None, None),  # Lakeside pays 97010
+    (3, "Sam Whitaker", EVERGREEN, 40, MANUAL, None, None, None, None, None),
+    (4, "Grace Okafor", SUMMIT, 30, EITHER, None, None, None, None, None),
+    (4, "Grace Okafor", SUMMIT, 25, EITHER, None, None, None, None, None),
+    (4, "Owen Brooks", CASCADE, 60, MASSAGE_SERVICE, None, None, None, None, None),
+    # Two services in one visit without 59/XS: both billed, flagged with the NCCI rule.
+    (5, "Hannah Cole", HARBOR, 45, MASSAGE_SERVICE, None, None, None, MASSAGE, None),
+    (5, "Hannah Cole", HARBOR, 20, MANUAL, None, None, None, MANUAL_THERAPY, None),
+    (5, "Jonas Berg", None, 60, MASSAGE_SERVICE, None, None, None, None, None),  # self-pay
+    (6, "Liam Novak", SUMMIT, 38, EITHER, None, None, None, None, None),
+    (6, "Fatima Haddad", PINECREST, 45, MASSAGE_SERVICE, None, None, None, None, None),  # unknown payer
+    (9, "Priya Raman", SUMMIT, 53, EITHER, None, None, None, None, None),
+    (9, "Nora Fitzgerald", HARBOR, 45, MASSAGE_SERVICE, None, None, None, None, None),  # 75 min: over the cap
+    (9, "Nora Fitzgerald", HARBOR, 30, MASSAGE_SERVICE, None, None, None, None, None),
+    (10, "Elena Petrova", EVERGREEN, 5, MANUAL, None, None, None, None, None),  # too short
+    (10, "Aiko Tanaka", CASCADE, 45, MASSAGE_SERVICE, None, None, None, None, None),
+    (10, "Aiko Tanaka", CASCADE, 15, PACK, None, None, None, None, None),  # Cascade has no 97010 rate
+    (11, "Marcus Reed", SUMMIT, 45, EITHER, None, None, "yes", MANUAL_THERAPY, 3),  # already billed
+    (11, "Diego Alvarez", LAKESIDE, 60, MASSAGE_SERVICE, None, None, None, None, None),
+    (12, "Rosa Delgado", SUMMIT, 30, EITHER, None, None, None, None, None),
+    (12, "Rosa Delgado", SUMMIT, 22, EITHER, None, None, None, None, None),
+    # Massage at a payer that covers only manual therapy: the code stays 97124, flagged with advice.
+    (12, "Sam Whitaker", EVERGREEN, 55, MASSAGE_SERVICE, None, None, None, None, None),
+    (13, "Tom Becker", HARBOR, 45, MANUAL, None, None, None, None, None),
+    (16, "Grace Okafor", SUMMIT, 40, EITHER, None, None, None, None, None),
+    (16, "Owen Brooks", CASCADE, 30, MASSAGE_SERVICE, None, None, None, None, None),
+    (16, "Owen Brooks", CASCADE, 25, MASSAGE_SERVICE, None, None, None, None, None),
+    (17, "Hannah Cole", HARBOR, 50, "myofascial release", None, None, None, None, None),
+    (17, "Liam Novak", SUMMIT, 45, EITHER, None, None, None, None, None),
+    (18, "Diego Alvarez", LAKESIDE, 50, MASSAGE_SERVICE, None, None, None, None, None),
+    (18, "Elena Petrova", EVERGREEN, 45, "MLD", None, None, None, None, None),
+    (19, "Priya Raman", SUMMIT, 60, EITHER, None, None, None, None, None),
+    (19, "Aiko Tanaka", CASCADE, 53, MASSAGE_SERVICE, None, None, None, None, None),
+    (20, "Nora Fitzgerald", HARBOR, 40, MANUAL, None, None, None, None, None),
+    (23, "Marcus Reed", SUMMIT, 50, EITHER, None, None, None, None, None),
+    # Two visits on one day: CMS counts the day's 40 minutes, 3 units (not 1 + 1).
+    (23, "Sam Whitaker", EVERGREEN, 20, MANUAL, None, "AM", None, None, None),
+    (23, "Sam Whitaker", EVERGREEN, 20, MANUAL, None, "PM", None, None, None),
+    # Separate body regions, documented: 97140 carries XS, so the visit is not flagged.
+    (24, "Tom Becker", HARBOR, 30, MASSAGE_SERVICE, None, None, None, None, None),
+    (24, "Tom Becker", HARBOR, 25, MANUAL, "XS", None, None, None, None),
+    (24, "Rosa Delgado", SUMMIT, 45, EITHER, None, None, None, None, None),
+    (30, "Diego Alvarez", LAKESIDE, 45, MASSAGE_SERVICE, None, None, None, None, None),
 )
 
 # The therapist's Claims sheet for September and October 2026, in the order it was typed.
@@ -394,14 +413,20 @@ SETTINGS_ROWS: tuple[tuple[str, str, str], ...] = (
     (
         c.DEFAULT_CODE,
         MANUAL_THERAPY,
-        f"{MASSAGE} or {MANUAL_THERAPY}: the massage code used when neither the payer's Accepts, "
-        "its Preferred nor its claim history decides.",
+        f"{MASSAGE} or {MANUAL_THERAPY}: the massage code for lines whose Service is {EITHER} when "
+        "neither the payer's Accepts, its Preferred nor its claim history decides.",
     ),
     (
         c.UNIT_RULE,
         CMS,
-        f"{CMS} (8-minute rule on the visit's total minutes) or {AMA} (midpoint rule per code), "
-        "for payers whose own Unit rule is blank.",
+        f"{CMS} (8-minute rule on the day's total timed minutes) or {AMA} (midpoint rule per code "
+        "and visit), for payers whose own Unit rule is blank.",
+    ),
+    (
+        c.BLANK_SERVICE,
+        MASSAGE_SERVICE,
+        f"What a blank Service means: {MASSAGE_SERVICE} ({MASSAGE}), {MANUAL} ({MANUAL_THERAPY}) or "
+        f"{EITHER} (your notes always meet both codes, so the payer's rules choose).",
     ),
     (
         c.MONTH_TO_RECODE,
@@ -417,9 +442,22 @@ SETTINGS_ROWS: tuple[tuple[str, str, str], ...] = (
         "as text; real Excel dates and 2026-11-04 always work.",
     ),
 )
+#: The choices of the Settings value Blank service.
+BLANK_SERVICES = (MASSAGE_SERVICE, MANUAL, EITHER)
 
 
 # --- How to use ----------------------------------------------------------------------------------
+
+#: What `either` asserts and why a blank Service is massage (the README says the same).
+EITHER_PARAGRAPH = (
+    "Type either only when your notes for the session describe techniques that meet both codes: "
+    "97124 massage (effleurage, petrissage, tapotement) and 97140 manual therapy (mobilization, "
+    "myofascial release, manual lymphatic drainage, manual traction). Only then do the payer's "
+    "Accepts, Preferred and claim history choose between them. The code must match the service "
+    "performed, not the one that pays better: billing by payment is miscoding, and re-billing a "
+    "denied 97124 as 97140 is what auditors call code shopping. That is why a blank Service means "
+    "massage, unless you set Blank service on the Settings sheet to manual therapy or either."
+)
 
 _HOW_TO_INTRO = (
     "Type your sessions on the Sessions sheet, one line per service. cptbill fills in each line's "
@@ -449,9 +487,19 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 (c.MINUTES, "Treatment minutes of this line: 60, or 60 min, 1h, 1:00, 1.5 h."),
                 (
                     c.SERVICE,
-                    f"{DESCRIPTIONS[MASSAGE]} or {DESCRIPTIONS[MANUAL_THERAPY]} (billed as {MASSAGE} or "
-                    f"{MANUAL_THERAPY}; blank means massage), or {PACK} ({HOT_COLD_PACK}: one unit per "
-                    "visit, its minutes do not count).",
+                    f"The service you performed and documented; it decides the code. {MASSAGE_SERVICE} "
+                    f"is {MASSAGE}; {MANUAL} (also myofascial release, MLD, manual lymphatic drainage, "
+                    f"trigger point, soft tissue mobilization) is {MANUAL_THERAPY}; {PACK} is "
+                    f"{HOT_COLD_PACK} (one unit per client, payer and day; its minutes do not count); a "
+                    f"CPT code you type is that code; {EITHER} is explained below. Blank means the "
+                    "Settings value Blank service (massage unless you change it).",
+                ),
+                (EITHER, EITHER_PARAGRAPH),
+                (
+                    c.MODIFIERS,
+                    "Optional. CPT modifiers of the line, e.g. XS (or 59) on a 97140 line billed beside "
+                    "97124 in one visit, when your notes show separate 15-minute blocks on different "
+                    "body regions.",
                 ),
                 (
                     c.VISIT,
@@ -471,14 +519,16 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
             [
                 (
                     c.CODE,
-                    "The CPT code. A visit gets one massage code: the only one the payer accepts, else "
-                    "the payer's Preferred, else the one its claim history pays best, else the "
-                    "Default code on the Settings sheet.",
+                    "The CPT code of the documented service; the program never replaces it, and a "
+                    "payer's rules about it become flags. Lines whose Service is either share one "
+                    "massage code per visit: the only one the payer accepts, else the payer's "
+                    "Preferred, else the one its claim history pays best, else the Default code.",
                 ),
                 (
                     c.UNITS,
-                    "Billed units from the visit's total minutes, by the payer's unit rule (CMS 8-minute "
-                    "rule or AMA), cut to the payer's Max units and shared over the visit's lines.",
+                    "Billed units by the payer's unit rule: CMS (8-minute rule) adds up the timed "
+                    "minutes of the client's day with that payer, all visits; AMA counts each code "
+                    "within a visit. Cut to the payer's Max units per visit and shared over the lines.",
                 ),
                 (c.EXPECTED, "Units x the payer's rate for the code; empty when the rate is unknown."),
                 (c.FLAGS, "Things to look at, explained below. Lines with flags are shaded."),
@@ -512,8 +562,9 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 ),
                 (
                     c.SETTINGS,
-                    "The default massage code and unit rule, and the Month to recode that the recode "
-                    "and report scripts in Excel work on.",
+                    "What a blank Service means (Blank service), the massage code for either lines "
+                    "that nothing else decides (Default code), the unit rule, and the Month to recode "
+                    "that the recode and report scripts in Excel work on.",
                 ),
             ],
         ),
@@ -593,6 +644,8 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 (
                     "Formulas",
                     "=CPTUNITS(D2:D100) gives the units of each line's minutes; "
+                    "=CPTCODE(C2:C100, Payers[#All], Claims[#All], Settings[#All], E2:E100) each line's "
+                    "code from its Service; "
                     "=CPTFLAGS(Sessions[#All], Payers[#All]) shows the flags of the lines as they stand.",
                 ),
             ],
@@ -622,7 +675,7 @@ def build_workbook(sample: bool) -> Workbook:
         error="This payer is not on the Payers sheet yet: add it there, or leave blank for self-pay.",
         stop=False,
     )  # fmt: skip
-    services = ",".join(DESCRIPTIONS[code] for code in (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK))
+    services = ",".join([*(DESCRIPTIONS[code] for code in (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK)), EITHER])
     _drop_down(
         sessions, c.SERVICE, SESSION_COLUMNS, f'"{services}"', SESSION_ROWS,
         error=f"Use {services.replace(',', ', ')}.", stop=False,
@@ -675,6 +728,10 @@ def build_workbook(sample: bool) -> Workbook:
     value = get_column_letter(SETTINGS_COLUMNS.index(c.VALUE) + 1)
     _validate(settings, f'"{",".join(MASSAGE_FAMILY)}"', f"{value}2", f"Use {MASSAGE} or {MANUAL_THERAPY}.")
     _validate(settings, f'"{CMS},{AMA}"', f"{value}3", f"Use {CMS} or {AMA}.")
+    blank_row = next(i for i, row in enumerate(SETTINGS_ROWS, start=2) if row[0] == c.BLANK_SERVICE)
+    _validate(
+        settings, f'"{",".join(BLANK_SERVICES)}"', f"{value}{blank_row}", f"Use {', '.join(BLANK_SERVICES)}."
+    )
     month_row = next(i for i, row in enumerate(SETTINGS_ROWS, start=2) if row[0] == c.MONTH_TO_RECODE)
     month = settings[f"{value}{month_row}"]
     month.value = None  # blank until the user picks a month
@@ -694,8 +751,8 @@ def build_workbook(sample: bool) -> Workbook:
 
 
 def _session_row(line: tuple[Any, ...]) -> list[Any]:
-    day, client, payer, minutes, service, lock, code, units = line
-    return [_day(day), client, payer, minutes, service, None, lock, code, units, None, None]
+    day, client, payer, minutes, service, modifiers, visit, lock, code, units = line
+    return [_day(day), client, payer, minutes, service, modifiers, visit, lock, code, units, None, None]
 
 
 def _fill_table(ws: Worksheet, header: Sequence[str], rows: list[list[Any]], style: str) -> None:
