@@ -266,4 +266,6 @@ def test_an_unknown_payer_names_the_closest_payers() -> None:
     assert (
         notes[0] == "UNKNOWN_PAYER: 'Blue Cros PPO' is not on the Payers sheet, did you mean Blue Cross PPO?"
     )
-    assert notes[1] == "UNKNOWN_PAYER: 'Pinecrest' is not on the Payers sheet"
+    assert notes[1] == (
+        "UNKNOWN_PAYER: 'Pinecrest' is not on the Payers sheet, add it there (or leave Payer blank for self-pay)"
+    )

@@ -527,8 +527,8 @@ def _unknown_payer(name: str, known: Sequence[str]) -> str:
     close += [key for key in by_key if typed and key.startswith(typed) and key not in close][: 2 - len(close)]
     note = f"'{name}' is not on the Payers sheet"
     if close:
-        note += f", did you mean {' or '.join(by_key[key] for key in close)}?"
-    return note
+        return note + f", did you mean {' or '.join(by_key[key] for key in close)}?"
+    return note + ", add it there (or leave Payer blank for self-pay)"
 
 
 def _expected(
