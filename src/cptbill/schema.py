@@ -479,7 +479,11 @@ def _unsaved_formula(value: Any) -> bool:
 def _parse_minutes(value: Any, untimed: bool, shared: _Shared) -> float | FlagNote | None:
     if is_blank(value):
         # A hot/cold pack is untimed: its minutes may be left blank.
-        return None if untimed else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing, type the treatment minutes (e.g. 60)")
+        return (
+            None
+            if untimed
+            else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing, type the treatment minutes (e.g. 60)")
+        )
     minutes = _shared(shared, value, parse_minutes)
     if minutes is _INVALID:
         what = (
