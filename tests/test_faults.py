@@ -37,6 +37,7 @@ from cptbill import safefile
 from cptbill.book import MemoryBook
 from cptbill.contract import Flag
 from cptbill.era import import_remittances, read_remittance
+from cptbill.errors import CptbillError
 from cptbill.models import CELL_LIMIT, CUT_ENDING, FlagNote, flags_text
 from cptbill.report import refresh
 from cptbill.template import write_template
@@ -954,3 +955,42 @@ def test_remittances_give_one_sentence_or_an_import_never_a_traceback(
     else:
         assert run(capsys, "recode", str(path))[0] == 0  # what was imported is readable
     assert temp_files(tmp_path) == []
+
+
+@pytest.mark.skipif(not POSIX, reason="stands in for msvcrt with fcntl")
+def test_the_windows_lock_works_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The msvcrt branch of safefile, loaded with a stand-in msvcrt (fcntl underneath) as on Windows."""
+    import fcntl
+    import importlib.util
+    import types
+
+    def locking(fd: int, mode: int, nbytes: int) -> None:
+        if mode == 1:  # LK_NBLCK: raises like msvcrt when another handle holds the bytes
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PermissionError(errno.EACCES, "Permission denied") from None
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    msvcrt = types.SimpleNamespace(LK_NBLCK=1, LK_UNLCK=0, locking=locking)
+    monkeypatch.setitem(sys.modules, "msvcrt", msvcrt)
+    monkeypatch.setattr(sys, "platform", "win32")
+    spec = importlib.util.spec_from_file_location("safefile_on_windows", safefile.__file__)
+    assert spec is not None and spec.loader is not None
+    windows = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, windows)  # its dataclasses look their module up
+    spec.loader.exec_module(windows)
+    monkeypatch.undo()  # the module keeps its Windows functions; everything else is as before
+    windows.LOCK_WAIT = 0.3
+    path = workbook(tmp_path / "billing.xlsx")
+    with windows.updating(path) as update:
+        with (
+            pytest.raises(CptbillError, match=r"Another cptbill is working on billing\.xlsx"),
+            windows.updating(path),
+        ):
+            pass
+        update.save(lambda stream: stream.write(path.read_bytes()))
+    assert not windows.lock_path(path.resolve()).exists()  # removed once no one has it open
+    with windows.updating(path):  # free again
+        pass
