@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import openpyxl
 import pytest
 
+from conftest import Convert
 from cptbill import contract as c
-from cptbill.template import HEADER_ROOM, build_workbook, workbook_bytes
+from cptbill.book import recode
+from cptbill.template import HEADER_ROOM, build_workbook, workbook_bytes, write_template
+from cptbill.xlsx import update_file
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +41,16 @@ def test_columns_are_wide_enough_for_their_header_and_values(sample: openpyxl.Wo
         for cell in column[1:]:
             if isinstance(cell.value, str) and header != "About":  # About wraps
                 assert width >= min(len(cell.value), 60), (sheet, header, cell.value)
+
+
+def test_each_sheet_prints_one_page_wide_in_libreoffice(tmp_path: Path, libreoffice: Convert) -> None:
+    path = write_template(tmp_path / "billing.xlsx", sample=True)
+    update_file(path, lambda b: recode(b, "2026-11"))  # Code, Expected and the wide Flags column filled
+    wb = openpyxl.load_workbook(path)
+    for name in wb.sheetnames:
+        if name not in (c.SESSIONS, c.PAYERS, c.CLAIMS, c.SETTINGS):
+            del wb[name]
+    wb.save(path)
+    pdf = libreoffice(path, "pdf").read_bytes()
+    # Four sheets, each small enough for one page tall: four pages, none of them a sheet's right part.
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == 4

@@ -164,6 +164,17 @@ def test_an_odd_date_line_is_recoded_with_its_flag() -> None:
     assert (last.code, last.units) == ("97124", 2)  # a blank Service is massage
     assert [f.flag for f in last.flags] == [Flag.ODD_DATE]
     assert check(memory, "2016-11")[0].lines == 1
+    # The wrong year does not vanish from the month's run: the line is in every month's scope.
+    november, _ = check(memory, "2026-11")
+    assert [r.row for r in november.results] == [2, 3, 4, 5, 6, 7]
+    assert november.flag_counts() == {"ODD_DATE": 1}
+    assert check(memory, "2026-10")[0].lines == 0  # another month of the year: not that line's run
+    # A future date in another month (next month's appointments) stays out of this month's run.
+    today = dt.date.today()  # book() reads with the clock's today
+    later = today + dt.timedelta(days=40)
+    ahead = book([[today, "A", "Aetna", 30], [later, "B", "Aetna", 30]])
+    assert [r.row for r in check(ahead, f"{today:%Y-%m}")[0].results] == [2]
+    assert check(ahead, f"{later:%Y-%m}")[0].flag_counts() == {"ODD_DATE": 1}
 
 
 # --- Lock -------------------------------------------------------------------------------------
@@ -266,4 +277,6 @@ def test_an_unknown_payer_names_the_closest_payers() -> None:
     assert (
         notes[0] == "UNKNOWN_PAYER: 'Blue Cros PPO' is not on the Payers sheet, did you mean Blue Cross PPO?"
     )
-    assert notes[1] == "UNKNOWN_PAYER: 'Pinecrest' is not on the Payers sheet"
+    assert notes[1] == (
+        "UNKNOWN_PAYER: 'Pinecrest' is not on the Payers sheet, add it there (or leave Payer blank for self-pay)"
+    )

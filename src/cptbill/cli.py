@@ -556,7 +556,7 @@ def _print_claims(submission: Submission) -> None:
     summary = submission.summary()
     out.print(
         f"[bold]{summary['claims']}[/] claim(s), {summary['lines']} service line(s), billed "
-        f"[bold]{summary['billed']:,.2f}[/] for {summary['month']}.",
+        f"[bold]{usd(summary['billed'])}[/] for {summary['month']}.",
         soft_wrap=True,
     )
     for name in summary["files"]:

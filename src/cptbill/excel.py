@@ -511,7 +511,7 @@ def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
         flags = ", ".join(f"{flag} {count}" for flag, count in plan.flag_counts().items()) or "none"
         print(
             f"cptbill: {plan.lines} lines, {plan.changed} changed, "
-            f"expected {plan.expected_total:.2f}; flags: {flags}"
+            f"expected {usd(plan.expected_total)}; flags: {flags}"
         )
     return plan
 

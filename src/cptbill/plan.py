@@ -81,6 +81,7 @@ def make_plan(
             or line.date is None
             or _in(months, line.date, month)
             or (line.other_date is not None and _in(months, line.other_date, month))
+            or (bool(line.notes) and _odd_date(line, month))  # a wrong year must not vanish from the run
         )
     ]
     scope: list[Line] = []
@@ -130,6 +131,15 @@ def make_plan(
         standing=tuple(standing),
         cleared=tuple(result for _, result in cleared),
     )
+
+
+def _odd_date(line: Line, month: str) -> bool:
+    """An ODD_DATE line (future, or far before the sheet's others) in the month of another year: in scope.
+
+    A typo in the year keeps the month and day, so the month's run still shows the line.
+    """
+    same_month = line.date is not None and f"{line.date.month:02d}" == month[5:7]
+    return same_month and any(note.flag is Flag.ODD_DATE for note in line.notes)
 
 
 def _in(months: dict[dt.date, bool], date: dt.date, month: str) -> bool:
@@ -581,8 +591,8 @@ def _unknown_payer(name: str, known: Sequence[str]) -> str:
     close += [key for key in by_key if typed and key.startswith(typed) and key not in close][: 2 - len(close)]
     note = f"'{name}' is not on the Payers sheet"
     if close:
-        note += f", did you mean {' or '.join(by_key[key] for key in close)}?"
-    return note
+        return note + f", did you mean {' or '.join(by_key[key] for key in close)}?"
+    return note + ", add it there (or leave Payer blank for self-pay)"
 
 
 def _expected(

@@ -482,7 +482,13 @@ def _parse_minutes(value: Any, untimed: bool, shared: _Shared) -> float | FlagNo
         return None if untimed else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing")
     minutes = _shared(shared, value, parse_minutes)
     if minutes is _INVALID:
-        what = _UNSAVED if _unsaved_formula(value) else _MINUTES_HINT
+        what = (
+            _UNSAVED
+            if _unsaved_formula(value)
+            else "look like a time of day, not a number: type the minutes, e.g. 60"
+            if isinstance(value, dt.time | dt.datetime)
+            else _MINUTES_HINT
+        )
         return FlagNote(flag=Flag.BAD_MINUTES, note=f"minutes {what}")
     if minutes < 0:
         return FlagNote(flag=Flag.BAD_MINUTES, note="minutes negative")

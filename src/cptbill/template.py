@@ -859,6 +859,9 @@ def _how_to(ws: Worksheet) -> None:
             if cell.data_type == "f":
                 cell.data_type = "s"
     ws.sheet_view.showGridLines = False
+    print_setup(ws)
+    ws.page_setup.orientation = "portrait"  # text, not a table: no header row to repeat
+    ws.print_title_rows = None
 
 
 # --- Saving ----------------------------------------------------------------------------------------
