@@ -11,6 +11,7 @@ from typing import Any
 
 from cptbill import contract as c
 from cptbill.contract import Flag, Status, header_key, name_key
+from cptbill.history import INFORMATION_ERRORS
 from cptbill.models import FlagNote, Line, LineResult, Payer, money
 from cptbill.schema import (
     cell,
@@ -92,8 +93,8 @@ BLOCKING = frozenset({
     Flag.UNDER_8_MIN, Flag.DUPLICATE, Flag.AMBIGUOUS_DATE, Flag.ODD_DATE, Flag.NOT_ACCEPTED,
     Flag.UNITS_MISMATCH, Flag.CLAIM_INCOMPLETE,
 })  # fmt: skip
-#: Denial reasons (CARC numbers) that a corrected claim answers: information errors (DOMAIN.md).
-CORRECTABLE = frozenset({"16", "4", "125", "252"})
+#: Denial reasons (CARC numbers) that a corrected claim answers: the Follow-up sheet's information errors.
+CORRECTABLE = INFORMATION_ERRORS
 
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
 _ADDRESS = re.compile(
