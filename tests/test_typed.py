@@ -280,3 +280,11 @@ def test_an_unknown_payer_names_the_closest_payers() -> None:
     assert notes[1] == (
         "UNKNOWN_PAYER: 'Pinecrest' is not on the Payers sheet, add it there (or leave Payer blank for self-pay)"
     )
+
+
+@pytest.mark.parametrize("cell", [None, "", "  "])
+def test_missing_date_and_minutes_say_what_to_type(cell: Any) -> None:
+    (line,) = parse_sessions("S", [HEADER[:4], [cell, "A", "P", cell]], today=TODAY)
+    notes = {p.flag: p.note for p in line.problems}
+    assert notes[Flag.BAD_DATE] == "date missing, type the date of the session (e.g. 2026-11-03)"
+    assert notes[Flag.BAD_MINUTES] == "minutes missing, type the treatment minutes (e.g. 60)"

@@ -379,7 +379,7 @@ def _parse_line(
 
 def _bad_date(value: Any, order: str) -> str:
     if is_blank(value):
-        return "date missing"
+        return "date missing, type the date of the session (e.g. 2026-11-03)"
     if _unsaved_formula(value):
         return f"date {_UNSAVED}"
     typed = "month/day/year" if order == MDY else "day/month/year"
@@ -479,7 +479,11 @@ def _unsaved_formula(value: Any) -> bool:
 def _parse_minutes(value: Any, untimed: bool, shared: _Shared) -> float | FlagNote | None:
     if is_blank(value):
         # A hot/cold pack is untimed: its minutes may be left blank.
-        return None if untimed else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing")
+        return (
+            None
+            if untimed
+            else FlagNote(flag=Flag.BAD_MINUTES, note="minutes missing, type the treatment minutes (e.g. 60)")
+        )
     minutes = _shared(shared, value, parse_minutes)
     if minutes is _INVALID:
         what = (
