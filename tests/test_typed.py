@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cptbill.book import MemoryBook, check, load, recode
@@ -288,3 +288,62 @@ def test_missing_date_and_minutes_say_what_to_type(cell: Any) -> None:
     notes = {p.flag: p.note for p in line.problems}
     assert notes[Flag.BAD_DATE] == "date missing, type the date of the session (e.g. 2026-11-03)"
     assert notes[Flag.BAD_MINUTES] == "minutes missing, type the treatment minutes (e.g. 60)"
+
+
+# --- Random books typed the way people type: a check reports what the recode then writes ----------
+
+TEXT_DATES = st.sampled_from(
+    ["11/04/2026", "04/11/2026", "11/24/2026", "24/11/2026", "2026-11-05", "Nov 6, 2026", "11/05/2016", "x"]
+)
+TYPED_MINUTES = st.sampled_from([30, "45 min", "1h", "1:00", "1.5 h", "60m", "an hour", None, 7])
+LOCKS = st.sampled_from([None, "", "no", "FALSE", "0", "yes", "X", "true", "1"])
+
+
+@st.composite
+def typed_books(draw: st.DrawFn) -> tuple[MemoryBook, str, str | None]:
+    header = ["DOS", "Patient", "Insurance", "Duration", "Lock", "CPT", "Units", "Expected", "Flags"]
+    rows = [
+        [
+            draw(TEXT_DATES | st.dates(dt.date(2026, 10, 1), dt.date(2026, 11, 30))),
+            draw(st.sampled_from(["Ann", "Bo", "Cy"])),
+            draw(st.sampled_from(["Aetna", "aetna ", "Aetan", None])),
+            draw(TYPED_MINUTES),
+            draw(LOCKS),
+            draw(st.sampled_from([None, "97124", "97140"])),
+            draw(st.sampled_from([None, 1, 3])),
+            None,
+            None,
+        ]
+        for _ in range(draw(st.integers(1, 10)))
+    ]
+    order = draw(st.sampled_from(["MDY", "DMY"]))
+    return book(rows, order=order, header=header), order, draw(st.sampled_from([None, "2026-11", "2026-04"]))
+
+
+@settings(max_examples=120, deadline=None)
+@given(case=typed_books())
+def test_random_typed_books_check_equals_recode(case: tuple[MemoryBook, str, str | None]) -> None:
+    memory, order, month = case
+    loaded = load(memory)
+    assert loaded.settings.date_order == order
+    checked, _ = check(memory, month)
+    plan, _ = recode(memory, month, now=NOW)
+    assert checked.summary() == plan.summary()
+    assert [(r.row, r.code, r.units, r.expected, r.flags_text) for r in checked.results] == [
+        (r.row, r.code, r.units, r.expected, r.flags_text) for r in plan.results
+    ]
+    # In scope: billed lines whose date (either reading of an ambiguous one) is in the month, lines
+    # without a readable date, and odd dates in that month of another year.
+    for line in loaded.lines:
+        readings = [d for d in (line.date, line.other_date) if d is not None]
+        odd = any(n.flag is Flag.ODD_DATE for n in line.notes)
+        wanted = not line.self_pay and (
+            month is None
+            or not readings
+            or any(f"{d:%Y-%m}" == month for d in readings)
+            or (odd and f"{line.date:%m}" == month[5:])
+        )
+        assert (line.row in {r.row for r in plan.results}) == wanted, line
+        assert (line.other_date is not None) == any(n.flag is Flag.AMBIGUOUS_DATE for n in line.notes)
+    again, _ = recode(memory, month, now=NOW)
+    assert again.changed == 0 and not again.changes
