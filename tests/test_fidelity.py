@@ -266,7 +266,9 @@ def strict(path: Path) -> None:
             archive.writestr(name, data)
 
 
-def test_a_strict_open_xml_workbook_recodes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_strict_open_xml_workbook_recodes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], libreoffice: Any
+) -> None:
     path = make(tmp_path / "strict.xlsx")
     strict(path)
     status, out, err = run(capsys, "recode", str(path), "--json")
@@ -285,3 +287,5 @@ def test_a_strict_open_xml_workbook_recodes(tmp_path: Path, capsys: pytest.Captu
     sheet = _parts(path)["xl/worksheets/sheet1.xml"]
     assert b"http://purl.oclc.org/ooxml/spreadsheetml/main" in sheet
     assert run(capsys, "recode", str(path), "--json")[1].count('"changed": 0') == 1
+    ws = openpyxl.load_workbook(libreoffice(path, "xlsx"))["Sessions"]
+    assert [c.value for c in ws[2]][4:7] == ["97124", 2, 60]

@@ -61,15 +61,20 @@ class Cells(Mapping[int, dict[int, Edit]]):
     def __init__(self) -> None:
         self.columns: dict[int, dict[int, Edit]] = {}
         self.rows: set[int] = set()
+        self._ordered: list[tuple[int, dict[int, Edit]]] = []
 
     def set(self, row: int, column: int, edit: Edit) -> None:
-        self.columns.setdefault(column, {})[row] = edit
+        cells = self.columns.get(column)
+        if cells is None:
+            cells = self.columns[column] = {}
+            self._ordered = sorted(self.columns.items())
+        cells[row] = edit
         self.rows.add(row)
 
     def __getitem__(self, row: int) -> dict[int, Edit]:
         if row not in self.rows:
             raise KeyError(row)
-        return {c: cells[row] for c, cells in sorted(self.columns.items()) if row in cells}
+        return {c: cells[row] for c, cells in self._ordered if row in cells}
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.rows)
@@ -176,6 +181,8 @@ class Styles:
         self.root: etree._Element | None = None
         self.changed = False
         self.made: dict[tuple[int, str | None, bool], int] = {}
+        # Each shared edit's cell XML after its reference, by (edit, base style, prefix).
+        self.tails: dict[tuple[int, int | None, str], tuple[Edit, str]] = {}
 
     def _tree(self) -> etree._Element:
         if self.root is None:
@@ -428,6 +435,7 @@ class _ColumnStyles:
 
     def __init__(self, head: bytes) -> None:
         self.ranges: list[tuple[int, int, int]] = []
+        self.known: dict[int, int | None] = {}
         for match in _COLS.finditer(head):
             attrs = _attrs(match.group(1))
             if "style" in attrs:
@@ -437,10 +445,11 @@ class _ColumnStyles:
                     continue
 
     def __call__(self, column: int) -> int | None:
-        for low, high, style in self.ranges:
-            if low <= column <= high:
-                return style
-        return None
+        if column in self.known:
+            return self.known[column]
+        found = next((style for low, high, style in self.ranges if low <= column <= high), None)
+        self.known[column] = found
+        return found
 
 
 def _column_styles(head: bytes) -> _ColumnStyles:
@@ -451,6 +460,17 @@ _TAILS: dict[tuple[str, type, Any, int | None], str] = {}
 
 
 def _edit_xml(prefix: str, row: int, column: int, edit: Edit, base: int | None, styles: Styles) -> str:
+    known = styles.tails.get((id(edit), base, prefix))
+    if known is not None and known[0] is edit:  # edits are shared by the cells of equal value
+        tail = known[1]
+        return f'<{prefix}c r="{column_letters(column)}{row}"{tail}' if tail else ""
+    tail = _tail(prefix, edit, base, styles)
+    styles.tails[(id(edit), base, prefix)] = (edit, tail)
+    return f'<{prefix}c r="{column_letters(column)}{row}"{tail}' if tail else ""
+
+
+def _tail(prefix: str, edit: Edit, base: int | None, styles: Styles) -> str:
+    """A cell's XML after its reference."""
     value = edit.value
     number_format = edit.number_format or default_format(value)
     style = styles.style(base, number_format, edit.bold)
@@ -461,9 +481,7 @@ def _edit_xml(prefix: str, row: int, column: int, edit: Edit, base: int | None, 
         tail = full[len(prefix) + 8 :] if full else ""
         if len(_TAILS) < 100_000:
             _TAILS[key] = tail
-    if not tail:
-        return ""
-    return f'<{prefix}c r="{column_letters(column)}{row}"{tail}'
+    return tail
 
 
 def _new_row(
@@ -578,45 +596,66 @@ def _appended_after_cells(
     prefix: str, row: int, open_tag: bytes, content: bytes, edits: dict[int, Edit], styles: Styles,
     column_styles: _ColumnStyles,
 ) -> bytes | None:  # fmt: skip
-    """The row with new cells after its last one, when every edit lies right of it (a first recode)."""
-    if b"extLst" in content or any(e.like_left for e in edits.values()):
-        return None
-    last = content.rfind(b"<" + prefix.encode() + b"c ")
+    """The row with new cells after its last one, when every edit lies right of it (a first recode).
+
+    It runs for every line of a first recode, so it looks only at the last cell's reference.
+    """
+    if row == 1 or b"extLst" in content or open_tag.endswith(b"/>"):
+        return None  # a header row's new cells look like their left neighbour
+    tag = b"<" + prefix.encode() + b"c "
+    last = content.rfind(tag)
     if last < 0:
         return None
-    match = _CELL.match(content, last)
-    if match is None or content[match.end() :].strip():
+    at = content.find(b' r="', last, last + 64)
+    if at < 0 or content.find(b">", last, at) >= 0:
         return None
-    ref = _attribute(match.group(1), b"r")
-    if ref is None or _column(ref) >= min(edits):
+    ref = content[at + 4 : content.find(b'"', at + 4)]
+    if _column(ref) >= min(edits):
         return None
-    custom = _attribute(open_tag, b"customFormat")
-    row_style = _int((_attribute(open_tag, b"s") or b"").decode()) if custom in (b"1", b"true") else None
-    cells = "".join(
-        _edit_xml(prefix, row, column, edits[column], row_style or column_styles(column), styles)
-        for column in sorted(edits)
-    )
-    opening = _widen_spans(open_tag, edits)
-    if opening.endswith(b"/>"):
+    end = len(content.rstrip())
+    if not (content.endswith(b"/>", 0, end) or content.endswith(b"c>", 0, end)):
         return None
-    return (
-        opening
-        + content[: match.end()]
-        + cells.encode()
-        + content[match.end() :]
-        + f"</{prefix}row>".encode()
+    base: int | None = None
+    if b"customFormat" in open_tag and _attribute(open_tag, b"customFormat") in (b"1", b"true"):
+        base = _int((_attribute(open_tag, b"s") or b"").decode())
+    tails = styles.tails
+    pieces = []
+    for column, edit in edits.items():
+        style = base if base is not None else column_styles(column)
+        known = tails.get((id(edit), style, prefix))
+        if known is not None and known[0] is edit:
+            tail = known[1]
+        else:
+            tail = _tail(prefix, edit, style, styles)
+            tails[(id(edit), style, prefix)] = (edit, tail)
+        if tail:
+            pieces.append(f'<{prefix}c r="{column_letters(column)}{row}"{tail}')
+    return b"".join(
+        (
+            _widen_spans(open_tag, edits),
+            content[:end],
+            "".join(pieces).encode(),
+            content[end:],
+            f"</{prefix}row>".encode(),
+        )
     )
 
 
 def _widen_spans(open_tag: bytes, edits: dict[int, Edit]) -> bytes:
-    if b"spans" not in open_tag:
+    """The row's optional `spans` hint widened to the columns written."""
+    at = open_tag.find(b' spans="')
+    if at < 0 or not edits:
         return open_tag
-    match = re.search(rb'\sspans="(\d+):(\d+)"', open_tag)
-    if match is None or not edits:
+    end = open_tag.find(b'"', at + 8)
+    low_text, _, high_text = open_tag[at + 8 : end].partition(b":")
+    try:
+        low, high = int(low_text), int(high_text)
+    except ValueError:
         return open_tag
-    low = min(int(match.group(1)), min(edits))
-    high = max(int(match.group(2)), max(edits))
-    return open_tag[: match.start()] + f' spans="{low}:{high}"'.encode() + open_tag[match.end() :]
+    first, last = min(edits), max(edits)
+    if first >= low and last <= high:
+        return open_tag
+    return open_tag[:at] + f' spans="{min(low, first)}:{max(high, last)}"'.encode() + open_tag[end + 1 :]
 
 
 _ROOT = re.compile(rb"<((?:[\w.-]+:)?worksheet)\b" + _QUOTED_ATTRS + rb">")
@@ -656,7 +695,9 @@ def _with_dimension(
     if match is None or not edits:
         return head
     attrs = _attrs(match.group(0))
-    columns = [c for cells in edits.values() for c in cells]
+    columns = (
+        list(edits.columns) if isinstance(edits, Cells) else [c for cells in edits.values() for c in cells]
+    )
     bounds = [min(edits), min(columns), max(edits), max(columns)]
     try:
         old = range_bounds(attrs.get("ref", ""))
@@ -1025,7 +1066,7 @@ def save(package: Package, changes: dict[str, SheetChanges], stream: IO[bytes]) 
             entry = _register_sheet(package, parts, workbook, name)
             root = own_sheet(package, None, sheet, styles)
             _print_titles(package, workbook, entry)
-            if sheet.chart is not None:
+            if sheet.chart is not None and not package.strict:  # XlsxWriter's chart parts are transitional
                 _add_chart(package, parts, entry, root, sheet)
             parts.added[entry.part] = serialize(root)
             continue
@@ -1036,7 +1077,7 @@ def save(package: Package, changes: dict[str, SheetChanges], stream: IO[bytes]) 
             well_formed(package, entry.part, data, f"the sheet {name}")
             drop_calc_chain = drop_calc_chain or bool(_FORMULA.search(data))
             root = own_sheet(package, data, sheet, styles)
-            if sheet.chart is not None:
+            if sheet.chart is not None and not package.strict:  # XlsxWriter's chart parts are transitional
                 _add_chart(package, parts, entry, root, sheet)
             parts.changed[entry.part] = serialize(root)
         else:
@@ -1071,13 +1112,7 @@ def _register_sheet(package: Package, parts: _Parts, workbook: etree._Element, n
         if isinstance(s.tag, str) and s.get("sheetId", "").isdigit()
     ]
     sheet_id = str(max(ids, default=0) + 1)
-    kind = (
-        package.rel_ns.replace("relationships", "relationships/worksheet")
-        if not package.strict
-        else ("http://purl.oclc.org/ooxml/officeDocument/relationships/worksheet")
-    )
-    if not package.strict:
-        kind = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"
+    kind = f"{package.rel_ns}/worksheet"
     rel_id = parts.relate(package.workbook_part, kind, part)
     element = etree.SubElement(sheets, ns + "sheet", name=name, sheetId=sheet_id)
     element.set(f"{{{package.rel_ns}}}id", rel_id)
@@ -1212,14 +1247,8 @@ def _add_chart(
                 rel_element.set("Target", _relative(drawing, chart))
         parts.add(drawing, built.read("xl/drawings/drawing1.xml"), type_of["xl/drawings/drawing1.xml"])
         parts.added[rels_name(drawing)] = serialize(drawing_rels)
-    kind = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/drawing"
-    if package.strict:
-        kind = "http://purl.oclc.org/ooxml/officeDocument/relationships/drawing"
-    rel_id = parts.relate(entry.part, kind, drawing)
-    element = _child(root, "drawing")
-    element.set(f"{{{package.rel_ns}}}id", rel_id)
-    if f"{{{package.rel_ns}}}" not in (root.nsmap.get("r") or "") and "r" not in root.nsmap:
-        pass  # lxml declares the namespace where the attribute needs it
+    rel_id = parts.relate(entry.part, f"{package.rel_ns}/drawing", drawing)
+    _child(root, "drawing").set(f"{{{package.rel_ns}}}id", rel_id)
 
 
 def _scratch_chart(sheet: str, cells: Mapping[int, dict[int, Edit]], spec: BarChartSpec) -> bytes:

@@ -576,20 +576,14 @@ def _calamine_rows(package: Package, entry: SheetEntry) -> Rows | None:
     try:
         if package.calamine is None:
             package.calamine = python_calamine.CalamineWorkbook.from_path(str(package.path))
-        sheet = package.calamine.get_sheet_by_name(entry.name)
-        rows: Rows = []
-        for row in sheet.iter_rows():
-            last = len(row)
-            while last and row[last - 1] == "":
-                last -= 1
-            rows.append([None if v == "" else v for v in row[:last]])
-        start_row, start_column = sheet.start or (0, 0)
+        rows: Rows = package.calamine.get_sheet_by_name(entry.name).to_python(skip_empty_area=False)
     except Exception:  # anything odd: the lxml reader reads it, or says what is wrong
         return None
-    if start_column:
-        rows = [[None] * start_column + row if row else row for row in rows]
-    if start_row:
-        rows = [[] for _ in range(start_row)] + rows
+    for i, row in enumerate(rows):  # each row replaced in place: the grid is never held twice
+        last = len(row)
+        while last and row[last - 1] == "":
+            last -= 1
+        rows[i] = [None if v == "" else v for v in row[:last]] if last else []
     while rows and not rows[-1]:
         rows.pop()
     return rows

@@ -669,7 +669,7 @@ def build_workbook(sample: bool) -> Workbook:
     _fill_table(sessions, SESSION_COLUMNS, session_rows, "TableStyleMedium2")
     payer_column = get_column_letter(PAYER_COLUMNS.index(c.PAYER) + 1)
     # Through a defined name: Excel 2010+ stores a list that points straight at another sheet as
-    # an x14 extension, which openpyxl would lose (so a recode from the command line would refuse).
+    # an x14 extension, which openpyxl (that builds this template) could not read back.
     wb.defined_names[PAYER_LIST] = DefinedName(
         PAYER_LIST, attr_text=f"{quote_sheetname(c.PAYERS)}!${payer_column}$2:${payer_column}${PAYER_ROWS}"
     )
