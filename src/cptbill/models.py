@@ -90,7 +90,7 @@ class Line:
     client: str = ""
     payer: str = ""
     minutes: float | None = None
-    service: str | None = None  # None = massage family, else an untimed code such as 97010
+    service: str | None = None  # the documented code (97124, 97010, ...), `either`, or None: Blank service
     visit: str = ""
     locked: bool = False
     modifiers: tuple[str, ...] = ()

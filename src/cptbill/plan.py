@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +21,7 @@ from cptbill.coding import (
 from cptbill.contract import EITHER, Flag, name_key
 from cptbill.history import History, denied_before, late_note
 from cptbill.models import Change, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text, money
-from cptbill.units import Rule, spread, timed_units
+from cptbill.units import Rule, spread, table_units, timed_units
 
 _FLAG_ORDER = {flag: i for i, flag in enumerate(Flag)}
 # Flags with a fixed note are shared by every line carrying them.
@@ -96,11 +97,12 @@ def make_plan(
     codes: dict[str, tuple[str, str]] = {}  # each payer's code for `either` lines is chosen once
     # Days of the same payer and shape (visits, services, minutes, locked cells) get the same plans.
     shapes: dict[tuple[object, ...], list[list[Planned]]] = {}
+    blank = service_code(None, settings)
     for day in days:
         of_day = [[scope[i] for i in visit] for visit in day]
         payer_key = names[of_day[0][0].payer]
         order = _order(day)
-        shape = (payer_key, order, *(tuple(map(_shape, visit)) for visit in of_day))
+        shape = (payer_key, order, *(tuple(_shape(line, blank) for line in visit) for visit in of_day))
         plans = shapes.get(shape)
         if plans is None:
             if payer_key not in codes:
@@ -177,12 +179,20 @@ class _Names(dict[str, str]):
 def _days(scope: Sequence[Line], names: _Names) -> list[list[list[int]]]:
     """Positions of the billable lines of `scope`, grouped into a client's day with one payer
     (what CMS pools), then into visits (as `visit_key`), in sheet order."""
-    days: dict[tuple[object, ...], dict[str, list[int]]] = {}
+    visits: defaultdict[tuple[object, ...], list[int]] = defaultdict(list)
     for i, line in enumerate(scope):
         if not line.problems:  # unreadable lines are left as they are
-            day = (line.sheet, names[line.payer], line.date, names[line.client])
-            days.setdefault(day, {}).setdefault(names[line.visit], []).append(i)
-    return [list(visits.values()) for visits in days.values()]
+            visits[(line.sheet, names[line.payer], line.date, names[line.client], names[line.visit])].append(
+                i
+            )
+    days: dict[tuple[object, ...], list[list[int]]] = {}
+    for key, positions in visits.items():
+        day = days.get(key[:4])
+        if day is None:
+            days[key[:4]] = [positions]
+        else:
+            day.append(positions)
+    return list(days.values())
 
 
 def _order(day: list[list[int]]) -> tuple[Position, ...]:
@@ -216,11 +226,12 @@ def _duplicates(lines: Iterable[Line], names: _Names, settings: Settings) -> set
     return found
 
 
-def _shape(line: Line) -> tuple[object, ...]:
-    """What `_plan_day` reads of a line: its service and minutes, and its cells when locked."""
+def _shape(line: Line, blank: str) -> tuple[object, ...]:
+    """What `_plan_day` reads of a line: its service (`blank` for a blank one) and minutes, and its
+    cells when locked."""
     if line.locked:
-        return (line.service, line.minutes, True, line.code, line.units)
-    return (line.service, line.minutes)
+        return (line.service or blank, line.minutes, True, line.code, line.units)
+    return (line.service or blank, line.minutes)
 
 
 Position = tuple[int, int]  # (visit, line within the visit) of one line of a day
@@ -237,6 +248,10 @@ def _plan_day(
 
     `order` lists the day's lines in sheet order; `chosen` is the payer's code for `either` lines.
     """
+    if len(visits) == 1:
+        simple = _plan_simple_visit(visits[0], payer, settings, chosen)
+        if simple is not None:
+            return [simple]
     plans: list[list[Planned | None]] = [[None] * len(visit) for visit in visits]
     billed: dict[Position, str] = {}  # the code each line's minutes count under
     code_why: dict[Position, str] = {}
@@ -322,6 +337,45 @@ def _plan_day(
             why = _why(code_why[p], units_why[p])
             plans[v][k] = Planned(code=billed[p], units=placed[p], flags=flags[p], why=why)
     return [_all(visit_plans) for visit_plans in plans]
+
+
+def _plan_simple_visit(
+    visit: list[Line], payer: Payer | None, settings: Settings, chosen: tuple[str, str]
+) -> list[Planned] | None:
+    """The common day, planned directly: one visit, no locked line, one timed code (None otherwise).
+
+    It gives what `_plan_day` gives such a day, without its bookkeeping for several visits and codes.
+    """
+    target, target_why = _either_code(visit, payer, settings, chosen)
+    documented = [documented_code(line, settings) for line in visit]
+    codes = {code or target for code in documented}
+    if len(codes) != 1 or any(line.locked for line in visit):
+        return None
+    (code,) = codes
+    if code in UNTIMED:
+        return None
+    rule = (payer.unit_rule if payer and payer.unit_rule else None) or settings.unit_rule
+    cap = payer.max_units if payer else None
+    minutes = [line.minutes or 0.0 for line in visit]
+    total_minutes = sum(minutes)
+    total = table_units(total_minutes)  # one code: CMS and AMA agree
+    flags: tuple[FlagNote, ...] = (_under(total_minutes),) if total == 0 else ()
+    units_why = _units_why(total, total_minutes, rule, False)
+    placed = total
+    if cap is not None and total > cap:
+        placed = cap
+        flags += (_over(total, cap),)
+        units_why = f"{units_why}, cut to the cap of {cap}"
+    documented_why = f"documented service {describe_service(code)}"
+    return [
+        Planned(
+            code=code,
+            units=units,
+            flags=flags,
+            why=_why(documented_why if line_code else target_why, units_why),
+        )
+        for line_code, units in zip(documented, spread(minutes, placed), strict=True)
+    ]
 
 
 def _either_code(

@@ -110,7 +110,10 @@ FLAG_MEANINGS: dict[Flag, str] = {
         "bill both only as separate 15-minute blocks on different body regions, with 59 or XS in the "
         "Modifiers column; otherwise payers deny the visit or take one code back."
     ),
-    Flag.UNDER_8_MIN: "The visit's minutes are too few for a unit (under 8 minutes): nothing to bill.",
+    Flag.UNDER_8_MIN: (
+        "Too few timed minutes for a unit (under 8; CMS counts the client's day with the payer, AMA "
+        "the visit): nothing to bill."
+    ),
     Flag.NOT_ACCEPTED: (
         "The payer does not cover the code of the service you documented. The code stays: bill it only "
         "if that is what you did, otherwise collect from the client (with a signed waiver on file)."
