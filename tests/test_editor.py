@@ -270,3 +270,20 @@ def test_a_sheet_named_in_another_case_is_the_same_sheet(
     wb = openpyxl.load_workbook(path)
     assert [n.casefold() for n in wb.sheetnames].count("changes") == 1
     assert wb["changes"].max_row == 2
+
+
+def test_formats_appended_once_are_reused_by_later_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = make(tmp_path / "runs.xlsx")
+    assert run(capsys, "recode", str(path))[0] == 0
+    row = (
+        b'<row r="4"><c r="A4" t="inlineStr"><is><t>2026-11-05</t></is></c><c r="B4" t="inlineStr"><is><t>Cy'
+        b'</t></is></c><c r="C4" t="inlineStr"><is><t>Aetna</t></is></c><c r="D4"><v>60</v></c></row>'
+    )
+    rewrite(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(b"</sheetData>", row + b"</sheetData>"))
+    styles = parts_of(path)["xl/styles.xml"]
+    status, out, _ = run(capsys, "recode", str(path), "--json")
+    assert status == 0 and '"changed": 1' in out
+    assert parts_of(path)["xl/styles.xml"] == styles  # the formats of the first run are used again
+    assert [c.value for c in openpyxl.load_workbook(path)["Sessions"][4]][4:7] == ["97124", 4, 120]

@@ -173,6 +173,11 @@ def cell_xml(prefix: str, ref: str, value: Any, style: int | None) -> str:
 # styles.xml: formats appended, never renumbered
 
 
+def _xf_key(xf: etree._Element) -> bytes:
+    """A cell format compared by its attributes and children, whatever their order."""
+    return repr((sorted(xf.attrib.items()), [etree.tostring(child) for child in xf])).encode()
+
+
 class Styles:
     """The workbook's cell formats; new ones are appended (existing indices never move)."""
 
@@ -182,6 +187,7 @@ class Styles:
         self.root: etree._Element | None = None
         self.changed = False
         self.made: dict[tuple[int, str | None, bool], int] = {}
+        self.existing: dict[bytes, int] | None = None  # each cell format's XML -> its first index
         # Each shared edit's cell XML after its reference, by (edit, base style, prefix).
         self.tails: dict[tuple[int, int | None, str], tuple[Edit, str]] = {}
 
@@ -241,13 +247,20 @@ class Styles:
         if not changed:
             self.made[key] = base or 0
             return base
-        xfs.append(xf)
-        xfs.set("count", str(len([x for x in xfs if isinstance(x.tag, str)])))
-        self.changed = True
-        index = self.made[key] = len([x for x in xfs if isinstance(x.tag, str)]) - 1
+        # A format an earlier run appended is used again: the file does not grow run after run.
+        if self.existing is None:
+            self.existing = {_xf_key(e): i for i, e in reversed(list(enumerate(existing)))}
+        index = self.existing.get(_xf_key(xf))
+        if index is None:
+            xfs.append(xf)
+            xfs.set("count", str(len(existing) + 1))
+            self.changed = True
+            index = self.existing[_xf_key(xf)] = len(existing)
+        self.made[key] = index
         return index
 
     def _number_format(self, code: str) -> int:
+        """The id of a number format: built in, already in the file, or appended."""
         if code in BUILTIN_FORMATS:
             return BUILTIN_FORMATS[code]
         formats = self._list("numFmts")
@@ -274,6 +287,9 @@ class Styles:
             return font_id
         font = copy.deepcopy(existing[font_id]) if font_id < len(existing) else etree.Element(ns + "font")
         font.insert(0, etree.Element(ns + "b"))
+        same = next((i for i, f in enumerate(existing) if etree.tostring(f) == etree.tostring(font)), None)
+        if same is not None:
+            return same
         fonts.append(font)
         fonts.set("count", str(len(existing) + 1))
         self.changed = True
