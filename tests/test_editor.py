@@ -287,3 +287,21 @@ def test_formats_appended_once_are_reused_by_later_runs(
     assert status == 0 and '"changed": 1' in out
     assert parts_of(path)["xl/styles.xml"] == styles  # the formats of the first run are used again
     assert [c.value for c in openpyxl.load_workbook(path)["Sessions"][4]][4:7] == ["97124", 4, 120]
+
+
+def test_flagged_flags_cells_get_the_flag_fill_and_lose_it_when_fixed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = make(tmp_path / "fill.xlsx")
+    rewrite(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(b'"D3"><v>45</v>', b'"D3"><v>5</v>'))
+    assert run(capsys, "recode", str(path))[0] == 0
+    ws = openpyxl.load_workbook(path)["Sessions"]
+    flags = [c.value for c in ws[1]].index("Flags") + 1
+    assert ws.cell(3, flags).value.startswith("UNDER_8_MIN")
+    assert ws.cell(3, flags).fill.fgColor.rgb == "FFFFEB9C"
+    assert ws.cell(2, flags).fill.patternType is None and ws.cell(3, 1).fill.patternType is None
+    rewrite(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(b'"D3"><v>5</v>', b'"D3"><v>45</v>'))
+    status, _, err = run(capsys, "recode", str(path))
+    assert status == 0, err
+    ws = openpyxl.load_workbook(path)["Sessions"]
+    assert ws.cell(3, flags).value is None and ws.cell(3, flags).fill.patternType is None

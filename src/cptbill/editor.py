@@ -41,6 +41,7 @@ DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 TIME_FORMAT = "hh:mm"
 MAX_WIDTH = 60
+FLAG_FILL = "FFFFEB9C"  # flagged Flags cells, in the colour the add-in gives flagged lines
 WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 #: Number formats Excel knows by id (ECMA-376 18.8.30).
 BUILTIN_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9, "0.00%": 10, "@": 49}
@@ -54,6 +55,7 @@ class Edit:
     number_format: str | None = None
     bold: bool = False
     like_left: bool = False  # a new header cell: styled like the header cell on its left
+    flagged: bool | None = None  # a Flags cell: give it the flag fill (True) or take it away (False)
 
 
 class Cells(Mapping[int, dict[int, Edit]]):
@@ -186,7 +188,7 @@ class Styles:
         self.part = package.part_of_type("styles")
         self.root: etree._Element | None = None
         self.changed = False
-        self.made: dict[tuple[int, str | None, bool], int] = {}
+        self.made: dict[tuple[int, str | None, bool, bool | None], int] = {}
         self.existing: dict[bytes, int] | None = None  # each cell format's XML -> its first index
         # Each shared edit's cell XML after its reference, by (edit, base style, prefix).
         self.tails: dict[tuple[int, int | None, str], tuple[Edit, str]] = {}
@@ -215,11 +217,14 @@ class Styles:
                 root.insert(0, found)
         return found
 
-    def style(self, base: int | None, number_format: str | None, bold: bool = False) -> int | None:
-        """The index of a format like `base` with `number_format` and bold, appended when new."""
-        if number_format is None and not bold:
+    def style(
+        self, base: int | None, number_format: str | None, bold: bool = False, flagged: bool | None = None
+    ) -> int | None:
+        """The index of a format like `base` with `number_format`, bold, and the flag fill on or off
+        (`flagged` None: the fill as it is), appended when new."""
+        if number_format is None and not bold and flagged is None:
             return base
-        key = (base or 0, number_format, bold)
+        key = (base or 0, number_format, bold, flagged)
         if key in self.made:
             return self.made[key]
         ns = self._ns()
@@ -244,6 +249,17 @@ class Styles:
                 xf.set("fontId", str(font))
                 xf.set("applyFont", "1")
                 changed = True
+        if flagged is not None:
+            flag_fill = self._flag_fill(create=flagged)
+            if flagged and flag_fill is not None and xf.get("fillId") != str(flag_fill):
+                xf.set("fillId", str(flag_fill))
+                xf.set("applyFill", "1")
+                changed = True
+            elif flagged and flag_fill is None:
+                pass
+            elif not flagged and flag_fill is not None and xf.get("fillId") == str(flag_fill):
+                xf.set("fillId", "0")  # the flag fill cptbill put there goes
+                changed = True
         if not changed:
             self.made[key] = base or 0
             return base
@@ -258,6 +274,28 @@ class Styles:
             index = self.existing[_xf_key(xf)] = len(existing)
         self.made[key] = index
         return index
+
+    def _flag_fill(self, create: bool) -> int | None:
+        """The index of the fill of flagged Flags cells (the add-in's colour), appended when missing."""
+        fills = self._list("fills")
+        ns = self._ns()
+        wanted = etree.Element(ns + "fill", nsmap={None: ns[1:-1]})
+        pattern = etree.SubElement(wanted, ns + "patternFill", patternType="solid")
+        etree.SubElement(pattern, ns + "fgColor", rgb=FLAG_FILL)
+        etree.SubElement(pattern, ns + "bgColor", indexed="64")
+        existing = [f for f in fills if isinstance(f.tag, str)]
+        if len(existing) < 2:  # fills 0 and 1 are Excel's own: a file without them is left alone
+            return None
+        known = etree.tostring(wanted)
+        for i, fill in enumerate(existing):
+            if etree.tostring(fill) == known:
+                return i
+        if not create:
+            return None
+        fills.append(wanted)
+        fills.set("count", str(len(existing) + 1))
+        self.changed = True
+        return len(existing)
 
     def _number_format(self, code: str) -> int:
         """The id of a number format: built in, already in the file, or appended."""
@@ -512,7 +550,7 @@ def _tail(prefix: str, edit: Edit, base: int | None, styles: Styles) -> str:
     """A cell's XML after its reference."""
     value = edit.value
     number_format = edit.number_format or default_format(value)
-    style = styles.style(base, number_format, edit.bold)
+    style = styles.style(base, number_format, edit.bold, edit.flagged)
     key = (prefix, type(value), value, style)
     tail = _TAILS.get(key)
     if tail is None:  # a column repeats a few values: each cell's XML after its reference is made once

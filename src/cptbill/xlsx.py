@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from cptbill import contract as c
 from cptbill.book import BarChartSpec, Rows
+from cptbill.contract import header_key
 from cptbill.editor import Edit, SheetChanges, save
 from cptbill.errors import CptbillError
 from cptbill.ooxml import MAX_COLUMN, MAX_ROW, Package, column_letters, open_package, read_sheet
@@ -28,6 +30,7 @@ class FileBook:
     def __init__(self, package: Package) -> None:
         self.package = package
         self.changes: dict[str, SheetChanges] = {}
+        self.headers: dict[str, list[Any]] = {}  # row 1 of each sheet read, to find its Flags column
 
     @property
     def dirty(self) -> bool:
@@ -58,6 +61,8 @@ class FileBook:
         rows: Rows = (
             [] if entry is None or (changes and changes.replaced) else read_sheet(self.package, entry)
         )
+        if rows:
+            self.headers.setdefault(sheet, list(rows[0]))
         if changes and changes.cells:
             rows = [list(row) for row in rows]  # empty rows may be one shared list
             for row, edits in changes.cells.items():
@@ -140,7 +145,36 @@ class FileBook:
                     changes.set(row, column, Edit(value, number_format))
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
-        """Files show flags through the template's conditional formatting; nothing to do."""
+        """The Flags cells written now get the flag fill, or lose it when no longer flagged.
+
+        Only the Flags cell, which cptbill owns: the other cells of a line keep their look (the
+        template's conditional formatting colours whole lines).
+        """
+        changes = self.changes.get(self._name(sheet))
+        if changes is None:
+            return
+        header = [*self.headers.get(self._name(sheet), [])]
+        column = next((i + 1 for i, v in enumerate(header) if header_key(v) == header_key(c.FLAGS)), None)
+        if column is None:
+            column = next(
+                (col for col, cells in changes.cells.columns.items()
+                 if 1 in cells and header_key(cells[1].value) == header_key(c.FLAGS)),
+                None,
+            )  # fmt: skip
+        cells = changes.cells.columns.get(column or 0)
+        if not cells:
+            return
+        variants: dict[tuple[int, bool], Edit] = {}
+        for row, edit in cells.items():
+            if row == 1 or row not in flagged:
+                continue
+            on = flagged[row] and edit.value is not None
+            variant = variants.get((id(edit), on))
+            if variant is None:
+                variant = variants[(id(edit), on)] = Edit(
+                    edit.value, edit.number_format, edit.bold, edit.like_left, on
+                )
+            cells[row] = variant
 
     def bar_chart(self, sheet: str, chart: BarChartSpec) -> None:
         self._changes(sheet).chart = chart
