@@ -257,3 +257,16 @@ def test_payers_learned_column_and_claims_rows_are_edited_in_place(
     assert after["xl/worksheets/sheet3.xml"] == before["xl/worksheets/sheet3.xml"]  # Claims: read only
     learned = openpyxl.load_workbook(path)["Payers"]
     assert learned.cell(1, 9).value == "Learned" and "97124" in learned.cell(2, 9).value
+
+
+def test_a_sheet_named_in_another_case_is_the_same_sheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel refuses two sheets whose names differ only in case: rows go to the existing `changes`."""
+    path = make(
+        tmp_path / "case.xlsx", lambda wb, ws: wb.add_worksheet("changes").write_row(0, 0, ["When", "Sheet"])
+    )
+    assert run(capsys, "recode", str(path))[0] == 0
+    wb = openpyxl.load_workbook(path)
+    assert [n.casefold() for n in wb.sheetnames].count("changes") == 1
+    assert wb["changes"].max_row == 2

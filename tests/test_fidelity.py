@@ -289,3 +289,23 @@ def test_a_strict_open_xml_workbook_recodes(
     assert run(capsys, "recode", str(path), "--json")[1].count('"changed": 0') == 1
     ws = openpyxl.load_workbook(libreoffice(path, "xlsx"))["Sessions"]
     assert [c.value for c in ws[2]][4:7] == ["97124", 2, 60]
+
+
+def test_a_workbook_saved_by_libreoffice_recodes_and_keeps_its_parts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], libreoffice: Any
+) -> None:
+    """LibreOffice writes its own kind of package (shared strings, row attributes, its styles)."""
+    source = make(tmp_path / "source.xlsx", lambda wb, ws: ws.write_formula("F2", "=D2*2", None, 60))
+    path = libreoffice(source, "xlsx")
+    before = _parts(path)
+    status, out, err = run(capsys, "recode", str(path), "--json")
+    assert (status, err) == (0, "") and '"changed": 2' in out
+    after = _parts(path)
+    sheet = next(n for n in before if n.startswith("xl/worksheets/sheet"))
+    for part, data in before.items():
+        if not OWNED.fullmatch(part) and part != sheet:
+            assert after[part] == data, part
+    ws = openpyxl.load_workbook(libreoffice(path, "xlsx"), data_only=True)["Sessions"]
+    header = [c.value for c in ws[1]]
+    assert [ws.cell(2, header.index(n) + 1).value for n in ("Code", "Units", "Expected")] == ["97124", 2, 60]
+    assert ws["F2"].value == 60

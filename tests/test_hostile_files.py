@@ -373,3 +373,16 @@ def test_dates_and_money_read_back_as_written(tmp_path: Path) -> None:
         package.close()
     assert fast == slow
     assert fast[1][0] == dt.datetime(2026, 12, 1, 9, 30)
+
+
+def test_rows_out_of_order_are_refused_not_duplicated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = make(tmp_path / "order.xlsx")
+
+    def swap(xml: bytes) -> bytes:
+        rows = re.findall(rb"<row .*?</row>", xml)
+        return xml.replace(rows[1] + rows[2], rows[2] + rows[1])
+
+    rewrite(path, "xl/worksheets/sheet1.xml", swap)
+    refused(capsys, path, "recode", "out of order")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import io
+import itertools
 import math
 import re
 import shutil
@@ -339,6 +340,8 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
     prefix = start.group(1).decode()
     edits = changes.cells
     _refuse_unsafe_cells(package, entry, data, edits)
+    if not _rows_in_order(data, start.end()):  # Excel itself would have to repair such a sheet
+        raise damaged(package.path, f"is damaged (the rows of the sheet {entry.name} are out of order)")
     column_styles = _column_styles(data[: start.start()])
     out = _Sink()
     pending = sorted(edits)
@@ -418,6 +421,26 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
         next_edit += 1
     out.append(data[end_of_data:])
     return Spliced(out.file, formulas)
+
+
+_PLAIN_ROW = re.compile(rb'<row r="(\d+)"')
+
+
+def _rows_in_order(data: bytes, start: int) -> bool:
+    """Whether the rows' numbers only grow (one scan of the tags; every row looked at when unusual)."""
+    numbers = [int(n) for n in _PLAIN_ROW.findall(data, start)]
+    if len(numbers) != data.count(b"<row ", start) or b"<row>" in data or b":row" in data:
+        numbers = []
+        number = 0
+        for token in _ROW_OR_END.finditer(data, start):
+            if token.group(1) is None:
+                if token.group(0).startswith(b"</"):
+                    break
+                continue
+            ref = _attribute(token.group(1), b"r")
+            number = int(ref) if ref else number + 1
+            numbers.append(number)
+    return all(a < b for a, b in itertools.pairwise(numbers))
 
 
 def _find_sheet_data(data: bytes) -> re.Match[bytes] | None:

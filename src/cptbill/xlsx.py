@@ -41,7 +41,16 @@ class FileBook:
         listed = [s.name for s in self.package.sheets]
         return listed + [name for name, c in self.changes.items() if c.created and name not in listed]
 
+    def _name(self, sheet: str) -> str:
+        """The workbook's own spelling of a sheet: Excel tells sheet names apart ignoring case."""
+        if self.package.sheet(sheet) is not None or sheet in self.changes:
+            return sheet
+        wanted = sheet.casefold()
+        known = [s.name for s in self.package.sheets] + list(self.changes)
+        return next((name for name in known if name.casefold() == wanted), sheet)
+
     def read(self, sheet: str) -> Rows:
+        sheet = self._name(sheet)
         entry = self.package.sheet(sheet)
         changes = self.changes.get(sheet)
         if entry is None and changes is None:
@@ -63,6 +72,7 @@ class FileBook:
         return rows
 
     def _changes(self, sheet: str) -> SheetChanges:
+        sheet = self._name(sheet)
         changes = self.changes.get(sheet)
         if changes is None:
             changes = self.changes[sheet] = SheetChanges(created=self.package.sheet(sheet) is None)
@@ -118,6 +128,7 @@ class FileBook:
     def replace_rows(
         self, sheet: str, header: Sequence[str], rows: Rows, formats: Sequence[str | None] = ()
     ) -> None:
+        sheet = self._name(sheet)
         exists = self.package.sheet(sheet) is not None
         changes = self.changes[sheet] = SheetChanges(created=not exists, replaced=exists)
         for column, name in enumerate(header, start=1):
