@@ -428,3 +428,16 @@ def test_libreoffice_opens_template_and_sample(
             assert read == mine, (kind, name)
         assert theirs[c.SESSIONS].data_validations.dataValidation, kind
         assert theirs[c.SESSIONS].conditional_formatting, kind
+
+
+def test_a_new_workbook_gets_the_permissions_of_the_users_umask(tmp_path: Path) -> None:
+    """A workbook is shared like any document the user saves: not a private 0600 temp file."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = write_template(tmp_path / "new.xlsx")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["new.xlsx"]  # no temp file or backup left

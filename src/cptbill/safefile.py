@@ -19,7 +19,7 @@ from typing import BinaryIO
 from cptbill.errors import CptbillError
 
 #: Writes the new file's bytes to an open binary stream.
-Writer = Callable[[BinaryIO], None]
+Writer = Callable[[BinaryIO], object]
 
 #: Seconds a second cptbill run on the same workbook waits for the first one to finish.
 LOCK_WAIT = 5.0
@@ -336,10 +336,11 @@ def remove_stale_temps(target: Path) -> list[str]:
     return removed
 
 
-def replace_atomically(target: Path, write: Writer) -> Path | None:
+def replace_atomically(target: Path, write: Writer, *, backup: bool = True) -> Path | None:
     """Write to a temporary file beside `target`, then replace it; return the backup of the old one.
 
-    The new file gets the old one's permissions and, where allowed, its owner and group.
+    The new file gets the old one's permissions and, where allowed, its owner and group; a new
+    file gets the permissions the user's umask gives. `backup=False` keeps no previous version.
     """
     handle, name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=target.suffix, dir=target.parent)
     temp = Path(name)
@@ -348,11 +349,12 @@ def replace_atomically(target: Path, write: Writer) -> Path | None:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-        backup = None
+        kept = None
         if target.exists():
             _keep_owner(target, temp)
-            backup = backup_path(target)
-            _keep_copy(target, backup)
+            if backup:
+                kept = backup_path(target)
+                _keep_copy(target, kept)
         else:
             umask = os.umask(0)
             os.umask(umask)
@@ -362,7 +364,7 @@ def replace_atomically(target: Path, write: Writer) -> Path | None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    return backup
+    return kept
 
 
 def _keep_owner(source: Path, temp: Path) -> None:

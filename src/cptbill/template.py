@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +27,7 @@ from cptbill.claims import PLAN_TYPES as CLAIM_PLAN_TYPES
 from cptbill.codes import DESCRIPTIONS, HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE, MASSAGE_FAMILY
 from cptbill.contract import Flag, Status
 from cptbill.errors import CptbillError
+from cptbill.safefile import replace_atomically
 from cptbill.schema import DMY, MDY
 from cptbill.units import Rule
 
@@ -884,15 +883,8 @@ def workbook_bytes(wb: Workbook) -> bytes:
 
 
 def save_bytes(data: bytes, path: Path) -> None:
-    """Write a file atomically: a temporary file in the same folder, then a rename over the target."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write a file atomically (a temporary file beside it, then a rename), with the user's permissions."""
+    replace_atomically(path, lambda stream: stream.write(data), backup=False)
 
 
 def write_template(path: str | Path, sample: bool = False) -> Path:
