@@ -118,10 +118,6 @@ def _excel_text(text: str) -> str:
     return _ILLEGAL.sub(lambda m: "_x005F_" if m.group() == "_" else f"_x{ord(m.group()):04X}_", text)
 
 
-def _attr(text: str) -> str:
-    return _escape_text(text, {'"': "&quot;"})
-
-
 def _serial(value: dt.date | dt.datetime | dt.time) -> float:
     if isinstance(value, dt.datetime):
         delta = value.replace(tzinfo=None) - dt.datetime(1899, 12, 30)
@@ -387,16 +383,16 @@ class _Sink:
 def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, styles: Styles) -> Spliced:
     """The sheet's XML with `changes.cells` written; bytes outside the changed rows are copied."""
     data = package.read(entry.part)
-    well_formed(package, entry.part, data, f"the sheet {entry.name}")
+    well_formed(package, data, f"the sheet {entry.name}")
     start = _find_sheet_data(data)
     if start is None:
         raise damaged(package.path, f"is damaged (the sheet {entry.name} has no cells part)")
     prefix = start.group(1).decode()
     edits = changes.cells
-    _refuse_unsafe_cells(package, entry, data, edits)
+    _refuse_unsafe_cells(entry, data, edits)
     if not _rows_in_order(data, start.end()):  # Excel itself would have to repair such a sheet
         raise damaged(package.path, f"is damaged (the rows of the sheet {entry.name} are out of order)")
-    column_styles = _column_styles(data[: start.start()])
+    column_styles = _ColumnStyles(data[: start.start()])
     out = _Sink()
     pending = sorted(edits)
     next_edit = 0
@@ -413,10 +409,10 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
             + prefix.encode()
             + b"sheetData>"
         )
-        out.append(_with_dimension(head, edits, package, entry) + body + tail)
+        out.append(_with_dimension(head, edits) + body + tail)
         return Spliced(out.file, False)
     body_start = start.end()
-    out_head = _with_dimension(data[: start.start()], edits, package, entry)
+    out_head = _with_dimension(data[: start.start()], edits)
     out.append(out_head)
     out.append(data[start.start() : body_start])
     position = body_start
@@ -527,10 +523,6 @@ class _ColumnStyles:
         found = next((style for low, high, style in self.ranges if low <= column <= high), None)
         self.known[column] = found
         return found
-
-
-def _column_styles(head: bytes) -> _ColumnStyles:
-    return _ColumnStyles(head)
 
 
 _TAILS: dict[tuple[str, type, Any, int | None], str] = {}
@@ -765,9 +757,7 @@ def _normalized(package: Package, entry: SheetEntry, content: bytes, row: int) -
     return text[text.index(b">") + 1 : text.rindex(b"</")]
 
 
-def _with_dimension(
-    head: bytes, edits: Mapping[int, dict[int, Edit]], package: Package, entry: SheetEntry
-) -> bytes:
+def _with_dimension(head: bytes, edits: Mapping[int, dict[int, Edit]]) -> bytes:
     match = _DIMENSION.search(head)
     if match is None or not edits:
         return head
@@ -792,7 +782,7 @@ def _with_dimension(
     return head[: match.start()] + new_tag + head[match.end() :]
 
 
-def _refuse_unsafe_cells(package: Package, entry: SheetEntry, data: bytes, edits: Cells) -> None:
+def _refuse_unsafe_cells(entry: SheetEntry, data: bytes, edits: Cells) -> None:
     """Refuse to write into a merged range or over an array formula's or a shared formula's cells."""
     if not edits:
         return
@@ -1142,7 +1132,7 @@ def save(package: Package, changes: dict[str, SheetChanges], stream: IO[bytes]) 
                 workbook = parts.tree(package.workbook_part)
             entry = _register_sheet(package, parts, workbook, name)
             root = own_sheet(package, None, sheet, styles)
-            _print_titles(package, workbook, entry)
+            _print_titles(workbook, entry)
             if sheet.chart is not None and not package.strict:  # XlsxWriter's chart parts are transitional
                 _add_chart(package, parts, entry, root, sheet)
             parts.added[entry.part] = serialize(root)
@@ -1151,7 +1141,7 @@ def save(package: Package, changes: dict[str, SheetChanges], stream: IO[bytes]) 
             raise CptbillError(f"{name} is a chart sheet; cptbill cannot write into it. Nothing was saved.")
         if sheet.replaced:
             data = package.read(entry.part)
-            well_formed(package, entry.part, data, f"the sheet {name}")
+            well_formed(package, data, f"the sheet {name}")
             drop_calc_chain = drop_calc_chain or bool(_FORMULA.search(data))
             root = own_sheet(package, data, sheet, styles)
             if sheet.chart is not None and not package.strict:  # XlsxWriter's chart parts are transitional
@@ -1225,7 +1215,7 @@ _WORKBOOK_ORDER = [
 ]
 
 
-def _print_titles(package: Package, workbook: etree._Element, entry: SheetEntry) -> None:
+def _print_titles(workbook: etree._Element, entry: SheetEntry) -> None:
     """Repeat the header row on every printed page."""
     ns = f"{{{etree.QName(workbook).namespace}}}"
     names = _child(workbook, "definedNames", _WORKBOOK_ORDER)

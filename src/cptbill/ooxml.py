@@ -510,7 +510,7 @@ def read_sheet(package: Package, entry: SheetEntry) -> Rows:
     if b"<!" in data and _DOCTYPE.search(data):
         raise damaged(package.path, f"holds a document type declaration in the sheet {entry.name}")
     if package.validate:
-        well_formed(package, entry.part, data, f"the sheet {entry.name}")
+        well_formed(package, data, f"the sheet {entry.name}")
     if not (package.strict or package.date1904) and _calamine_can_read(data) and _plain_parts(package):
         del data  # the XML is not needed while calamine reads: less memory at the peak
         fast = _calamine_rows(package, entry)
@@ -520,7 +520,7 @@ def read_sheet(package: Package, entry: SheetEntry) -> Rows:
     return _lxml_rows(package, entry, data)
 
 
-def well_formed(package: Package, part: str, data: bytes, what: str) -> None:
+def well_formed(package: Package, data: bytes, what: str) -> None:
     """Refuse XML that is not well formed (python-calamine reads some of it anyway), or declares a DTD."""
     parser = expat.ParserCreate()
 
