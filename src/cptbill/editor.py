@@ -332,7 +332,7 @@ class Styles:
     def serialized(self) -> bytes | None:
         if not self.changed or self.root is None:
             return None
-        return etree.tostring(self.root, xml_declaration=True, encoding="UTF-8", standalone=True)
+        return serialize(self.root)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1028,7 +1028,11 @@ def own_sheet(
 
 
 def serialize(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    # The declaration as Excel writes it (double quotes), then the tree.
+    return _DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+
+
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 
 # ---------------------------------------------------------------------------------------------
