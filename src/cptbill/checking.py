@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the command line imports `usd` from here without the models
@@ -62,6 +63,7 @@ def usd(amount: Decimal | float) -> str:
     return f"{sign}${abs(amount):,.2f}"
 
 
+@lru_cache(maxsize=4096)  # lines repeat a few codes, units and amounts
 def billing(code: str | None, units: int | None, expected: Decimal | None) -> str:
     """A line's Code, Units and Expected in a few characters: `97124 x 2 = $60.00`; `-` when empty."""
     if code is None and units is None and expected is None:
@@ -75,13 +77,15 @@ def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> C
     from cptbill.models import count_flags
 
     read = {(line.sheet, line.row): line for line in lines}
-    standing: dict[tuple[str, int], LineResult] = {(r.sheet, r.row): r for r in plan.standing}
+    # A check's plan lists the lines as they stand in the order of its results.
+    standing: Iterable[LineResult | None] = (
+        plan.standing if len(plan.standing) == len(plan.results) else [None] * len(plan.results)
+    )
     rows: list[CheckRow] = []
     stale = 0
     expected_now = Decimal(0)
-    for result in plan.results:
+    for result, now in zip(plan.results, standing, strict=True):
         line = read[(result.sheet, result.row)]
-        now = standing.get((result.sheet, result.row))
         flags_now = now.flags_text if now is not None else line.flags_text
         if line.expected is not None:
             expected_now += line.expected

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -150,7 +151,7 @@ class LineResult:
 
     @property
     def flags_text(self) -> str:
-        return flags_text(self.flags)
+        return _flags_text_of(self.flags)
 
 
 #: The most text one Excel cell holds (UTF-16 code units); longer Flags end with CUT_ENDING.
@@ -170,12 +171,24 @@ def flags_text(flags: Iterable[FlagNote]) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
+def _flags_text_of(flags: tuple[FlagNote, ...]) -> str:
+    """`flags_text`, made once per distinct set of flags: lines share a few."""
+    return flags_text(flags)
+
+
 def count_flags(results: Iterable[LineResult]) -> dict[str, int]:
     """How many of these lines carry each flag, by flag id."""
-    counts: dict[str, int] = {}
+    # Lines of equal flags mostly share one tuple: each tuple's flags are counted once, times its lines.
+    lines_of: dict[int, tuple[tuple[FlagNote, ...], int]] = {}
     for result in results:
-        for flag in dict.fromkeys(f.flag.value for f in result.flags):
-            counts[flag] = counts.get(flag, 0) + 1
+        if result.flags:
+            known = lines_of.get(id(result.flags))
+            lines_of[id(result.flags)] = (result.flags, 1 if known is None else known[1] + 1)
+    counts: dict[str, int] = {}
+    for flags, lines in lines_of.values():
+        for flag in dict.fromkeys(f.flag.value for f in flags):
+            counts[flag] = counts.get(flag, 0) + lines
     return dict(sorted(counts.items()))
 
 

@@ -526,6 +526,14 @@ def _results(
         else:
             state.append((plan.code, plan.units))
 
+    # A check's lines as they stand mostly hold what a recode writes: where a whole visit does,
+    # each line's result is the recode's (flags included), so only the other visits are worked out.
+    differs: set[int] = set()
+    if recoded is not None:
+        for visit in visits:
+            if any(state[j] != (recoded[j].code, recoded[j].units) for j in visit):
+                differs.update(visit)
+
     mixed: set[int] = set()
     for visit in visits:
         if len(visit) > 1:
@@ -541,6 +549,9 @@ def _results(
     texts: dict[tuple[FlagNote, ...], tuple[tuple[FlagNote, ...], str]] = {(): ((), "")}
     results = []
     for i, line in enumerate(scope):
+        if recoded is not None and i not in differs:
+            results.append(recoded[i])
+            continue
         code, units = state[i]
         plan = planned[i]
         flags = line.problems + line.notes
