@@ -144,11 +144,19 @@ def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[S
     tallies: dict[tuple[str, str], _Tally] = {}
 
     def tally(when: str, payer: str) -> _Tally:
-        names.setdefault(name_key(payer), payer.strip())
-        return tallies.setdefault((when, name_key(payer)), _Tally())
+        key = (when, name_key(payer))
+        found = tallies.get(key)
+        if found is None:
+            names.setdefault(key[1], payer.strip())
+            found = tallies[key] = _Tally()
+        return found
 
+    months: dict[dt.date | None, str | None] = {}  # a sheet repeats its dates: each is formatted once
     for line, code, units, expected in billed(loaded, plan):
-        when = _month(line.date, month)
+        if line.date in months:
+            when = months[line.date]
+        else:
+            when = months[line.date] = _month(line.date, month)
         if when is None or line.self_pay:
             continue
         t = tally(when, line.payer)

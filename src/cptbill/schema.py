@@ -368,7 +368,7 @@ def _parse_line(
         locked=is_locked(lock),
         modifiers=() if mods is None else _shared(shared, mods, modifiers_of),
         code=None if code is None else _shared(shared, code, parse_code),
-        units=None if units is None else parse_units(units),
+        units=None if units is None else _shared(shared, units, parse_units),
         expected=None if expected is None else _shared(shared, expected, _money_or_none),
         flags_text="" if is_blank(flags) else str(flags),
         problems=tuple(problems),
@@ -416,16 +416,20 @@ def _flag_odd_dates(lines: list[Line], today: dt.date) -> list[Line]:
             cut = earlier
     if cut is not None and 2 * sum(date <= cut for date in dated) >= len(dated):
         cut = None  # most of the sheet is before the gap: nothing odd about it
+    notes: dict[dt.date, FlagNote] = {}  # one note per odd date, shared by its lines
     for i, line in enumerate(lines):
         date = line.date
         if date is None or not (date > today or (cut is not None and date <= cut)):
             continue
-        note = (
-            f"{date:%Y-%m-%d} is in the future, check the year"
-            if date > today
-            else f"{date:%Y-%m-%d} is more than 18 months before the sheet's other dates, check the year"
-        )
-        lines[i] = replace(line, notes=(*line.notes, FlagNote(flag=Flag.ODD_DATE, note=note)))
+        note = notes.get(date)
+        if note is None:
+            text = (
+                f"{date:%Y-%m-%d} is in the future, check the year"
+                if date > today
+                else f"{date:%Y-%m-%d} is more than 18 months before the sheet's other dates, check the year"
+            )
+            note = notes[date] = FlagNote(flag=Flag.ODD_DATE, note=text)
+        lines[i] = replace(line, notes=(*line.notes, note))
     return lines
 
 
