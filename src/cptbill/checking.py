@@ -89,8 +89,11 @@ def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> C
         flags_now = now.flags_text if now is not None else line.flags_text
         if line.expected is not None:
             expected_now += line.expected
-        pairs = ((line.code, result.code), (line.units, result.units), (line.expected, result.expected))
-        stale += any(old is not None and old != new for old, new in pairs)
+        now_held = (line.code, line.units, line.expected)
+        written = (result.code, result.units, result.expected)
+        stale += now_held != written and any(
+            old is not None and old != new for old, new in zip(now_held, written, strict=True)
+        )
         if result.changed or (every and (result.flags or flags_now)):
             rows.append(
                 CheckRow(

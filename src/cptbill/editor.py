@@ -15,7 +15,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
-from xml.sax.saxutils import escape as _escape_text
 
 from lxml import etree
 
@@ -109,6 +108,11 @@ class SheetChanges:
 
 
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+
+
+def _escape_text(text: str) -> str:
+    """Text as XML character data (xml.sax.saxutils.escape, whose import pulls in urllib and http)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _excel_text(text: str) -> str:

@@ -652,6 +652,8 @@ def _changes(
 ) -> tuple[list[Change], int]:
     changes, filled = [], 0
     for line, new, plan in zip(scope, recoded, planned, strict=True):
+        if (line.code, line.units, line.expected) == (new.code, new.units, new.expected):
+            continue  # already holds what the recode writes (an earlier recode's lines)
         if line.code is None and line.units is None and line.expected is None:  # nothing overwritten
             filled += new.code is not None or new.units is not None or new.expected is not None
             continue
