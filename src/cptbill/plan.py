@@ -116,9 +116,11 @@ def make_plan(
     recoded = _results(scope, visits, planned, money, duplicates, as_stands=False)
     # A check reports what a recode would write (its totals and flags are the recode's), and
     # beside it the lines as they stand: typed codes that mix, values a recode would replace.
-    standing = (
-        _results(scope, visits, planned, money, duplicates, as_stands=True, recoded=recoded) if check else []
-    )
+    standing: list[LineResult] = []
+    if check and any(_typed_other(line, plan) for line, plan in zip(scope, planned, strict=True)):
+        standing = _results(scope, visits, planned, money, duplicates, as_stands=True, recoded=recoded)
+    elif check:  # no line holds a Code or Units other than the plan's: they stand as a recode leaves them
+        standing = recoded
     cleared = [(line, result) for line in self_pay if (result := _cleared(line))]
     changes, filled = ([], 0) if check else _changes(scope, recoded, planned)
     if not check:
@@ -130,6 +132,14 @@ def make_plan(
         filled=filled,
         standing=tuple(standing),
         cleared=tuple(result for _, result in cleared),
+    )
+
+
+def _typed_other(line: Line, plan: Planned | None) -> bool:
+    """Whether a planned line holds a Code or Units other than the plan's (so it stands otherwise)."""
+    return plan is not None and (
+        (line.code is not None and line.code != plan.code)
+        or (line.units is not None and line.units != plan.units)
     )
 
 
