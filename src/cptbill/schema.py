@@ -310,14 +310,15 @@ def parse_sessions(
     # Equal cells parse to one shared value: a sheet repeats a few dates, minutes and services
     # over tens of thousands of lines, and each parsed copy would cost memory and time.
     shared: _Shared = defaultdict(dict)
+    today = today or dt.date.today()
     lines = []
     for offset, row in enumerate(itertools.islice(rows, 1, None), start=2):
         if row_is_blank(row):
             continue
         width = len(row)
         values = [row[i] if i is not None and i < width else None for i in columns]
-        lines.append(_parse_line(sheet, offset, values, shared, date_order))
-    return _flag_odd_dates(lines, today or dt.date.today())
+        lines.append(_parse_line(sheet, offset, values, shared, date_order, today))
+    return _flag_odd_dates(lines, today)
 
 
 def _read_mdy(value: Any) -> tuple[dt.date, dt.date | None]:
@@ -332,8 +333,9 @@ _DATE_READERS = {MDY: _read_mdy, DMY: _read_dmy}  # one function per order: `_sh
 
 
 def _parse_line(
-    sheet: str, row_number: int, values: list[Any], shared: _Shared, date_order: str = MDY
+    sheet: str, row_number: int, values: list[Any], shared: _Shared, date_order: str, today: dt.date
 ) -> Line:
+    """One line; a date after `today` is flagged ODD_DATE here, one far before the others later."""
     raw_date, client, payer, raw_minutes, raw_service, visit, lock, code, units, expected, flags, mods = (
         values
     )
@@ -348,6 +350,8 @@ def _parse_line(
         date, other_date = read
         if other_date is not None:
             notes = (_ambiguous(raw_date, date, other_date, date_order),)
+        if date > today:
+            notes = (*notes, _future(date))
     service = _shared(shared, raw_service, parse_service)
     if service is _INVALID:
         problems.append(_BAD_SERVICE)
@@ -406,8 +410,14 @@ def _months_after(date: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(date.day, calendar.monthrange(year, month)[1]))
 
 
+@lru_cache(maxsize=1024)
+def _future(date: dt.date) -> FlagNote:
+    return FlagNote(flag=Flag.ODD_DATE, note=f"{date:%Y-%m-%d} is in the future, check the year")
+
+
 def _flag_odd_dates(lines: list[Line], today: dt.date) -> list[Line]:
-    """Flag ODD_DATE on dates after `today`, and on the few dates more than 18 months before the rest."""
+    """Flag ODD_DATE on the few dates more than 18 months before the rest (not on those after `today`:
+    `_parse_line` flags them)."""
     dated = [line.date for line in lines if line.date is not None]
     days = sorted(set(dated))
     cut = None  # the last date before the sheet's last gap of more than 18 months
@@ -416,18 +426,16 @@ def _flag_odd_dates(lines: list[Line], today: dt.date) -> list[Line]:
             cut = earlier
     if cut is not None and 2 * sum(date <= cut for date in dated) >= len(dated):
         cut = None  # most of the sheet is before the gap: nothing odd about it
+    if cut is None:
+        return lines
     notes: dict[dt.date, FlagNote] = {}  # one note per odd date, shared by its lines
     for i, line in enumerate(lines):
         date = line.date
-        if date is None or not (date > today or (cut is not None and date <= cut)):
+        if date is None or date > today or date > cut:
             continue
         note = notes.get(date)
         if note is None:
-            text = (
-                f"{date:%Y-%m-%d} is in the future, check the year"
-                if date > today
-                else f"{date:%Y-%m-%d} is more than 18 months before the sheet's other dates, check the year"
-            )
+            text = f"{date:%Y-%m-%d} is more than 18 months before the sheet's other dates, check the year"
             note = notes[date] = FlagNote(flag=Flag.ODD_DATE, note=text)
         lines[i] = replace(line, notes=(*line.notes, note))
     return lines
