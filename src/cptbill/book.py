@@ -13,7 +13,7 @@ from cptbill import contract as c
 from cptbill.contract import header_key
 from cptbill.errors import CptbillError
 from cptbill.history import History, learned_text, outcomes, today, with_payer_names
-from cptbill.models import Claim, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text
+from cptbill.models import Claim, Line, LineResult, Payer, Plan, Settings, flags_text
 from cptbill.plan import make_plan
 from cptbill.schema import (
     column_index,
@@ -278,7 +278,9 @@ def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
     lines = {(line.sheet, line.row): line for line in loaded.lines}
     # Cells of equal value share one object: a column repeats a few amounts and flag texts.
     amounts: dict[Decimal | None, float | None] = {}
-    texts: dict[tuple[FlagNote, ...], str] = {}
+    # A plan's lines of equal flags share one tuple: each tuple's text is made once (by identity,
+    # which costs no hashing of its notes; the results keep the tuples alive meanwhile).
+    texts: dict[int, str] = {}
     by_sheet: dict[str, list[LineResult]] = {}
     for result in (*plan.results, *plan.cleared):  # cleared: self-pay lines losing their billing
         by_sheet.setdefault(result.sheet, []).append(result)
@@ -286,17 +288,20 @@ def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
         session = loaded.session_sheets[sheet]
         columns = owned_columns(book, sheet, session.header, width=session.width)
         cells: dict[str, dict[int, Any]] = {name: {} for name in c.OWNED}
+        codes, units, expected, flags = (cells[name] for name in (c.CODE, c.UNITS, c.EXPECTED, c.FLAGS))
         for result in results:
             line = lines[(sheet, result.row)]
             if result.code != line.code:
-                cells[c.CODE][result.row] = result.code
+                codes[result.row] = result.code
             if result.units != line.units:
-                cells[c.UNITS][result.row] = result.units
+                units[result.row] = result.units
             if result.expected != line.expected:
-                cells[c.EXPECTED][result.row] = _shared(amounts, result.expected, _amount)
-            text = _shared(texts, result.flags, flags_text)
+                expected[result.row] = _shared(amounts, result.expected, _amount)
+            text = texts.get(id(result.flags))
+            if text is None:
+                text = texts[id(result.flags)] = flags_text(result.flags)
             if text != line.flags_text.strip():
-                cells[c.FLAGS][result.row] = text or None
+                flags[result.row] = text or None
         formats = {c.EXPECTED: MONEY_FORMAT, c.UNITS: "0", c.CODE: "@"}
         for name, values in cells.items():
             if values:
