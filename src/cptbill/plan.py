@@ -492,6 +492,8 @@ class _Money:
         self.payers = payers
         self.history = history
         self.known: dict[tuple[str, str | None, int | None], tuple[Decimal | None, tuple[FlagNote, ...]]] = {}
+        # LATE needs a payer's filing limit: without any, no line is looked up.
+        self.limits = any(payer.filing_limit is not None for payer in payers.values())
 
     def __call__(
         self, line: Line, code: str | None, units: int | None
@@ -507,6 +509,8 @@ class _Money:
 
     def late(self, line: Line) -> tuple[FlagNote, ...]:
         """LATE, per line (its date and client): not shared like the amounts."""
+        if not self.limits:
+            return ()
         note = late_note(line, self.payers.get(name_key(line.payer)), self.history)
         return () if note is None else (note,)
 
