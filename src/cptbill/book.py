@@ -271,6 +271,42 @@ def owned_columns(
 
 
 MONEY_FORMAT = '"$"#,##0.00'  # currency, as the template formats rates and amounts
+DATE_FORMAT = "yyyy-mm-dd"
+
+#: How rows added to the Claims sheet are formatted, so they look like typed ones.
+CLAIMS_FORMATS = {
+    c.DATE: DATE_FORMAT, c.CODE: "@", c.UNITS: "0", c.BILLED: MONEY_FORMAT, c.PAID: MONEY_FORMAT,
+    c.PATIENT_OWES: MONEY_FORMAT, c.BILLED_CODE: "@", c.CLAIM_ID: "@",
+}  # fmt: skip
+
+
+def append_claims(book: Book, sheet: str | None, rows: Rows, new: Sequence[dict[str, Any]]) -> None:
+    """Append Claims rows (column name -> value) under the sheet's own headers.
+
+    `sheet` is the Claims sheet's name as the workbook spells it and `rows` what it holds (None
+    and [] when there is none yet); missing Claims columns are added at the right end.
+    """
+    if not new:
+        return
+    if sheet is None:
+        name = c.CLAIMS
+        columns = {column: i for i, column in enumerate(c.CLAIMS_COLUMNS, start=1)}
+    else:
+        name = sheet
+        columns = owned_columns(book, sheet, rows[0] if rows else [], c.CLAIMS_COLUMNS)
+    first = max(len(rows), 1) + 1  # the row of the first new line: below the last used row
+    width = max(columns.values())
+    table: Rows = []
+    for values in new:
+        row: list[Any] = [None] * width
+        for column, value in values.items():
+            row[columns[column] - 1] = value
+        table.append(row)
+    book.append_rows(name, c.CLAIMS_COLUMNS, table)
+    for column, number_format in CLAIMS_FORMATS.items():
+        cells = {first + i: v[column] for i, v in enumerate(new) if v.get(column) is not None}
+        if cells:
+            book.write_column(name, columns[column], cells, number_format)
 
 
 def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:

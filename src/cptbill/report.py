@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import Field
 
 from cptbill import contract as c
-from cptbill.book import MONEY_FORMAT, BarChartSpec, Book, Loaded, find_sheet, same_rows
+from cptbill.book import DATE_FORMAT, MONEY_FORMAT, BarChartSpec, Book, Loaded, find_sheet, same_rows
 from cptbill.codes import HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE
 from cptbill.contract import Status, name_key
 from cptbill.history import BILL_CLIENT, PAID, FollowUp, Shortfall, follow_ups, net_paid, shortfalls
@@ -37,7 +37,6 @@ from cptbill.schema import parse_month
 
 REPORT_CODES = (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK)
 TOTAL = "TOTAL"
-DATE_FORMAT = "yyyy-mm-dd"
 
 SUMMARY_COLUMNS = (
     "Month", "Payer", "Visits", *(f"{code} units" for code in REPORT_CODES),
