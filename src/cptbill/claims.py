@@ -721,8 +721,12 @@ def make_claims(
             continue
         groups.setdefault((line.date, name_key(line.client), name_key(line.payer)), []).append(line)
     ids = iter(next_claim_ids(sent))
-    for (date, client_name, payer_key), day in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[1][0].row)):
-        earlier = [r for r in sent_by.get((date, client_key(day[0].client), payer_key), []) if r.code is not None]
+    for (date, client_name, payer_key), day in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[1][0].row)
+    ):
+        earlier = [
+            r for r in sent_by.get((date, client_key(day[0].client), payer_key), []) if r.code is not None
+        ]
         corrected = needs_correction(earlier)
         if earlier and not resend and corrected is None:
             batch.already_sent += len(day)
