@@ -35,6 +35,7 @@ SHAPES = {
     "sheet autoFilter with filterMode": Shape(table=False),
     "a note 5,000 columns out": Shape(wide_sparse=5000),
     "formatted blank cells in E:H": Shape(styled_blanks=True),
+    "Google Sheets export": Shape(google=True, table=False, filter_mode=False),
 }
 #: The parts a first recode may change; every other part keeps its bytes.
 OWNED = re.compile(
@@ -172,3 +173,70 @@ def test_libreoffice_opens_every_recoded_shape(recoded: Any) -> None:
             ]
             assert [tuple(r[4:7]) for r in rows[1:4]] == LINES, path.name
             assert [r[3] for r in rows[1:4]] == ["=30*1"] * 3, path.name
+
+
+def _with_sheet(path: Path, change: Any) -> Path:
+    parts = parts_of(path)
+    parts["xl/worksheets/sheet1.xml"] = change(parts["xl/worksheets/sheet1.xml"])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _after_minutes(row: int, cell: bytes) -> Any:
+    minutes = {2: b"<v>30</v></c>", 3: b"<v>45</v></c>"}[row]
+    return lambda xml: xml.replace(minutes, minutes + cell, 1)
+
+
+def test_cells_other_programs_type_are_read_as_excel_shows_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client from a formula (t="str"), an ISO date cell (t="d"), an error in Minutes (t="e")."""
+    path = build(tmp_path / "book.xlsx", Shape())
+    _with_sheet(
+        path,
+        lambda xml: (
+            xml.replace(
+                b'<c r="B2" t="s"><v>4</v></c>', b'<c r="B2" t="str"><f>PROPER("ann")</f><v>Ann</v></c>'
+            )
+            .replace(b'<c r="A3" s="1"><v>46330</v></c>', b'<c r="A3" t="d"><v>2026-11-04T00:00:00</v></c>')
+            .replace(
+                b'<c r="D4"><f t="shared" si="0"/><v>60</v>',
+                b'<c r="D4" t="e"><f t="shared" si="0"/><v>#N/A</v>',
+            )
+        ),
+    )
+    status, out, err = run(capsys, "check", str(path), "--json")
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["lines"] == 3 and result["flags"] == {"BAD_MINUTES": 1}, result
+    assert result["expected_total"] == 150.0
+
+
+def test_a_formula_filled_down_past_the_lines_in_an_owned_column_is_refused_with_its_cell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = build(tmp_path / "book.xlsx", Shape(owned=True))
+    _with_sheet(path, _after_minutes(2, b'<c r="G2"><f t="shared" ref="G2:G7" si="1">F2*25</f><v>50</v></c>'))
+    _with_sheet(path, _after_minutes(3, b'<c r="G3"><f t="shared" si="1"/><v>75</v></c>'))
+    before = path.read_bytes()
+    status, _, err = run(capsys, "recode", str(path))
+    assert status == 2 and "Sessions!G2" in err and "G2:G7" in err, err
+    assert path.read_bytes() == before
+
+
+def test_a_formula_in_an_owned_column_covered_by_the_lines_is_replaced_and_calc_chain_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = build(tmp_path / "book.xlsx", Shape(owned=True))
+    _with_sheet(path, _after_minutes(2, b'<c r="G2"><f t="shared" ref="G2:G3" si="1">F2*25</f><v>50</v></c>'))
+    _with_sheet(path, _after_minutes(3, b'<c r="G3"><f t="shared" si="1"/><v>75</v></c>'))
+    status, _, err = run(capsys, "recode", str(path))
+    assert status == 0, err
+    after = parts_of(path)
+    assert b'si="1"' not in after["xl/worksheets/sheet1.xml"]
+    assert b'<c r="D3"><f t="shared" si="0"/><v>45</v></c>' in after["xl/worksheets/sheet1.xml"]
+    assert "xl/calcChain.xml" not in after and b"calcChain" not in after["[Content_Types].xml"]
+    rows = [list(r) for r in openpyxl.load_workbook(path)["Sessions"].iter_rows(values_only=True)]
+    assert [tuple(r[4:7]) for r in rows[1:4]] == LINES

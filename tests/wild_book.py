@@ -12,6 +12,7 @@ option reproduces one shape seen in workbooks saved by those programs.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ class Shape:
     shared_minutes: bool = True  # Minutes as a shared formula filled down (cached results kept)
     wide_sparse: int = 0  # a value this many columns out on row 2
     styled_blanks: bool = False  # empty formatted cells where the owned columns will go (E:H)
+    google: bool = False  # the root, sheetPr and sheetFormatPr Google Sheets writes (no dimension)
     extra_parts: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -147,7 +149,7 @@ def sheet_xml(shape: Shape) -> str:
         else f'<{p}autoFilter ref="A1:{last}4"><{p}filterColumn colId="2"><{p}filters><{p}filter val="Aetna"/></{p}filters></{p}filterColumn></{p}autoFilter>'
     )
     xmlns = f'xmlns:x="{MAIN}"' if p == "x:" else f'xmlns="{MAIN}"'
-    return (
+    xml = (
         HEAD + f'<{p}worksheet {xmlns} xmlns:r="{R}" {EXCEL_NS}{mac} '
         'xr:uid="{00000000-0001-0000-0000-000000000000}">'
         + sheet_pr
@@ -173,6 +175,26 @@ def sheet_xml(shape: Shape) -> str:
         + (f'<{p}tableParts count="1"><{p}tablePart r:id="rId4"/></{p}tableParts>' if shape.table else "")
         + f"</{p}worksheet>"
     )
+    if shape.google:  # as in Google Sheets' exports: no mc:Ignorable, Mac and x14 namespaces, no dimension
+        xml = re.sub(r"<worksheet [^>]*>", GOOGLE_ROOT, xml, count=1)
+        xml = re.sub(r"<sheetPr\b.*?</sheetPr>|<sheetPr [^>]*/>", GOOGLE_SHEET_PR, xml, count=1)
+        xml = re.sub(r"<dimension [^>]*/>", "", xml)
+        xml = re.sub(r"<sheetFormatPr [^>]*/>", GOOGLE_FORMAT_PR, xml)
+    return xml
+
+
+GOOGLE_ROOT = (
+    f'<worksheet xmlns="{MAIN}" xmlns:r="{R}" '
+    'xmlns:mx="http://schemas.microsoft.com/office/mac/excel/2008/main" '
+    f'xmlns:mc="{MC}" xmlns:mv="urn:schemas-microsoft-com:mac:vml" '
+    'xmlns:x14="http://schemas.microsoft.com/office/spreadsheetml/2009/9/main" '
+    'xmlns:x15="http://schemas.microsoft.com/office/spreadsheetml/2010/11/main" '
+    'xmlns:x14ac="http://schemas.microsoft.com/office/spreadsheetml/2009/9/ac" '
+    'xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main" '
+    'xmlns:xr="http://schemas.microsoft.com/office/spreadsheetml/2014/revision">'
+)
+GOOGLE_SHEET_PR = '<sheetPr><outlinePr summaryBelow="0" summaryRight="0"/></sheetPr>'
+GOOGLE_FORMAT_PR = '<sheetFormatPr customHeight="1" defaultColWidth="12.63" defaultRowHeight="15.75"/>'
 
 
 def payers_xml(shape: Shape) -> str:
