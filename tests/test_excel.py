@@ -304,6 +304,16 @@ def test_cptbestcode_reads_claim_history() -> None:
     assert call("cptbestcode", [["Aetna"]], claims, PAYERS) == [["97124"]]
 
 
+def test_cptbestcode_maps_remittance_payer_names_through_era_names() -> None:
+    """Claims imported from an 835 carry the payer's own name; the Payers table's ERA names map it."""
+    claims = [[serial(v) if isinstance(v, dt.datetime) else v for v in row] for row in CLAIMS]
+    claims = [claims[0], *[[*row[:2], "AETNA LIFE INS CO", *row[3:]] for row in claims[1:]]]
+    payers = [[*PAYERS[0], "ERA names"], *[[*row, None] for row in PAYERS[1:]]]
+    payers[1][-1] = "AETNA LIFE INS CO, 60054"
+    assert call("cptbestcode", [["Aetna"]], claims) == [[NA_ERROR]]  # no payer names: no evidence
+    assert call("cptbestcode", [["Aetna"]], claims, payers) == [["97124"]]
+
+
 # ---------------------------------------------------------------- CPTFLAGS
 
 

@@ -475,3 +475,15 @@ def test_a_client_bill_leaves_the_list_when_patient_owes_is_set_to_0() -> None:
     # typed without Patient owes: the PR amounts of Adjusted
     assert only(owed.model_copy(update={"patient_owes": None})).amount == 60
     assert items(owed.model_copy(update={"patient_owes": Decimal(0)})) == []
+
+
+def test_a_remittance_names_the_client_first_last_where_the_sheet_has_last_first() -> None:
+    """ROSA DELGADO on a Claims row (as an 835 writes NM1*QC) is the session's `Delgado, Rosa`."""
+    payer = summit(filing_limit=90)
+    old = Line(
+        sheet="Sessions", row=2, date=dt.date(2026, 8, 1), client="Delgado, Rosa", payer="Summit Mutual"
+    )
+    claimed = outcomes([claim("97124", Status.PAID, client="ROSA DELGADO", date=dt.date(2026, 8, 1))], TODAY)
+    assert late_note(old, payer, claimed) is None
+    other = outcomes([claim("97124", Status.PAID, client="ROSA DIAZ", date=dt.date(2026, 8, 1))], TODAY)
+    assert late_note(old, payer, other) is not None

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from cptbill import contract as c
-from cptbill.contract import Flag, Status, header_key, name_key
+from cptbill.contract import Flag, Status, client_key, header_key, name_key
 from cptbill.history import INFORMATION_ERRORS
 from cptbill.models import FlagNote, Line, LineResult, Payer, money
 from cptbill.schema import (
@@ -597,7 +597,7 @@ class Sent:
 
     row: int
     date: dt.date | None
-    client: str  # name key
+    client: str  # client key (word order ignored: remittances write FIRST LAST)
     payer: str  # name key
     code: str | None
     status: str
@@ -623,7 +623,7 @@ def parse_sent(rows: Rows) -> list[Sent]:
             Sent(
                 row=row_number,
                 date=date,
-                client=name_key(cell(row, index, c.CLIENT)),
+                client=client_key(_text(cell(row, index, c.CLIENT))),
                 payer=name_key(cell(row, index, c.PAYER)),
                 code=parse_code(cell(row, index, c.CODE)),
                 status=_text(cell(row, index, c.STATUS)).casefold(),
@@ -721,8 +721,12 @@ def make_claims(
             continue
         groups.setdefault((line.date, name_key(line.client), name_key(line.payer)), []).append(line)
     ids = iter(next_claim_ids(sent))
-    for (date, client_key, payer_key), day in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[1][0].row)):
-        earlier = [r for r in sent_by.get((date, client_key, payer_key), []) if r.code is not None]
+    for (date, client_name, payer_key), day in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], kv[1][0].row)
+    ):
+        earlier = [
+            r for r in sent_by.get((date, client_key(day[0].client), payer_key), []) if r.code is not None
+        ]
         corrected = needs_correction(earlier)
         if earlier and not resend and corrected is None:
             batch.already_sent += len(day)
@@ -735,7 +739,7 @@ def make_claims(
                 problems.append(f"no Payer ID ({c.PAYERS} row {payer.payer.row})")
         elif payer.address is None and not any("Address" in p for p in payer.problems):
             problems.append(f"no payer Address for the paper form ({c.PAYERS} row {payer.payer.row})")
-        client = clients.get(client_key)
+        client = clients.get(client_name)
         if client is None:
             problems.append(f"client not on the {c.CLIENTS} sheet")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -149,6 +150,16 @@ def name_key(value: Any) -> str:
         return _name_key(value)
     except TypeError:  # unhashable: worked out each time
         return _name_text(value)
+
+
+@lru_cache(maxsize=8192)
+def client_key(value: str) -> str:
+    """A client's name as a Claims row and a session line are matched: word order and punctuation ignored.
+
+    Remittances name the patient `ROSA DELGADO` where a therapist may type `Delgado, Rosa`.
+    """
+    words = re.findall(r"\w+", name_key(value))
+    return " ".join(sorted(words))
 
 
 def _header_text(value: Any) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cptbill import contract as c
-from cptbill.book import MONEY_FORMAT, Book, Rows, find_sheet, owned_columns
+from cptbill.book import Book, append_claims, find_sheet
 from cptbill.contract import Status, name_key
 from cptbill.errors import CptbillError
 from cptbill.history import payer_matcher
@@ -927,7 +927,7 @@ def import_remittances(
     result.added = len(new) + settled.settled
     result.unmatched_payers = sorted(unmatched, key=lambda n: (n.casefold(), n))
     if new:
-        _append(book, sheet, rows, new)
+        append_claims(book, sheet, rows, [_cells(line, payer) for line, payer in new])
     return result
 
 
@@ -978,35 +978,6 @@ def _claim_keys(claim: Claim) -> set[tuple[Any, ...]]:
     if claim.claim_id and claim.payer_claim_id:
         return {(claim.claim_id, claim.payer_claim_id, *rest)}
     return {(_ONE_ID, claim_id, *rest) for claim_id in (claim.claim_id, claim.payer_claim_id) if claim_id}
-
-
-def _append(book: Book, sheet: str | None, rows: Rows, new: list[tuple[RemittanceLine, str]]) -> None:
-    """Write under the sheet's own headers (adding missing Claims columns at the right end)."""
-    if sheet is None:
-        name = c.CLAIMS
-        columns = {column: i for i, column in enumerate(c.CLAIMS_COLUMNS, start=1)}
-    else:
-        name = sheet
-        columns = owned_columns(book, sheet, rows[0] if rows else [], c.CLAIMS_COLUMNS)
-    first = max(len(rows), 1) + 1  # the row of the first new line: below the last used row
-    width = max(columns.values())
-    values = [_cells(line, payer) for line, payer in new]
-    table: Rows = []
-    for line_cells in values:
-        row: list[Any] = [None] * width
-        for column, value in line_cells.items():
-            row[columns[column] - 1] = value
-        table.append(row)
-    book.append_rows(name, c.CLAIMS_COLUMNS, table)
-    for column, number_format in _FORMATS.items():  # the new lines look like typed ones
-        cells = {first + i: v[column] for i, v in enumerate(values) if v[column] is not None}
-        book.write_column(name, columns[column], cells, number_format)
-
-
-_FORMATS = {
-    c.CODE: "@", c.UNITS: "0", c.BILLED: MONEY_FORMAT, c.PAID: MONEY_FORMAT,
-    c.PATIENT_OWES: MONEY_FORMAT, c.BILLED_CODE: "@",
-}  # fmt: skip
 
 
 def _number(value: float | None) -> float | int | None:

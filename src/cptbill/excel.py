@@ -25,7 +25,7 @@ from cptbill.checking import usd
 from cptbill.coding import choose_code, service_code
 from cptbill.contract import EITHER
 from cptbill.errors import CptbillError, UnitsError
-from cptbill.history import History, favoured_code, outcomes
+from cptbill.history import History, favoured_code, outcomes, with_payer_names
 from cptbill.models import Payer, Settings, money
 from cptbill.plan import make_plan
 from cptbill.schema import (
@@ -108,8 +108,11 @@ def _settings(table: Any) -> Settings:
     return parse_settings(_matrix(table))[0] if table is not None else Settings()
 
 
-def _history(table: Any) -> History:
-    return outcomes(parse_claims(_matrix(table))[0]) if table is not None else {}
+def _history(table: Any, payers: dict[str, Payer]) -> History:
+    """Claim history from a Claims table, remittance payer names mapped through `ERA names`."""
+    if table is None:
+        return {}
+    return outcomes(with_payer_names(parse_claims(_matrix(table))[0], payers))
 
 
 # ---------------------------------------------------------------- formulas
@@ -154,7 +157,7 @@ def cptcode(
     """The code of each line's documented service; for `either`, the massage code the payer's rules choose."""
     table = _payers(payers)
     chosen = _settings(settings)
-    history = _history(claims)
+    history = _history(claims, table)
     services = _matrix(service)
 
     def code(value: Any, kind: Any) -> Any:
@@ -228,10 +231,11 @@ def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = Non
     rows = _matrix(sessions)
     if not is_session_header(rows[0]):
         return [[BAD_VALUE]]
-    history = _history(claims)
+    table = _payers(payers)
+    history = _history(claims, table)
     chosen = _settings(settings)
     lines = parse_sessions(_FORMULA_SHEET, rows, date_order=chosen.date_order)
-    plan = make_plan(lines, _payers(payers), chosen, history, check=True)
+    plan = make_plan(lines, table, chosen, history, check=True)
     flags = {result.row: result.flags_text for result in plan.standing}
     return [[flags.get(row) or None] for row in range(2, len(rows) + 1)] or [[None]]
 
@@ -242,8 +246,8 @@ def cptflags(sessions: Any, payers: Any, claims: Any = None, settings: Any = Non
 @xw.arg("payers", ndim=2, doc="Optional: the Payers table, so only codes the payer accepts compete.")
 def cptbestcode(payer: Any, claims: Any, payers: Any = None) -> list[list[Any]]:
     """The massage code the payer's claim history favours; #N/A without enough evidence."""
-    history = _history(claims)
     table = _payers(payers)
+    history = _history(claims, table)
 
     def best(value: Any) -> Any:
         if is_blank(value):

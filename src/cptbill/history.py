@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cptbill.codes import MASSAGE_FAMILY, other_massage_code
-from cptbill.contract import Flag, Status, name_key
+from cptbill.contract import Flag, Status, client_key, name_key
 from cptbill.models import CENT, Claim, FlagNote, Line, Model, Payer, money
 
 #: Statuses that tell what a payer did; Pending does not count yet.
@@ -158,7 +158,7 @@ def outcomes(claims: Iterable[Claim], when: dt.date | None = None) -> ClaimHisto
     claimed: set[tuple[dt.date, str, str]] = set()
     for claim in claims:
         if claim.date is not None:
-            claimed.add((claim.date, name_key(claim.client), name_key(claim.payer)))
+            claimed.add((claim.date, client_key(claim.client), name_key(claim.payer)))
         if claim.code is None or claim.status is None or not claim.payer.strip():
             continue
         if claim.status is Status.DENIED and not true_denial(claim):
@@ -401,7 +401,7 @@ def _deadline(claim: Claim, payer: Payer | None) -> dt.date | None:
 
 
 def _service_key(claim: Claim, code: str | None) -> tuple[object, ...]:
-    return (claim.date, name_key(claim.client), name_key(claim.payer), code)
+    return (claim.date, client_key(claim.client), name_key(claim.payer), code)
 
 
 def _same_line(a: Claim, b: Claim) -> bool:
@@ -570,7 +570,7 @@ def late_note(line: Line, payer: Payer | None, history: History) -> FlagNote | N
     if payer is None or payer.filing_limit is None or line.date is None:
         return None
     deadline = line.date + dt.timedelta(days=payer.filing_limit)
-    if history.today <= deadline or (line.date, name_key(line.client), payer.key) in history.claimed:
+    if history.today <= deadline or (line.date, client_key(line.client), payer.key) in history.claimed:
         return None
     return FlagNote(
         flag=Flag.LATE,

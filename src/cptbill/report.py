@@ -27,9 +27,9 @@ from typing import Any
 from pydantic import Field
 
 from cptbill import contract as c
-from cptbill.book import MONEY_FORMAT, BarChartSpec, Book, Loaded, find_sheet, same_rows
+from cptbill.book import DATE_FORMAT, MONEY_FORMAT, BarChartSpec, Book, Loaded, find_sheet, same_rows
 from cptbill.codes import HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE
-from cptbill.contract import Status, name_key
+from cptbill.contract import Status, client_key, name_key
 from cptbill.history import BILL_CLIENT, PAID, FollowUp, Shortfall, follow_ups, net_paid, shortfalls
 from cptbill.models import Claim, Line, Model, Plan, Settings
 from cptbill.plan import is_either, visit_key
@@ -37,7 +37,6 @@ from cptbill.schema import parse_month
 
 REPORT_CODES = (MASSAGE, MANUAL_THERAPY, HOT_COLD_PACK)
 TOTAL = "TOTAL"
-DATE_FORMAT = "yyyy-mm-dd"
 
 SUMMARY_COLUMNS = (
     "Month", "Payer", "Visits", *(f"{code} units" for code in REPORT_CODES),
@@ -279,10 +278,10 @@ def either_of(lines: Sequence[Line], settings: Settings) -> Callable[[Claim], bo
     by_day: dict[tuple[object, ...], list[Line]] = defaultdict(list)
     for line in lines:
         if line.date is not None:
-            by_day[(line.date, name_key(line.client), name_key(line.payer))].append(line)
+            by_day[(line.date, client_key(line.client), name_key(line.payer))].append(line)
 
     def either(claim: Claim) -> bool:
-        day = by_day.get((claim.date, name_key(claim.client), name_key(claim.payer)), [])
+        day = by_day.get((claim.date, client_key(claim.client), name_key(claim.payer)), [])
         same_code = [line for line in day if line.code == claim.code] or day
         return any(is_either(line, settings) for line in same_code)
 

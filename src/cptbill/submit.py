@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cptbill import contract as c
-from cptbill.book import MONEY_FORMAT, Book, check, find_sheet, owned_columns
+from cptbill.book import Book, append_claims, check, find_sheet, owned_columns
 from cptbill.claims import (
     Batch,
     Claim,
@@ -130,27 +130,7 @@ def _record(
 ) -> None:  # fmt: skip
     """Append one Submitted row per service line sent, under the Claims sheet's own headers."""
     new = [row for claim in claims for row in claims_rows([claim], sources[claim.claim_id], sent_on)]
-    if not new:
-        return
-    if sheet is None:
-        name = c.CLAIMS
-        columns = {column: i for i, column in enumerate(c.CLAIMS_COLUMNS, start=1)}
-    else:
-        name = sheet
-        columns = owned_columns(book, sheet, rows[0] if rows else [], c.CLAIMS_COLUMNS)
-    first = max(len(rows), 1) + 1
-    width = max(columns.values())
-    table = []
-    for values in new:
-        row: list[Any] = [None] * width
-        for column, value in values.items():
-            row[columns[column] - 1] = value
-        table.append(row)
-    book.append_rows(name, c.CLAIMS_COLUMNS, table)
-    formats = {c.CODE: "@", c.UNITS: "0", c.BILLED: MONEY_FORMAT, c.CLAIM_ID: "@", c.DATE: "yyyy-mm-dd"}
-    for column, number_format in formats.items():
-        cells = {first + i: v[column] for i, v in enumerate(new) if v[column] is not None}
-        book.write_column(name, columns[column], cells, number_format)
+    append_claims(book, sheet, rows, new)
 
 
 def _write_flags(book: Book, loaded: Any, lines: list[Any], batch: Batch) -> None:
@@ -166,7 +146,10 @@ def _write_flags(book: Book, loaded: Any, lines: list[Any], batch: Batch) -> Non
         index = column_index(session.header)
         column = index.get(header_key(c.FLAGS))
         if column is None:
-            column = owned_columns(book, sheet, session.header, width=session.width)[c.FLAGS] - 1
+            column = (
+                owned_columns(book, sheet, session.header, width=session.width, taken=session.taken)[c.FLAGS]
+                - 1
+            )
         book.write_column(sheet, column + 1, cells)
         book.highlight(sheet, {row: bool(text) for row, text in cells.items()})
 
