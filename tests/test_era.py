@@ -29,7 +29,7 @@ SAMPLE = Path(__file__).parent.parent / "workbook" / "sample-remittance.835"
 #: Built for the cases of DOMAIN.md; pyx12's validator accepts each of them.
 BUILT = [
     "summit-paid-denied.835", "harbor-reversal-plb.835", "two-transactions.835", "claim-level.835",
-    "statuses.835",
+    "statuses.835", "plb-only-transaction.835",
 ]  # fmt: skip
 #: The ways real files arrive (the same remittance as summit-paid-denied.835), and a two-PLB file.
 FORMATS = [
@@ -300,6 +300,34 @@ def test_two_plbs_are_listed_with_reasons_and_counted_once_per_file() -> None:
     assert again.summary()["provider_adjustments"] == 0
 
 
+def test_a_transaction_with_provider_adjustments_and_no_claim_counts_once_per_file() -> None:
+    path = FIXTURES / "plb-only-transaction.835"
+    book, first = imported(path)
+    assert [(a.source, a.reason, a.amount) for a in first.adjustments] == [
+        ("plb-only-transaction.835 #EFT505", "L6", Decimal("-5.00")),
+        ("plb-only-transaction.835 #EFT505", "FB", Decimal("-15.00")),
+    ]
+    found = segments(decode(path.read_bytes()))[0]
+    payment = sum((Decimal(s.get(2)) for s in found if s.id == "BPR"), Decimal(0))
+    assert Decimal("93.60") - first.provider_adjustments == payment  # 93.60 + 5.00 + 15.00
+    again = import_remittances(book, payers(), [path])  # a later import of the same file
+    assert (again.added, again.duplicates, again.adjustments) == (0, 1, [])
+    assert again.summary()["provider_adjustments"] == 0
+
+
+def test_a_denial_on_a_secondary_claim_is_a_denial() -> None:
+    """CLP02 2 with CO-29 (timely filing) or CO-251 (attachment) is the secondary payer's denial."""
+    lines = read_remittance(REAL / "emedny_sample.835").lines
+    secondary = [(line.claim_status, line.reason, line.status) for line in lines if line.paid == 0]
+    assert secondary == [
+        ("2", "CO-29", Status.DENIED), ("2", "CO-29", Status.DENIED),
+        ("2", "CO-251", Status.DENIED), ("2", "CO-251", Status.DENIED),
+    ]  # fmt: skip
+    # OA-23 on a secondary claim: the prior payer's payment covers it
+    other = read_remittance(FIXTURES / "statuses.835").lines[0]
+    assert (other.claim_status, other.reason, other.status) == ("2", "OA-23", Status.OTHER_PAYER)
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),
@@ -352,10 +380,10 @@ def test_era_names_added_later_fix_earlier_rows_when_claims_are_read() -> None:
 def test_importing_twice_adds_nothing() -> None:
     files = [FIXTURES / name for name in BUILT]
     book, first = imported(*files)
-    assert (first.lines, first.added, first.duplicates) == (25, 25, 0)
+    assert (first.lines, first.added, first.duplicates) == (26, 26, 0)
     rows = book.read("Claims")
     second = import_remittances(book, payers(), files)
-    assert (second.lines, second.added, second.duplicates) == (25, 0, 25)
+    assert (second.lines, second.added, second.duplicates) == (26, 0, 26)
     assert second.adjustments == []  # provider adjustments counted once
     assert book.read("Claims") == rows
 

@@ -612,10 +612,12 @@ def _status(claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment])
         return Status.FORWARDED
     if paid > 0:
         return Status.PARTIAL if beyond_contract else Status.PAID
-    if "OA-23" in codes or claim_status in SECONDARY:
+    if "OA-23" in codes:
         return Status.OTHER_PAYER
-    if beyond_contract:
+    if beyond_contract:  # also on a secondary claim: CO-29 or CO-251 there is the payer's own denial
         return Status.DENIED
+    if claim_status in SECONDARY:
+        return Status.OTHER_PAYER
     if "PR" in groups:
         return Status.PATIENT
     if codes:  # CO-45 alone: the payer allows nothing
@@ -907,7 +909,10 @@ def import_remittances(
     new: list[tuple[RemittanceLine, str]] = []
     for remittance in remittances:
         result.warnings.extend(remittance.warnings)
-        result.adjustments.extend(a for a in remittance.adjustments if _payment_key(a.source) not in sources)
+        # a file already imported (one of its payments is on Claims) brings no provider adjustment
+        # again, also none of a transaction that holds PLB items and no claim
+        if not {_payment_key(line.source) for line in remittance.lines} & sources:
+            result.adjustments.extend(a for a in remittance.adjustments if _payment_key(a.source) not in sources)
         for line in remittance.lines:
             result.lines += 1
             payer = payer_of(line.payer, line.payer_ids)
