@@ -18,7 +18,14 @@ import pyx12.x12n_document
 from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT, MemoryBook, check, load, recode
 from cptbill.contract import Status, name_key
-from cptbill.era import ImportResult, decode, import_remittances, read_remittance, segments
+from cptbill.era import (
+    ImportResult,
+    decode,
+    import_remittances,
+    read_remittance,
+    read_remittance_text,
+    segments,
+)
 from cptbill.errors import CptbillError
 from cptbill.schema import column_index, parse_payers
 from helpers import assert_paid_adds_up, run
@@ -517,6 +524,18 @@ def test_a_4010_file_is_refused_as_retired() -> None:
     message = str(caught.value)
     assert "4010" in message and "retired" in message and "005010X221A1" in message
     assert message.count("\n") == 0
+
+
+def test_a_4010_file_without_isa16_is_refused_as_retired_not_as_unreadable() -> None:
+    """Some 4010 exports end the ISA after ISA15 and end segments with line breaks."""
+    text = (
+        "ISA*01*0000000000*01*0000000000*ZZ*SENDER         *ZZ*RECEIVER       *101127*1719*U*00400"
+        "*000003438*0*P*\nGS*HP*S*R*20110315*1005*1*X*004010X091A1\nST*835*0001\n"
+    )
+    with pytest.raises(
+        CptbillError, match=r"old\.835 is a 4010 remittance \(segment ISA at line 1: ISA12 00400\)"
+    ):
+        read_remittance_text("old.835", text.encode())
 
 
 def test_read_errors_name_the_file_and_the_first_problem() -> None:

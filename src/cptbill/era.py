@@ -235,6 +235,8 @@ def delimiters(text: str) -> Delimiters:
         elif char not in "\r\n":
             values[-1] += char
         position += 1
+    if _retired(values[12].strip()):  # before the separators: a 4010 file may lack ISA16
+        raise _Retired(f"segment ISA at line 1: ISA12 {values[12].strip()}")
     while position < len(text) and text[position] in "\r\n":  # a wrap just before ISA16
         position += 1
     if position + 1 >= len(text):
@@ -299,8 +301,8 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
         if kind == "ISA":
             if isa is not None:
                 raise _Unreadable(f"{segment.where()}: the interchange before it has no IEA")
-            if segment.get(12) == "00401":
-                raise _Retired(f"{segment.where()}: ISA12 00401")
+            if _retired(segment.get(12)):
+                raise _Retired(f"{segment.where()}: ISA12 {segment.get(12)}")
             isa, groups = segment, 0
         elif isa is None:
             raise _Unreadable(f"{segment.where()}: this segment is outside an interchange (ISA to IEA)")
@@ -375,6 +377,11 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
 
 class _Retired(Exception):
     """A 4010 remittance."""
+
+
+def _retired(version: str) -> bool:
+    """An interchange version (ISA12) before 5010: 00401 (4010) and the older 00200 to 00400."""
+    return len(version) == 5 and version.isdigit() and version < "00501"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -912,7 +919,9 @@ def import_remittances(
         # a file already imported (one of its payments is on Claims) brings no provider adjustment
         # again, also none of a transaction that holds PLB items and no claim
         if not {_payment_key(line.source) for line in remittance.lines} & sources:
-            result.adjustments.extend(a for a in remittance.adjustments if _payment_key(a.source) not in sources)
+            result.adjustments.extend(
+                a for a in remittance.adjustments if _payment_key(a.source) not in sources
+            )
         for line in remittance.lines:
             result.lines += 1
             payer = payer_of(line.payer, line.payer_ids)
