@@ -335,6 +335,49 @@ def test_a_denial_on_a_secondary_claim_is_a_denial() -> None:
     assert (other.claim_status, other.reason, other.status) == ("2", "OA-23", Status.OTHER_PAYER)
 
 
+def remittance_of(*claims: str) -> bytes:
+    """An 835 around the given claim segments (CLP, NM1, SVC, CAS, ...), with a right envelope."""
+    body = [
+        "ST*835*0001", "BPR*I*0*C*NON************20260105", "TRN*1*T1*1999999999",
+        "N1*PR*SUMMIT MUTUAL INSURANCE*XV*SMI77", "N1*PE*TEST MASSAGE STUDIO*XX*1234567893", "LX*1",
+        *claims,
+    ]  # fmt: skip
+    segments_ = [
+        "ISA*00*          *00*          *ZZ*SMI77          *ZZ*TESTCLINIC     *260105*0900*^*00501*000000001*0*T*:",
+        "GS*HP*SMI77*TESTCLINIC*20260105*0900*1*X*005010X221A1",
+        *body, f"SE*{len(body) + 1}*0001", "GE*1*1", "IEA*1*000000001",
+    ]  # fmt: skip
+    return "~\n".join(segments_).encode() + b"~\n"
+
+
+def test_reason_23_in_any_group_is_the_other_payer() -> None:
+    """CO-23 (some Medicaid plans) says what OA-23 says: the prior payer's payment covers it."""
+    lines = read_remittance_text(
+        "medicaid.835",
+        remittance_of(
+            "CLP*MC1*2*100*10**MC*P1", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*60*0**1", "CAS*CO*23*40**45*20",  # the prior payer paid it: nothing more
+            "SVC*HC:97124*40*10**1", "CAS*CO*23*20**45*10",  # part paid after the prior payer: not a cut
+        ),
+    ).lines  # fmt: skip
+    assert [(line.paid, line.status) for line in lines] == [
+        (Decimal(0), Status.OTHER_PAYER), (Decimal(10), Status.PAID),
+    ]  # fmt: skip
+
+
+def test_a_line_below_zero_only_by_its_share_of_the_claim_is_not_a_reversal() -> None:
+    lines = read_remittance_text(
+        "recoup.835",
+        remittance_of(
+            "CLP*RC1*1*100*30**12*P2", "CAS*OA*94*10", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*50*40**1", "CAS*CO*45*10",
+            "SVC*HC:97140*50*0**1", "CAS*CO*204*50",
+        ),
+    ).lines  # fmt: skip
+    assert sum(line.paid for line in lines) == Decimal(30)  # Paid adds up to CLP04
+    assert lines[1].paid < 0 and lines[1].status == Status.DENIED
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),

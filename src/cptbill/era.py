@@ -35,6 +35,7 @@ REVERSAL = "22"
 PREDETERMINATION = "25"
 FORWARDED = frozenset({"19", "20", "21", "23"})  # processed and sent on to another payer / not ours
 SECONDARY = frozenset({"2", "3"})  # processed as secondary or tertiary: another payer came first
+PRIOR_PAYER = "23"  # CARC 23: the impact of prior payer(s) adjudication, whatever its group
 
 #: Adjustments that do not make a paid line `Partial`: the contractual write-down (CO-45, and
 #: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), and what a
@@ -584,7 +585,7 @@ def _claim_rows(
                 units=_units(reading, svc, 5, 1.0),
                 billed=billed[i],
                 paid=line_paid,
-                status=_status(status_code, line_paid, adjustments),
+                status=_status(status_code, line_paid, adjustments, reversal=paid[i] < 0),
                 adjustments=adjustments,
                 line=service.line or str(i + 1),
                 billed_units=_units(reading, svc, 7, None),
@@ -604,12 +605,22 @@ def _share(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     return [*parts, total - sum(parts, Decimal(0))]
 
 
-def _status(claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment]) -> Status:
-    """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amount and the CAS."""
+def _status(
+    claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment], reversal: bool | None = None
+) -> Status:
+    """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amount and the CAS.
+
+    `reversal`: the payer's own amount is negative (SVC03; by default `paid`). A line that goes
+    below 0 only by its share of the claim's adjustments is not a reversal.
+    """
     codes = {a.code for a in adjustments if a.amount}
     groups = {a.group for a in adjustments if a.amount}
-    beyond_contract = {code for code in codes if code.split("-")[0] in ("CO", "OA", "PI")} - NOT_A_CUT
-    if claim_status == REVERSAL or paid < 0:
+    # CARC 23, the prior payer's adjudication, in any group (OA-23; CO-23 from some Medicaid plans)
+    prior_payer = {code for code in codes if code.endswith(f"-{PRIOR_PAYER}")}
+    beyond_contract = (
+        {code for code in codes if code.split("-")[0] in ("CO", "OA", "PI")} - NOT_A_CUT - prior_payer
+    )
+    if claim_status == REVERSAL or (paid < 0 if reversal is None else reversal):
         return Status.REVERSED
     if claim_status == PREDETERMINATION:
         return Status.PREDETERMINATION
@@ -619,7 +630,7 @@ def _status(claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment])
         return Status.FORWARDED
     if paid > 0:
         return Status.PARTIAL if beyond_contract else Status.PAID
-    if "OA-23" in codes:
+    if prior_payer:
         return Status.OTHER_PAYER
     if beyond_contract:  # also on a secondary claim: CO-29 or CO-251 there is the payer's own denial
         return Status.DENIED
