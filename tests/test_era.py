@@ -339,7 +339,8 @@ def remittance_of(*claims: str) -> bytes:
     """An 835 around the given claim segments (CLP, NM1, SVC, CAS, ...), with a right envelope."""
     body = [
         "ST*835*0001", "BPR*I*0*C*NON************20260105", "TRN*1*T1*1999999999",
-        "N1*PR*SUMMIT MUTUAL INSURANCE*XV*SMI77", "N1*PE*TEST MASSAGE STUDIO*XX*1234567893", "LX*1",
+        "N1*PR*SUMMIT MUTUAL INSURANCE*XV*SMI77", "N3*100 INVENTED WAY", "N4*SPRINGFIELD*IL*62701",
+        "PER*BL*EDI HELP DESK*TE*5555550100", "N1*PE*TEST MASSAGE STUDIO*XX*1234567893", "LX*1",
         *claims,
     ]  # fmt: skip
     segments_ = [
@@ -348,6 +349,43 @@ def remittance_of(*claims: str) -> bytes:
         *body, f"SE*{len(body) + 1}*0001", "GE*1*1", "IEA*1*000000001",
     ]  # fmt: skip
     return "~\n".join(segments_).encode() + b"~\n"
+
+
+CLAIM = ("CLP*CN1*1*80*60**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "SVC*HC:97124*80*60**2", "CAS*CO*45*20")
+
+
+def test_a_control_number_that_differs_in_a_trailer_is_a_warning() -> None:
+    """IEA02, GE02 and SE02 other than their headers' lose no data: pyx12's findings, the file read."""
+    data = remittance_of(*CLAIM)
+    for old, new in (
+        (b"IEA*1*000000001", b"IEA*1*000000002"),
+        (b"GE*1*1", b"GE*1*7"),
+        (b"*0001~\nGE", b"*0009~\nGE"),
+    ):
+        assert old in data
+        data = data.replace(old, new)
+    remittance = read_remittance_text("sloppy.835", data)
+    assert [line.paid for line in remittance.lines] == [Decimal(60)]
+    assert remittance.warnings == (  # each once, at its trailer
+        "sloppy.835: segment SE at line 16: the SE control number does not match the ST",
+        "sloppy.835: segment GE at line 17: the GE control number does not match the GS",
+        "sloppy.835: segment IEA at line 18: the IEA control number does not match the ISA",
+    )
+
+
+def test_an_isa_without_its_padding_is_validated_by_pyx12() -> None:
+    """Some senders trim the ISA's fixed-width fields; pyx12 reads only a padded ISA."""
+    data = (
+        remittance_of(*CLAIM)
+        .replace(
+            b"ISA*00*          *00*          *ZZ*SMI77          *ZZ*TESTCLINIC     *",
+            b"ISA*00* *00* *ZZ*SMI77 *ZZ*TESTCLINIC*",
+        )
+        .replace(b"*000000001*0*T*", b"*1*0*T*")
+        .replace(b"IEA*1*000000001", b"IEA*1*1")
+    )
+    remittance = read_remittance_text("trimmed.835", data)
+    assert remittance.warnings == () and [line.paid for line in remittance.lines] == [Decimal(60)]
 
 
 def test_reason_23_in_any_group_is_the_other_payer() -> None:

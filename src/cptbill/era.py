@@ -289,7 +289,11 @@ class _Transaction:
 
 
 def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
-    """Check ISA/GS/ST nesting, counts and kinds; the 835 transactions inside."""
+    """Check ISA/GS/ST nesting, counts and kinds; the 835 transactions inside.
+
+    A trailer's control number that differs from its header's (IEA02, GE02, SE02) loses no data:
+    pyx12 lists it among the warnings, and the file is read.
+    """
     transactions: list[_Transaction] = []
     isa: Segment | None = None
     gs: Segment | None = None
@@ -310,8 +314,6 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
         elif kind == "IEA":
             if gs is not None:
                 raise _Unreadable(f"{segment.where()}: the functional group is not closed by a GE before it")
-            if segment.get(2) != isa.get(13):
-                raise _Unreadable(f"{segment.where()}: the IEA control number does not match the ISA")
             if segment.get(1) != str(groups):
                 raise _Unreadable(f"{segment.where()}: the count of functional groups (IEA01) is wrong")
             isa = None
@@ -332,8 +334,6 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
         elif kind == "GE":
             if st is not None:
                 raise _Unreadable(f"{segment.where()}: a transaction is not closed by an SE before the GE")
-            if segment.get(2) != gs.get(6):
-                raise _Unreadable(f"{segment.where()}: the GE control number does not match the GS")
             if segment.get(1) != str(transactions_in_group):
                 raise _Unreadable(f"{segment.where()}: the count of transactions (GE01) is wrong")
             if transactions_in_group == 0:
@@ -359,8 +359,6 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
                     f"{segment.where()}: segment count is wrong "
                     f"(SE01 says {segment.get(1) or 'nothing'}, the transaction has {len(body)})"
                 )
-            if segment.get(2) != st.get(2):
-                raise _Unreadable(f"{segment.where()}: the SE control number does not match the ST")
             transactions.append(_Transaction(body))
             st = None
         else:
@@ -765,9 +763,19 @@ def validate(found: Sequence[Segment], marks: Delimiters) -> list[str]:
     ids = [s.id for s in found]
     found_in_tree = set(_tree_problems(tree, lines))
     placed = {line for line, _, _ in found_in_tree}
-    # pyx12 logs element errors it also reports in its tree: the tree's sentence says more
-    logged_only = {p for p in _logged_problems(logged, lines, ids) if p[0] not in placed}
+    said = {sentence.partition(": ")[2] for _, _, sentence in found_in_tree}
+    # pyx12 logs errors it also reports in its tree (an element on the same line; an envelope's
+    # control number at its trailer): the tree's sentence is kept
+    logged_only = {
+        p
+        for p in _logged_problems(logged, lines, ids)
+        if p[0] not in placed and p[2].partition(": ")[2] not in said
+    }
     return [sentence for _, _, sentence in sorted(found_in_tree | logged_only)]
+
+
+#: The widths of ISA01 to ISA15 (ISA16 is one character).
+_ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1)
 
 
 def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
@@ -785,6 +793,11 @@ def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
         if segment.id == "ISA" and len(parts) > 16:
             parts[11] = "^" if marks.repetition else parts[11]
             parts[16] = ":"
+            # pyx12 reads only a fixed-width ISA; some senders trim its padding (`ISA*00* *00* *ZZ*NVMED *`)
+            parts[1:16] = [p.ljust(width) for p, width in zip(parts[1:16], _ISA_WIDTHS, strict=True)]
+            parts[13] = parts[13].strip().zfill(9)
+        elif segment.id == "IEA" and len(parts) > 2:
+            parts[2] = parts[2].strip().zfill(9)
         elif segment.id == "GS" and len(parts) > 8 and parts[8].strip() == "005010X221":
             parts[8] = VERSION  # pyx12 knows the A1 map only; the difference touches no claim
         out.append("*".join(parts) + "~\n")
