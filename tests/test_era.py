@@ -388,6 +388,14 @@ def test_an_isa_without_its_padding_is_validated_by_pyx12() -> None:
     assert remittance.warnings == () and [line.paid for line in remittance.lines] == [Decimal(60)]
 
 
+def test_a_5010_remittance_in_an_interchange_marked_00401_is_read() -> None:
+    """GS08 says what the transactions are; an ISA12 left at 00401 by the sender does not make it 4010."""
+    data = remittance_of(*CLAIM).replace(b"*^*00501*", b"*U*00401*")
+    remittance = read_remittance_text("old-envelope.835", data)
+    assert [line.paid for line in remittance.lines] == [Decimal(60)]
+    assert remittance.warnings == ()  # pyx12 checked it (it cannot read an 00401 ISA around 5010)
+
+
 def test_reason_23_in_any_group_is_the_other_payer() -> None:
     """CO-23 (some Medicaid plans) says what OA-23 says: the prior payer's payment covers it."""
     lines = read_remittance_text(

@@ -236,8 +236,6 @@ def delimiters(text: str) -> Delimiters:
         elif char not in "\r\n":
             values[-1] += char
         position += 1
-    if _retired(values[12].strip()):  # before the separators: a 4010 file may lack ISA16
-        raise _Retired(f"segment ISA at line 1: ISA12 {values[12].strip()}")
     while position < len(text) and text[position] in "\r\n":  # a wrap just before ISA16
         position += 1
     if position + 1 >= len(text):
@@ -248,6 +246,8 @@ def delimiters(text: str) -> Delimiters:
     repetition = values[11][:1] if len(values) > 11 else ""
     found = {element, component, terminator}
     if len(found) < 3 or any(ch.isalnum() or ch == " " for ch in found):
+        if _retired(values[12].strip()):  # some 4010 files lack ISA16
+            raise _Retired(f"segment ISA at line 1: ISA12 {values[12].strip()}")
         raise _Unreadable("segment ISA at line 1: its separators cannot be read (ISA16 and the terminator)")
     if repetition.isalnum() or repetition in found:  # 4010's ISA11 is "U", not a separator
         repetition = ""
@@ -306,8 +306,6 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
         if kind == "ISA":
             if isa is not None:
                 raise _Unreadable(f"{segment.where()}: the interchange before it has no IEA")
-            if _retired(segment.get(12)):
-                raise _Retired(f"{segment.where()}: ISA12 {segment.get(12)}")
             isa, groups = segment, 0
         elif isa is None:
             raise _Unreadable(f"{segment.where()}: this segment is outside an interchange (ISA to IEA)")
@@ -321,8 +319,12 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
             if gs is not None:
                 raise _Unreadable(f"{segment.where()}: the functional group before it has no GE")
             version = segment.get(8)
-            if version.startswith("00401"):
+            if version.startswith("004"):
                 raise _Retired(f"{segment.where()}: {version}")
+            if _retired(isa.get(12)) and not version.startswith(
+                "005010X221"
+            ):  # a 5010 835 in an old ISA is read
+                raise _Retired(f"{isa.where()}: ISA12 {isa.get(12)}")
             if segment.get(1) != FUNCTIONAL_ID or not version.startswith("005010X221"):
                 what = " ".join(v for v in (segment.get(1), version) if v) or "empty"
                 raise _Unreadable(
@@ -796,6 +798,8 @@ def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
             # pyx12 reads only a fixed-width ISA; some senders trim its padding (`ISA*00* *00* *ZZ*NVMED *`)
             parts[1:16] = [p.ljust(width) for p, width in zip(parts[1:16], _ISA_WIDTHS, strict=True)]
             parts[13] = parts[13].strip().zfill(9)
+            if _retired(parts[12].strip()):  # a 5010 835 in an ISA left at 00401: pyx12 reads 00501 only
+                parts[11], parts[12] = "^", "00501"
         elif segment.id == "IEA" and len(parts) > 2:
             parts[2] = parts[2].strip().zfill(9)
         elif segment.id == "GS" and len(parts) > 8 and parts[8].strip() == "005010X221":
