@@ -582,6 +582,30 @@ def test_real_world_files_import_with_their_details() -> None:
         read_remittance(REAL / "blue_cross_nc_sample.835")
 
 
+def test_a_real_world_file_holding_its_interchange_twice_imports_it_once() -> None:
+    """tastypackets/x12-parser: the same eMedNY interchange twice, one per line (a resent batch)."""
+    path = REAL / "tastypackets-oneLine-2-ISA.835"
+    remittance = read_remittance(path)
+    found = segments(decode(path.read_bytes()))[0]
+    payment = sum((Decimal(s.get(2)) for s in found if s.id == "BPR"), Decimal(0))
+    assert sum(line.paid for line in remittance.lines) == payment == Decimal("2963.98")
+    book, result = imported(path)
+    assert (result.lines, result.added, result.duplicates) == (4, 2, 2)
+    assert [(r["Status"], r["Paid"], r["Patient owes"]) for r in claims_records(book)] == [
+        ("Denied", 0.0, None),  # CLP02 3 (tertiary) with CO-39: denied, not left to another payer
+        ("Paid", 1481.99, 805.0),  # PR-142: the client's share, claim-level (no service lines)
+    ]
+    assert result.warnings == [
+        "tastypackets-oneLine-2-ISA.835: segment ISA at line 2: the interchange control number is used twice"
+    ]
+
+
+def test_a_real_world_file_with_a_broken_segment_count_is_refused() -> None:
+    """LinuxForHealth's demo file has a mistyped `CAS_CO` segment that SE01 does not count."""
+    with pytest.raises(CptbillError, match=r"segment SE at line 28: segment count is wrong \(SE01 says 25"):
+        read_remittance(REAL / "lfh-demo.835")
+
+
 def test_files_as_they_arrive_read_as_the_same_remittance() -> None:
     expected = [
         line.model_dump(exclude={"source"})
