@@ -82,10 +82,32 @@ def test_a_stray_value_at_xfd1048576_is_read_sparsely(tmp_path: Path) -> None:
         assert b'<c r="XFD1048576" t="s">' in archive.read("xl/worksheets/sheet1.xml")
 
 
-def test_no_free_column_right_of_a_stray_value_is_one_sentence(
+def test_a_stray_value_far_away_leaves_the_owned_columns_next_to_the_header(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = far_value_book(tmp_path / "far.xlsx", owned=False)
+    status, _, err = run(capsys, "recode", str(path))
+    assert status == 0, err
+    rows = list(
+        openpyxl.load_workbook(path, read_only=True)["Sessions"].iter_rows(max_row=2, values_only=True)
+    )
+    assert rows[0][4:8] == ("Code", "Units", "Expected", "Flags")
+    assert rows[1][4:7] == ("97124", 2, 60)
+    with zipfile.ZipFile(path) as archive:
+        assert b'<c r="XFD1048576" t="s">' in archive.read("xl/worksheets/sheet1.xml")
+
+
+def test_no_free_column_right_of_the_header_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = far_value_book(tmp_path / "far.xlsx", owned=False)
+    rewrite(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(
+            rb"(<c r=\"D1\".*?</c>)", rb'\1<c r="XFD1" t="inlineStr"><is><t>Note</t></is></c>', xml
+        ),
+    )
     refused(capsys, path, "recode", "no free column", "Sessions")
 
 

@@ -84,7 +84,10 @@ class SessionSheet:
     """What a recode keeps of a session sheet once its lines are read: the header and its width."""
 
     header: list[Any]
-    width: int  # columns holding a value in any row: a missing owned column goes after them
+    width: int  # columns holding a value in any row
+    #: 0-based columns right of the last header holding a value in some row: a missing owned
+    #: column goes in the first free columns after the header, never over such a value.
+    taken: frozenset[int] | None = None
 
 
 @dataclass
@@ -139,7 +142,10 @@ def load(book: Book) -> Loaded:
         if rows and is_session_header(rows[0]):
             # The rows themselves are let go once parsed: a large sheet's values cost more
             # memory than its lines.
-            sessions[name] = SessionSheet(header=list(rows[0]), width=used_width(rows))
+            header = list(rows[0])
+            sessions[name] = SessionSheet(
+                header=header, width=used_width(rows), taken=taken_columns(rows, last_header(header) + 1)
+            )
             lines += parse_sessions(name, rows, date_order=settings.date_order)
         del rows
     if not sessions:
@@ -241,6 +247,20 @@ def used_width(rows: Sequence[Sequence[Any]]) -> int:
     return width
 
 
+def last_header(header: Sequence[Any]) -> int:
+    """The 0-based column of the last header cell that holds text (-1 when none does)."""
+    return max((i for i, v in enumerate(header) if v is not None and str(v).strip()), default=-1)
+
+
+def taken_columns(rows: Sequence[Sequence[Any]], start: int) -> frozenset[int]:
+    """The 0-based columns from `start` on that hold a value in some row (a note far away is one)."""
+    taken: set[int] = set()
+    for row in rows:
+        if len(row) > start:
+            taken.update(i for i in range(start, len(row)) if row[i] is not None)
+    return frozenset(taken)
+
+
 def owned_columns(
     book: Book,
     sheet: str,
@@ -249,16 +269,26 @@ def owned_columns(
     *,
     rows: Sequence[Sequence[Any]] = (),
     width: int = 0,
+    taken: frozenset[int] | None = None,
 ) -> dict[str, int]:
     """1-based columns of `names` (Code, Units, Expected, Flags), adding missing ones at the right end.
 
     The right end is past the last header and past every value in `rows` (or the first `width`
-    columns), so that a column of data without a header is never written over.
+    columns), so that a column of data without a header is never written over. When `taken`
+    says which columns right of the header hold values, missing columns go in the first run of
+    free columns right after the header instead: a note far to the side (or a stray value in
+    column XFD) does not push Code and Units out of the table, away from the lines.
     """
     index = column_index(header)
-    last = max((i for i, v in enumerate(header) if v is not None and str(v).strip()), default=-1)
-    if any(header_key(name) not in index for name in names):
-        last = max(last, width - 1, used_width(rows) - 1)
+    last = last_header(header)
+    missing = sum(header_key(name) not in index for name in names)
+    if missing and taken is None and rows:
+        taken = taken_columns(rows, last + 1)
+    if missing and taken is not None:
+        while any(last + k in taken for k in range(1, missing + 1)):
+            last += 1
+    elif missing:
+        last = max(last, width - 1)
     columns = {}
     for name in names:
         if header_key(name) in index:
@@ -320,7 +350,7 @@ def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
         by_sheet.setdefault(result.sheet, []).append(result)
     for sheet, results in by_sheet.items():
         session = loaded.session_sheets[sheet]
-        columns = owned_columns(book, sheet, session.header, width=session.width)
+        columns = owned_columns(book, sheet, session.header, width=session.width, taken=session.taken)
         cells: dict[str, dict[int, Any]] = {name: {} for name in c.OWNED}
         for result in results:
             line = lines[(sheet, result.row)]

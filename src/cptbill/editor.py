@@ -41,6 +41,7 @@ DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 TIME_FORMAT = "hh:mm"
 MAX_WIDTH = 60
+DAYS_1900_TO_1904 = 1462  # a date's serial in the 1904 date system is this much smaller
 FLAG_FILL = "FFFFEB9C"  # flagged Flags cells, in the colour the add-in gives flagged lines
 WORKSHEET_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
 #: Number formats Excel knows by id (ECMA-376 18.8.30).
@@ -543,6 +544,8 @@ def _tail(prefix: str, edit: Edit, base: int | None, styles: Styles) -> str:
     value = edit.value
     number_format = edit.number_format or default_format(value)
     style = styles.style(base, number_format, edit.bold, edit.flagged)
+    if styles.package.date1904 and isinstance(value, dt.date):  # a Mac workbook counting from 1904
+        value = _serial(value) - DAYS_1900_TO_1904
     key = (prefix, type(value), value, style)
     tail = _TAILS.get(key)
     if tail is None:  # a column repeats a few values: each cell's XML after its reference is made once
@@ -1277,8 +1280,9 @@ def _update_tables(package: Package, parts: _Parts, entry: SheetEntry, sheet: Sh
         ref = range_ref(top, left, bottom, right)
         root.set("ref", ref)
         auto_filter = root.find(ns + "autoFilter")
-        if auto_filter is not None:
-            auto_filter.set("ref", ref)
+        if auto_filter is not None:  # the filter buttons cover the header and data, not a totals row
+            totals = _int(root.get("totalsRowCount")) or 0
+            auto_filter.set("ref", range_ref(top, left, max(top, bottom - totals), right))
         parts.changed[rel.part] = serialize(root)
 
 

@@ -146,7 +146,10 @@ def _write_flags(book: Book, loaded: Any, lines: list[Any], batch: Batch) -> Non
         index = column_index(session.header)
         column = index.get(header_key(c.FLAGS))
         if column is None:
-            column = owned_columns(book, sheet, session.header, width=session.width)[c.FLAGS] - 1
+            column = (
+                owned_columns(book, sheet, session.header, width=session.width, taken=session.taken)[c.FLAGS]
+                - 1
+            )
         book.write_column(sheet, column + 1, cells)
         book.highlight(sheet, {row: bool(text) for row, text in cells.items()})
 
