@@ -242,3 +242,17 @@ def test_a_formula_in_an_owned_column_covered_by_the_lines_is_replaced_and_calc_
     assert "xl/calcChain.xml" not in after and b"calcChain" not in after["[Content_Types].xml"]
     rows = [list(r) for r in openpyxl.load_workbook(path)["Sessions"].iter_rows(values_only=True)]
     assert [tuple(r[4:7]) for r in rows[1:4]] == LINES
+
+
+def test_a_filled_down_formula_in_cells_without_r_is_refused_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Producers that leave out `r` still write shared formulas; the master is the range's first cell."""
+    path = build(tmp_path / "book.xlsx", Shape(owned=True, cell_refs=False))
+    _with_sheet(
+        path, _after_minutes(2, b'<c t="str"><f t="shared" ref="E2:E7" si="1">"97"&amp;"124"</f><v>x</v></c>')
+    )
+    before = path.read_bytes()
+    status, _, err = run(capsys, "recode", str(path))
+    assert status == 2 and "Sessions!E2" in err and "E2:E7" in err, err
+    assert path.read_bytes() == before

@@ -836,8 +836,8 @@ def _refuse_unsafe_cells(entry: SheetEntry, data: bytes, edits: Cells) -> None:
         elif kind == "shared":
             cell_start = data.rfind(b"<", 0, match.start())
             cell_attrs = _attrs(data[cell_start : match.start()])
-            try:
-                master = split_ref(cell_attrs.get("r", ""))
+            try:  # a cell written without its `r`: the master is the range's first cell
+                master = split_ref(cell_attrs["r"]) if "r" in cell_attrs else bounds[:2]
             except ValueError:
                 continue
             if master[0] in columns.get(master[1], {}) and not covered(bounds):
