@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 
 from conftest import need
+from cptbill.ooxml import column_letters
 from helpers import run
 from wild_book import Shape, build
 
@@ -256,3 +257,41 @@ def test_a_filled_down_formula_in_cells_without_r_is_refused_too(
     status, _, err = run(capsys, "recode", str(path))
     assert status == 2 and "Sessions!E2" in err and "E2:E7" in err, err
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("totals", [False, True])
+def test_claims_rows_appended_under_an_excel_table(
+    totals: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table grows over the new rows; one with a totals row is left as it is (rows go below)."""
+    import xlsxwriter
+
+    from cptbill import contract as c
+
+    path = tmp_path / "book.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    wb.add_worksheet("Sessions").write_row(0, 0, ["Date", "Client", "Payer", "Minutes"])
+    payers = wb.add_worksheet("Payers")
+    payers.write_row(0, 0, ["Payer", "Accepts", "Rate 97124"])
+    payers.write_row(1, 0, ["Summit Mutual Insurance", "97124", 40])
+    header = list(c.CLAIMS_COLUMNS)
+    old = ["2026-09-01", "Old", "Summit Mutual Insurance", "97124", 1, 40]
+    options: dict[str, Any] = {"columns": [{"header": h} for h in header], "data": [old]}
+    if totals:
+        options["total_row"] = True
+        options["columns"][0]["total_string"] = "Total"
+    wb.add_worksheet("Claims").add_table(0, 0, 2 if totals else 1, len(header) - 1, options)
+    wb.close()
+    before = parts_of(path)["xl/tables/table1.xml"]
+    era = Path(__file__).parent / "fixtures" / "summit-paid-denied.835"
+    status, _, err = run(capsys, "import-era", str(path), str(era))
+    assert status == 0, err
+    table = parts_of(path)["xl/tables/table1.xml"]
+    rows = [r for r in openpyxl.load_workbook(path)["Claims"].iter_rows(values_only=True)]
+    first_new = 3 if totals else 2
+    assert rows[first_new][1] == "JORDAN PIKE" and len(rows) == first_new + 4
+    last = column_letters(len(header))
+    if totals:
+        assert table == before and rows[2][0] == "Total"
+    else:
+        assert f'ref="A1:{last}6"'.encode() in table and f'<autoFilter ref="A1:{last}6"'.encode() in table

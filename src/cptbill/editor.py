@@ -1270,8 +1270,11 @@ def _update_tables(package: Package, parts: _Parts, entry: SheetEntry, sheet: Sh
                     etree.SubElement(columns, ns + "tableColumn", id=str(next_id), name=name)
                     right = column
                     changed = True
+        totals = _int(root.get("totalsRowCount")) or 0
         for before, after in sheet.appended:
-            if bottom == before and after > before:
+            # Rows appended below a totals row stay out of the table: taken in, the last new row
+            # would become its totals row and the old totals row a line in the middle.
+            if bottom == before and after > before and not totals:
                 bottom = after
                 changed = True
         if not changed:
@@ -1281,7 +1284,6 @@ def _update_tables(package: Package, parts: _Parts, entry: SheetEntry, sheet: Sh
         root.set("ref", ref)
         auto_filter = root.find(ns + "autoFilter")
         if auto_filter is not None:  # the filter buttons cover the header and data, not a totals row
-            totals = _int(root.get("totalsRowCount")) or 0
             auto_filter.set("ref", range_ref(top, left, max(top, bottom - totals), right))
         parts.changed[rel.part] = serialize(root)
 
