@@ -18,7 +18,14 @@ import pyx12.x12n_document
 from cptbill import contract as c
 from cptbill.book import MONEY_FORMAT, MemoryBook, check, load, recode
 from cptbill.contract import Status, name_key
-from cptbill.era import ImportResult, decode, import_remittances, read_remittance, segments
+from cptbill.era import (
+    ImportResult,
+    decode,
+    import_remittances,
+    read_remittance,
+    read_remittance_text,
+    segments,
+)
 from cptbill.errors import CptbillError
 from cptbill.schema import column_index, parse_payers
 from helpers import assert_paid_adds_up, run
@@ -29,7 +36,7 @@ SAMPLE = Path(__file__).parent.parent / "workbook" / "sample-remittance.835"
 #: Built for the cases of DOMAIN.md; pyx12's validator accepts each of them.
 BUILT = [
     "summit-paid-denied.835", "harbor-reversal-plb.835", "two-transactions.835", "claim-level.835",
-    "statuses.835",
+    "statuses.835", "plb-only-transaction.835",
 ]  # fmt: skip
 #: The ways real files arrive (the same remittance as summit-paid-denied.835), and a two-PLB file.
 FORMATS = [
@@ -300,6 +307,123 @@ def test_two_plbs_are_listed_with_reasons_and_counted_once_per_file() -> None:
     assert again.summary()["provider_adjustments"] == 0
 
 
+def test_a_transaction_with_provider_adjustments_and_no_claim_counts_once_per_file() -> None:
+    path = FIXTURES / "plb-only-transaction.835"
+    book, first = imported(path)
+    assert [(a.source, a.reason, a.amount) for a in first.adjustments] == [
+        ("plb-only-transaction.835 #EFT505", "L6", Decimal("-5.00")),
+        ("plb-only-transaction.835 #EFT505", "FB", Decimal("-15.00")),
+    ]
+    found = segments(decode(path.read_bytes()))[0]
+    payment = sum((Decimal(s.get(2)) for s in found if s.id == "BPR"), Decimal(0))
+    assert Decimal("93.60") - first.provider_adjustments == payment  # 93.60 + 5.00 + 15.00
+    again = import_remittances(book, payers(), [path])  # a later import of the same file
+    assert (again.added, again.duplicates, again.adjustments) == (0, 1, [])
+    assert again.summary()["provider_adjustments"] == 0
+
+
+def test_a_denial_on_a_secondary_claim_is_a_denial() -> None:
+    """CLP02 2 with CO-29 (timely filing) or CO-251 (attachment) is the secondary payer's denial."""
+    lines = read_remittance(REAL / "emedny_sample.835").lines
+    secondary = [(line.claim_status, line.reason, line.status) for line in lines if line.paid == 0]
+    assert secondary == [
+        ("2", "CO-29", Status.DENIED), ("2", "CO-29", Status.DENIED),
+        ("2", "CO-251", Status.DENIED), ("2", "CO-251", Status.DENIED),
+    ]  # fmt: skip
+    # OA-23 on a secondary claim: the prior payer's payment covers it
+    other = read_remittance(FIXTURES / "statuses.835").lines[0]
+    assert (other.claim_status, other.reason, other.status) == ("2", "OA-23", Status.OTHER_PAYER)
+
+
+def remittance_of(*claims: str) -> bytes:
+    """An 835 around the given claim segments (CLP, NM1, SVC, CAS, ...), with a right envelope."""
+    body = [
+        "ST*835*0001", "BPR*I*0*C*NON************20260105", "TRN*1*T1*1999999999",
+        "N1*PR*SUMMIT MUTUAL INSURANCE*XV*SMI77", "N3*100 INVENTED WAY", "N4*SPRINGFIELD*IL*62701",
+        "PER*BL*EDI HELP DESK*TE*5555550100", "N1*PE*TEST MASSAGE STUDIO*XX*1234567893", "LX*1",
+        *claims,
+    ]  # fmt: skip
+    segments_ = [
+        "ISA*00*          *00*          *ZZ*SMI77          *ZZ*TESTCLINIC     *260105*0900*^*00501*000000001*0*T*:",
+        "GS*HP*SMI77*TESTCLINIC*20260105*0900*1*X*005010X221A1",
+        *body, f"SE*{len(body) + 1}*0001", "GE*1*1", "IEA*1*000000001",
+    ]  # fmt: skip
+    return "~\n".join(segments_).encode() + b"~\n"
+
+
+CLAIM = ("CLP*CN1*1*80*60**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "SVC*HC:97124*80*60**2", "CAS*CO*45*20")
+
+
+def test_a_control_number_that_differs_in_a_trailer_is_a_warning() -> None:
+    """IEA02, GE02 and SE02 other than their headers' lose no data: pyx12's findings, the file read."""
+    data = remittance_of(*CLAIM)
+    for old, new in (
+        (b"IEA*1*000000001", b"IEA*1*000000002"),
+        (b"GE*1*1", b"GE*1*7"),
+        (b"*0001~\nGE", b"*0009~\nGE"),
+    ):
+        assert old in data
+        data = data.replace(old, new)
+    remittance = read_remittance_text("sloppy.835", data)
+    assert [line.paid for line in remittance.lines] == [Decimal(60)]
+    assert remittance.warnings == (  # each once, at its trailer
+        "sloppy.835: segment SE at line 16: the SE control number does not match the ST",
+        "sloppy.835: segment GE at line 17: the GE control number does not match the GS",
+        "sloppy.835: segment IEA at line 18: the IEA control number does not match the ISA",
+    )
+
+
+def test_an_isa_without_its_padding_is_validated_by_pyx12() -> None:
+    """Some senders trim the ISA's fixed-width fields; pyx12 reads only a padded ISA."""
+    data = (
+        remittance_of(*CLAIM)
+        .replace(
+            b"ISA*00*          *00*          *ZZ*SMI77          *ZZ*TESTCLINIC     *",
+            b"ISA*00* *00* *ZZ*SMI77 *ZZ*TESTCLINIC*",
+        )
+        .replace(b"*000000001*0*T*", b"*1*0*T*")
+        .replace(b"IEA*1*000000001", b"IEA*1*1")
+    )
+    remittance = read_remittance_text("trimmed.835", data)
+    assert remittance.warnings == () and [line.paid for line in remittance.lines] == [Decimal(60)]
+
+
+def test_a_5010_remittance_in_an_interchange_marked_00401_is_read() -> None:
+    """GS08 says what the transactions are; an ISA12 left at 00401 by the sender does not make it 4010."""
+    data = remittance_of(*CLAIM).replace(b"*^*00501*", b"*U*00401*")
+    remittance = read_remittance_text("old-envelope.835", data)
+    assert [line.paid for line in remittance.lines] == [Decimal(60)]
+    assert remittance.warnings == ()  # pyx12 checked it (it cannot read an 00401 ISA around 5010)
+
+
+def test_reason_23_in_any_group_is_the_other_payer() -> None:
+    """CO-23 (some Medicaid plans) says what OA-23 says: the prior payer's payment covers it."""
+    lines = read_remittance_text(
+        "medicaid.835",
+        remittance_of(
+            "CLP*MC1*2*100*10**MC*P1", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*60*0**1", "CAS*CO*23*40**45*20",  # the prior payer paid it: nothing more
+            "SVC*HC:97124*40*10**1", "CAS*CO*23*20**45*10",  # part paid after the prior payer: not a cut
+        ),
+    ).lines  # fmt: skip
+    assert [(line.paid, line.status) for line in lines] == [
+        (Decimal(0), Status.OTHER_PAYER), (Decimal(10), Status.PAID),
+    ]  # fmt: skip
+
+
+def test_a_line_below_zero_only_by_its_share_of_the_claim_is_not_a_reversal() -> None:
+    lines = read_remittance_text(
+        "recoup.835",
+        remittance_of(
+            "CLP*RC1*1*100*30**12*P2", "CAS*OA*94*10", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*50*40**1", "CAS*CO*45*10",
+            "SVC*HC:97140*50*0**1", "CAS*CO*204*50",
+        ),
+    ).lines  # fmt: skip
+    assert sum(line.paid for line in lines) == Decimal(30)  # Paid adds up to CLP04
+    assert lines[1].paid < 0 and lines[1].status == Status.DENIED
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),
@@ -352,10 +476,10 @@ def test_era_names_added_later_fix_earlier_rows_when_claims_are_read() -> None:
 def test_importing_twice_adds_nothing() -> None:
     files = [FIXTURES / name for name in BUILT]
     book, first = imported(*files)
-    assert (first.lines, first.added, first.duplicates) == (25, 25, 0)
+    assert (first.lines, first.added, first.duplicates) == (26, 26, 0)
     rows = book.read("Claims")
     second = import_remittances(book, payers(), files)
-    assert (second.lines, second.added, second.duplicates) == (25, 0, 25)
+    assert (second.lines, second.added, second.duplicates) == (26, 0, 26)
     assert second.adjustments == []  # provider adjustments counted once
     assert book.read("Claims") == rows
 
@@ -458,6 +582,30 @@ def test_real_world_files_import_with_their_details() -> None:
         read_remittance(REAL / "blue_cross_nc_sample.835")
 
 
+def test_a_real_world_file_holding_its_interchange_twice_imports_it_once() -> None:
+    """tastypackets/x12-parser: the same eMedNY interchange twice, one per line (a resent batch)."""
+    path = REAL / "tastypackets-oneLine-2-ISA.835"
+    remittance = read_remittance(path)
+    found = segments(decode(path.read_bytes()))[0]
+    payment = sum((Decimal(s.get(2)) for s in found if s.id == "BPR"), Decimal(0))
+    assert sum(line.paid for line in remittance.lines) == payment == Decimal("2963.98")
+    book, result = imported(path)
+    assert (result.lines, result.added, result.duplicates) == (4, 2, 2)
+    assert [(r["Status"], r["Paid"], r["Patient owes"]) for r in claims_records(book)] == [
+        ("Denied", 0.0, None),  # CLP02 3 (tertiary) with CO-39: denied, not left to another payer
+        ("Paid", 1481.99, 805.0),  # PR-142: the client's share, claim-level (no service lines)
+    ]
+    assert result.warnings == [
+        "tastypackets-oneLine-2-ISA.835: segment ISA at line 2: the interchange control number is used twice"
+    ]
+
+
+def test_a_real_world_file_with_a_broken_segment_count_is_refused() -> None:
+    """LinuxForHealth's demo file has a mistyped `CAS_CO` segment that SE01 does not count."""
+    with pytest.raises(CptbillError, match=r"segment SE at line 28: segment count is wrong \(SE01 says 25"):
+        read_remittance(REAL / "lfh-demo.835")
+
+
 def test_files_as_they_arrive_read_as_the_same_remittance() -> None:
     expected = [
         line.model_dump(exclude={"source"})
@@ -489,6 +637,18 @@ def test_a_4010_file_is_refused_as_retired() -> None:
     message = str(caught.value)
     assert "4010" in message and "retired" in message and "005010X221A1" in message
     assert message.count("\n") == 0
+
+
+def test_a_4010_file_without_isa16_is_refused_as_retired_not_as_unreadable() -> None:
+    """Some 4010 exports end the ISA after ISA15 and end segments with line breaks."""
+    text = (
+        "ISA*01*0000000000*01*0000000000*ZZ*SENDER         *ZZ*RECEIVER       *101127*1719*U*00400"
+        "*000003438*0*P*\nGS*HP*S*R*20110315*1005*1*X*004010X091A1\nST*835*0001\n"
+    )
+    with pytest.raises(
+        CptbillError, match=r"old\.835 is a 4010 remittance \(segment ISA at line 1: ISA12 00400\)"
+    ):
+        read_remittance_text("old.835", text.encode())
 
 
 def test_read_errors_name_the_file_and_the_first_problem() -> None:

@@ -35,6 +35,7 @@ REVERSAL = "22"
 PREDETERMINATION = "25"
 FORWARDED = frozenset({"19", "20", "21", "23"})  # processed and sent on to another payer / not ours
 SECONDARY = frozenset({"2", "3"})  # processed as secondary or tertiary: another payer came first
+PRIOR_PAYER = "23"  # CARC 23: the impact of prior payer(s) adjudication, whatever its group
 
 #: Adjustments that do not make a paid line `Partial`: the contractual write-down (CO-45, and
 #: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), and what a
@@ -245,6 +246,8 @@ def delimiters(text: str) -> Delimiters:
     repetition = values[11][:1] if len(values) > 11 else ""
     found = {element, component, terminator}
     if len(found) < 3 or any(ch.isalnum() or ch == " " for ch in found):
+        if _retired(values[12].strip()):  # some 4010 files lack ISA16
+            raise _Retired(f"segment ISA at line 1: ISA12 {values[12].strip()}")
         raise _Unreadable("segment ISA at line 1: its separators cannot be read (ISA16 and the terminator)")
     if repetition.isalnum() or repetition in found:  # 4010's ISA11 is "U", not a separator
         repetition = ""
@@ -286,7 +289,11 @@ class _Transaction:
 
 
 def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
-    """Check ISA/GS/ST nesting, counts and kinds; the 835 transactions inside."""
+    """Check ISA/GS/ST nesting, counts and kinds; the 835 transactions inside.
+
+    A trailer's control number that differs from its header's (IEA02, GE02, SE02) loses no data:
+    pyx12 lists it among the warnings, and the file is read.
+    """
     transactions: list[_Transaction] = []
     isa: Segment | None = None
     gs: Segment | None = None
@@ -299,16 +306,12 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
         if kind == "ISA":
             if isa is not None:
                 raise _Unreadable(f"{segment.where()}: the interchange before it has no IEA")
-            if segment.get(12) == "00401":
-                raise _Retired(f"{segment.where()}: ISA12 00401")
             isa, groups = segment, 0
         elif isa is None:
             raise _Unreadable(f"{segment.where()}: this segment is outside an interchange (ISA to IEA)")
         elif kind == "IEA":
             if gs is not None:
                 raise _Unreadable(f"{segment.where()}: the functional group is not closed by a GE before it")
-            if segment.get(2) != isa.get(13):
-                raise _Unreadable(f"{segment.where()}: the IEA control number does not match the ISA")
             if segment.get(1) != str(groups):
                 raise _Unreadable(f"{segment.where()}: the count of functional groups (IEA01) is wrong")
             isa = None
@@ -316,8 +319,12 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
             if gs is not None:
                 raise _Unreadable(f"{segment.where()}: the functional group before it has no GE")
             version = segment.get(8)
-            if version.startswith("00401"):
+            if version.startswith("004"):
                 raise _Retired(f"{segment.where()}: {version}")
+            if _retired(isa.get(12)) and not version.startswith(
+                "005010X221"
+            ):  # a 5010 835 in an old ISA is read
+                raise _Retired(f"{isa.where()}: ISA12 {isa.get(12)}")
             if segment.get(1) != FUNCTIONAL_ID or not version.startswith("005010X221"):
                 what = " ".join(v for v in (segment.get(1), version) if v) or "empty"
                 raise _Unreadable(
@@ -329,8 +336,6 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
         elif kind == "GE":
             if st is not None:
                 raise _Unreadable(f"{segment.where()}: a transaction is not closed by an SE before the GE")
-            if segment.get(2) != gs.get(6):
-                raise _Unreadable(f"{segment.where()}: the GE control number does not match the GS")
             if segment.get(1) != str(transactions_in_group):
                 raise _Unreadable(f"{segment.where()}: the count of transactions (GE01) is wrong")
             if transactions_in_group == 0:
@@ -356,8 +361,6 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
                     f"{segment.where()}: segment count is wrong "
                     f"(SE01 says {segment.get(1) or 'nothing'}, the transaction has {len(body)})"
                 )
-            if segment.get(2) != st.get(2):
-                raise _Unreadable(f"{segment.where()}: the SE control number does not match the ST")
             transactions.append(_Transaction(body))
             st = None
         else:
@@ -375,6 +378,11 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
 
 class _Retired(Exception):
     """A 4010 remittance."""
+
+
+def _retired(version: str) -> bool:
+    """An interchange version (ISA12) before 5010: 00401 (4010) and the older 00200 to 00400."""
+    return len(version) == 5 and version.isdigit() and version < "00501"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -577,7 +585,7 @@ def _claim_rows(
                 units=_units(reading, svc, 5, 1.0),
                 billed=billed[i],
                 paid=line_paid,
-                status=_status(status_code, line_paid, adjustments),
+                status=_status(status_code, line_paid, adjustments, reversal=paid[i] < 0),
                 adjustments=adjustments,
                 line=service.line or str(i + 1),
                 billed_units=_units(reading, svc, 7, None),
@@ -597,12 +605,22 @@ def _share(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
     return [*parts, total - sum(parts, Decimal(0))]
 
 
-def _status(claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment]) -> Status:
-    """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amount and the CAS."""
+def _status(
+    claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment], reversal: bool | None = None
+) -> Status:
+    """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amount and the CAS.
+
+    `reversal`: the payer's own amount is negative (SVC03; by default `paid`). A line that goes
+    below 0 only by its share of the claim's adjustments is not a reversal.
+    """
     codes = {a.code for a in adjustments if a.amount}
     groups = {a.group for a in adjustments if a.amount}
-    beyond_contract = {code for code in codes if code.split("-")[0] in ("CO", "OA", "PI")} - NOT_A_CUT
-    if claim_status == REVERSAL or paid < 0:
+    # CARC 23, the prior payer's adjudication, in any group (OA-23; CO-23 from some Medicaid plans)
+    prior_payer = {code for code in codes if code.endswith(f"-{PRIOR_PAYER}")}
+    beyond_contract = (
+        {code for code in codes if code.split("-")[0] in ("CO", "OA", "PI")} - NOT_A_CUT - prior_payer
+    )
+    if claim_status == REVERSAL or (paid < 0 if reversal is None else reversal):
         return Status.REVERSED
     if claim_status == PREDETERMINATION:
         return Status.PREDETERMINATION
@@ -612,10 +630,12 @@ def _status(claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment])
         return Status.FORWARDED
     if paid > 0:
         return Status.PARTIAL if beyond_contract else Status.PAID
-    if "OA-23" in codes or claim_status in SECONDARY:
+    if prior_payer:
         return Status.OTHER_PAYER
-    if beyond_contract:
+    if beyond_contract:  # also on a secondary claim: CO-29 or CO-251 there is the payer's own denial
         return Status.DENIED
+    if claim_status in SECONDARY:
+        return Status.OTHER_PAYER
     if "PR" in groups:
         return Status.PATIENT
     if codes:  # CO-45 alone: the payer allows nothing
@@ -745,9 +765,19 @@ def validate(found: Sequence[Segment], marks: Delimiters) -> list[str]:
     ids = [s.id for s in found]
     found_in_tree = set(_tree_problems(tree, lines))
     placed = {line for line, _, _ in found_in_tree}
-    # pyx12 logs element errors it also reports in its tree: the tree's sentence says more
-    logged_only = {p for p in _logged_problems(logged, lines, ids) if p[0] not in placed}
+    said = {sentence.partition(": ")[2] for _, _, sentence in found_in_tree}
+    # pyx12 logs errors it also reports in its tree (an element on the same line; an envelope's
+    # control number at its trailer): the tree's sentence is kept
+    logged_only = {
+        p
+        for p in _logged_problems(logged, lines, ids)
+        if p[0] not in placed and p[2].partition(": ")[2] not in said
+    }
     return [sentence for _, _, sentence in sorted(found_in_tree | logged_only)]
+
+
+#: The widths of ISA01 to ISA15 (ISA16 is one character).
+_ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1)
 
 
 def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
@@ -765,6 +795,13 @@ def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
         if segment.id == "ISA" and len(parts) > 16:
             parts[11] = "^" if marks.repetition else parts[11]
             parts[16] = ":"
+            # pyx12 reads only a fixed-width ISA; some senders trim its padding (`ISA*00* *00* *ZZ*NVMED *`)
+            parts[1:16] = [p.ljust(width) for p, width in zip(parts[1:16], _ISA_WIDTHS, strict=True)]
+            parts[13] = parts[13].strip().zfill(9)
+            if _retired(parts[12].strip()):  # a 5010 835 in an ISA left at 00401: pyx12 reads 00501 only
+                parts[11], parts[12] = "^", "00501"
+        elif segment.id == "IEA" and len(parts) > 2:
+            parts[2] = parts[2].strip().zfill(9)
         elif segment.id == "GS" and len(parts) > 8 and parts[8].strip() == "005010X221":
             parts[8] = VERSION  # pyx12 knows the A1 map only; the difference touches no claim
         out.append("*".join(parts) + "~\n")
@@ -907,7 +944,12 @@ def import_remittances(
     new: list[tuple[RemittanceLine, str]] = []
     for remittance in remittances:
         result.warnings.extend(remittance.warnings)
-        result.adjustments.extend(a for a in remittance.adjustments if _payment_key(a.source) not in sources)
+        # a file already imported (one of its payments is on Claims) brings no provider adjustment
+        # again, also none of a transaction that holds PLB items and no claim
+        if not {_payment_key(line.source) for line in remittance.lines} & sources:
+            result.adjustments.extend(
+                a for a in remittance.adjustments if _payment_key(a.source) not in sources
+            )
         for line in remittance.lines:
             result.lines += 1
             payer = payer_of(line.payer, line.payer_ids)
