@@ -8,6 +8,7 @@ import json
 import logging
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import openpyxl
@@ -804,6 +805,23 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
     assert "two-plb.835 #EFT603: L6 -$1.00" in out
     assert "total $14.00" in out
     assert "Warning: two-plb.835: segment PLB at line 20" in out
+
+
+def test_cli_imports_every_real_world_file_with_paid_adding_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real command, as a user runs it, on all the public files at once: every claim, the right totals."""
+    book = write_workbook(tmp_path / "billing.xlsx")
+    paths = [REAL / name for name in REAL_WORLD]
+    status, out, err = run(capsys, "import-era", str(book), *map(str, paths), "--json")
+    assert (status, err) == (0, "")
+    summary = json.loads(out)
+    assert summary["added"] == summary["lines"] == sum(len(read_remittance(p).lines) for p in paths)
+    rows = list(openpyxl.load_workbook(book)["Claims"].iter_rows(values_only=True))
+    sheet = SimpleNamespace(read=lambda name: rows)
+    assert_paid_adds_up(
+        paths, sheet, SimpleNamespace(duplicates=summary["duplicates"], added=summary["added"])
+    )
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
