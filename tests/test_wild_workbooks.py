@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 
 from conftest import need
+from cptbill.ooxml import column_letters
 from helpers import run
 from wild_book import Shape, build
 
@@ -36,6 +37,7 @@ SHAPES = {
     "a note 5,000 columns out": Shape(wide_sparse=5000),
     "formatted blank cells in E:H": Shape(styled_blanks=True),
     "Google Sheets export": Shape(google=True, table=False, filter_mode=False),
+    "every part prefixed, no formulas": Shape(prefix="x:", shared_minutes=False),
 }
 #: The parts a first recode may change; every other part keeps its bytes.
 OWNED = re.compile(
@@ -104,7 +106,8 @@ def test_owned_cells_go_inside_the_table_next_to_the_lines(name: str, recoded: A
     assert rows[0][:8] == ["Date", "Client", "Payer", "Minutes", "Code", "Units", "Expected", "Flags"]
     assert [tuple(r[4:7]) for r in rows[1:4]] == LINES
     assert [r[0] for r in rows[1:4]] == [dt.datetime(2026, 11, d) for d in (3, 4, 5)]
-    assert [r[3] for r in rows[1:4]] == ["=30*1"] * 3  # the shared formula is still there
+    minutes = ["=30*1"] * 3 if SHAPES[name].shared_minutes else [30, 45, 60]
+    assert [r[3] for r in rows[1:4]] == minutes  # a shared formula is still there
 
 
 def test_the_table_takes_the_added_columns_and_keeps_its_totals_row_out_of_the_filter(recoded: Any) -> None:
@@ -172,7 +175,7 @@ def test_libreoffice_opens_every_recoded_shape(recoded: Any) -> None:
                 list(r) for r in openpyxl.load_workbook(converted)["Sessions"].iter_rows(values_only=True)
             ]
             assert [tuple(r[4:7]) for r in rows[1:4]] == LINES, path.name
-            assert [r[3] for r in rows[1:4]] == ["=30*1"] * 3, path.name
+            assert [r[3] for r in rows[1:4]] in (["=30*1"] * 3, [30, 45, 60]), path.name
 
 
 def _with_sheet(path: Path, change: Any) -> Path:
@@ -240,3 +243,55 @@ def test_a_formula_in_an_owned_column_covered_by_the_lines_is_replaced_and_calc_
     assert "xl/calcChain.xml" not in after and b"calcChain" not in after["[Content_Types].xml"]
     rows = [list(r) for r in openpyxl.load_workbook(path)["Sessions"].iter_rows(values_only=True)]
     assert [tuple(r[4:7]) for r in rows[1:4]] == LINES
+
+
+def test_a_filled_down_formula_in_cells_without_r_is_refused_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Producers that leave out `r` still write shared formulas; the master is the range's first cell."""
+    path = build(tmp_path / "book.xlsx", Shape(owned=True, cell_refs=False))
+    _with_sheet(
+        path, _after_minutes(2, b'<c t="str"><f t="shared" ref="E2:E7" si="1">"97"&amp;"124"</f><v>x</v></c>')
+    )
+    before = path.read_bytes()
+    status, _, err = run(capsys, "recode", str(path))
+    assert status == 2 and "Sessions!E2" in err and "E2:E7" in err, err
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("totals", [False, True])
+def test_claims_rows_appended_under_an_excel_table(
+    totals: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table grows over the new rows; one with a totals row is left as it is (rows go below)."""
+    import xlsxwriter
+
+    from cptbill import contract as c
+
+    path = tmp_path / "book.xlsx"
+    wb = xlsxwriter.Workbook(path)
+    wb.add_worksheet("Sessions").write_row(0, 0, ["Date", "Client", "Payer", "Minutes"])
+    payers = wb.add_worksheet("Payers")
+    payers.write_row(0, 0, ["Payer", "Accepts", "Rate 97124"])
+    payers.write_row(1, 0, ["Summit Mutual Insurance", "97124", 40])
+    header = list(c.CLAIMS_COLUMNS)
+    old = ["2026-09-01", "Old", "Summit Mutual Insurance", "97124", 1, 40]
+    options: dict[str, Any] = {"columns": [{"header": h} for h in header], "data": [old]}
+    if totals:
+        options["total_row"] = True
+        options["columns"][0]["total_string"] = "Total"
+    wb.add_worksheet("Claims").add_table(0, 0, 2 if totals else 1, len(header) - 1, options)
+    wb.close()
+    before = parts_of(path)["xl/tables/table1.xml"]
+    era = Path(__file__).parent / "fixtures" / "summit-paid-denied.835"
+    status, _, err = run(capsys, "import-era", str(path), str(era))
+    assert status == 0, err
+    table = parts_of(path)["xl/tables/table1.xml"]
+    rows = [r for r in openpyxl.load_workbook(path)["Claims"].iter_rows(values_only=True)]
+    first_new = 3 if totals else 2
+    assert rows[first_new][1] == "JORDAN PIKE" and len(rows) == first_new + 4
+    last = column_letters(len(header))
+    if totals:
+        assert table == before and rows[2][0] == "Total"
+    else:
+        assert f'ref="A1:{last}6"'.encode() in table and f'<autoFilter ref="A1:{last}6"'.encode() in table

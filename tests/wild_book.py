@@ -286,6 +286,12 @@ def table_xml(shape: Shape) -> str:
     )
 
 
+def _prefixed(xml: str, prefix: str) -> str:
+    """The part with its SpreadsheetML tags written `x:tag` (extension tags keep their own prefix)."""
+    xml = re.sub(r"<(/?)(?![?!])([A-Za-z]+[\s/>])", rf"<\1{prefix}\2", xml)
+    return re.sub(rf'(<{prefix}\w+) xmlns="', rf'\1 xmlns:{prefix[:-1]}="', xml, count=1)
+
+
 def build(path: Path, shape: Shape) -> Path:
     """Zip the parts of a two-sheet billing workbook (Sessions, Payers) in `shape`."""
     table = shape.table
@@ -440,6 +446,10 @@ def build(path: Path, shape: Shape) -> Path:
     }
     if not shape.inline_strings:
         parts["xl/sharedStrings.xml"] = shared_strings_xml(shape)
+    if shape.prefix:  # the Open XML SDK prefixes every part's tags
+        for name in ("xl/sharedStrings.xml", "xl/styles.xml"):
+            if name in parts:
+                parts[name] = _prefixed(str(parts[name]), shape.prefix)
     if table:
         parts["xl/tables/table1.xml"] = table_xml(shape)
     parts.update(shape.extra_parts)

@@ -840,8 +840,8 @@ def _refuse_unsafe_cells(entry: SheetEntry, data: bytes, edits: Cells) -> None:
         elif kind == "shared":
             cell_start = data.rfind(b"<", 0, match.start())
             cell_attrs = _attrs(data[cell_start : match.start()])
-            try:
-                master = split_ref(cell_attrs.get("r", ""))
+            try:  # a cell written without its `r`: the master is the range's first cell
+                master = split_ref(cell_attrs["r"]) if "r" in cell_attrs else bounds[:2]
             except ValueError:
                 continue
             if master[0] in columns.get(master[1], {}) and not covered(bounds):
@@ -1274,8 +1274,11 @@ def _update_tables(package: Package, parts: _Parts, entry: SheetEntry, sheet: Sh
                     etree.SubElement(columns, ns + "tableColumn", id=str(next_id), name=name)
                     right = column
                     changed = True
+        totals = _int(root.get("totalsRowCount")) or 0
         for before, after in sheet.appended:
-            if bottom == before and after > before:
+            # Rows appended below a totals row stay out of the table: taken in, the last new row
+            # would become its totals row and the old totals row a line in the middle.
+            if bottom == before and after > before and not totals:
                 bottom = after
                 changed = True
         if not changed:
@@ -1285,7 +1288,6 @@ def _update_tables(package: Package, parts: _Parts, entry: SheetEntry, sheet: Sh
         root.set("ref", ref)
         auto_filter = root.find(ns + "autoFilter")
         if auto_filter is not None:  # the filter buttons cover the header and data, not a totals row
-            totals = _int(root.get("totalsRowCount")) or 0
             auto_filter.set("ref", range_ref(top, left, max(top, bottom - totals), right))
         parts.changed[rel.part] = serialize(root)
 
