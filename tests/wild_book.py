@@ -7,7 +7,9 @@ with a built-in date format, an Excel table with an autoFilter (and optionally a
 `<cols>` widths, a merged range elsewhere, a hyperlink, a legacy (VML) note, `calcChain.xml`,
 styles with `dxfs` and an `extLst`, `mx:PLV` in the sheet view. They are written from the
 ECMA-376 schema and the markup these programs save (no file is copied from elsewhere); each
-option reproduces one shape seen in workbooks saved by those programs.
+option reproduces one shape seen in workbooks saved by those programs. The Google Sheets root
+element, sheetPr and sheetFormatPr follow the exports quoted in public test suites of
+spreadsheet libraries (e.g. ExcelJS, SheetJS); only their shape is reproduced here, not their text.
 """
 
 from __future__ import annotations
