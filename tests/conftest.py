@@ -12,7 +12,7 @@ os.environ.setdefault("XLWINGS_ON_SERVER", "true")
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -34,28 +34,38 @@ def need(program: str, why: str) -> str:
 Convert = Callable[[Path, str], Path]
 
 
-@pytest.fixture(scope="session")
-def libreoffice() -> Convert:
-    """Open a workbook in LibreOffice headless and save it as `fmt` (xlsx, csv, pdf)."""
+def soffice_convert(paths: Sequence[Path], fmt: str, outdir: Path, timeout: int = 600) -> list[Path]:
+    """Open workbooks in one headless LibreOffice and save each as `fmt` in `outdir`; the results.
+
+    A workbook LibreOffice cannot open gives no output file (it still exits 0): the assertion says which.
+    """
     soffice = need(
         "soffice",
         "LibreOffice opens our workbooks in tests (apt-get install libreoffice-calc-nogui)",
     )
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [
+                soffice, "--headless", "--norestore",
+                f"-env:UserInstallation=file://{profile}",
+                "--convert-to", fmt, "--outdir", str(outdir), *map(str, paths),
+            ],
+            check=True, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+    results = [outdir / f"{path.stem}.{fmt.split(':')[0]}" for path in paths]
+    for path, result in zip(paths, results, strict=True):
+        assert result.exists(), f"LibreOffice could not open {path.name}"
+    return results
+
+
+@pytest.fixture(scope="session")
+def libreoffice() -> Convert:
+    """Open a workbook in LibreOffice headless and save it as `fmt` (xlsx, csv, pdf)."""
+    need("soffice", "LibreOffice opens our workbooks in tests (apt-get install libreoffice-calc-nogui)")
 
     def convert(path: Path, fmt: str = "xlsx") -> Path:
-        with tempfile.TemporaryDirectory() as profile:
-            outdir = path.parent / f"lo-{fmt}-{path.stem}"
-            outdir.mkdir(exist_ok=True)
-            subprocess.run(
-                [
-                    soffice, "--headless", "--norestore",
-                    f"-env:UserInstallation=file://{profile}",
-                    "--convert-to", fmt, "--outdir", str(outdir), str(path),
-                ],
-                check=True, capture_output=True, timeout=180,
-            )  # fmt: skip
-        result = outdir / f"{path.stem}.{fmt.split(':')[0]}"
-        assert result.exists(), f"LibreOffice could not open {path.name}"
-        return result
+        outdir = path.parent / f"lo-{fmt}-{path.stem}"
+        outdir.mkdir(exist_ok=True)
+        return soffice_convert([path], fmt, outdir, timeout=180)[0]
 
     return convert

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from conftest import need
+from conftest import soffice_convert
 from helpers import run
 from test_safety import make, png, rewrite, with_part, with_x14_validation
 
@@ -177,17 +176,9 @@ def test_owned_cells_hold_the_recoded_values(name: str, recoded: Any) -> None:
 
 
 def test_libreoffice_opens_every_recoded_workbook(recoded: Any) -> None:
-    soffice = need("soffice", "LibreOffice opens the recoded workbooks")
     paths = [path for path, _, _ in recoded.values()]
-    with tempfile.TemporaryDirectory() as profile, tempfile.TemporaryDirectory() as out:
-        subprocess.run(
-            [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{profile}",
-             "--convert-to", "xlsx", "--outdir", out, *map(str, paths)],
-            check=True, capture_output=True, timeout=600,
-        )  # fmt: skip
-        for path in paths:
-            converted = Path(out) / path.name
-            assert converted.exists(), f"LibreOffice could not open {path.name}"
+    with tempfile.TemporaryDirectory() as out:
+        for path, converted in zip(paths, soffice_convert(paths, "xlsx", Path(out)), strict=True):
             ws = openpyxl.load_workbook(converted)["Sessions"]
             rows = [list(r) for r in ws.iter_rows(values_only=True)]
             header = rows[0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from conftest import need
+from conftest import soffice_convert
 from cptbill.ooxml import column_letters
 from helpers import run
 from wild_book import Shape, build
@@ -160,17 +159,9 @@ def test_report_and_import_era_save_real_shapes(
 
 
 def test_libreoffice_opens_every_recoded_shape(recoded: Any) -> None:
-    soffice = need("soffice", "LibreOffice opens the recoded workbooks")
     paths = [path for path, _, _ in recoded.values()]
-    with tempfile.TemporaryDirectory() as profile, tempfile.TemporaryDirectory() as out:
-        subprocess.run(
-            [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{profile}",
-             "--convert-to", "xlsx", "--outdir", out, *map(str, paths)],
-            check=True, capture_output=True, timeout=600,
-        )  # fmt: skip
-        for path in paths:
-            converted = Path(out) / path.name
-            assert converted.exists(), f"LibreOffice could not open {path.name}"
+    with tempfile.TemporaryDirectory() as out:
+        for path, converted in zip(paths, soffice_convert(paths, "xlsx", Path(out)), strict=True):
             rows = [
                 list(r) for r in openpyxl.load_workbook(converted)["Sessions"].iter_rows(values_only=True)
             ]

@@ -21,6 +21,7 @@ from cptbill.schema import (
     parse_date,
     parse_money,
     row_is_blank,
+    setting_values,
 )
 
 Rows = list[list[Any]]
@@ -434,13 +435,7 @@ def _charges(values: Mapping[str, Any], where: str, problems: list[str]) -> dict
 
 def parse_provider(rows: Rows) -> Provider:
     """The billing provider, envelope IDs, place of service and charges from the Settings sheet."""
-    values: dict[str, Any] = {}
-    if rows:
-        index = column_index(rows[0])
-        for row in rows[1:]:
-            name = cell(row, index, c.SETTING)
-            if not is_blank(name):
-                values[header_key(name)] = cell(row, index, c.VALUE)
+    values = setting_values(rows)
     where = c.SETTINGS
     problems: list[str] = []
 

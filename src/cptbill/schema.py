@@ -759,9 +759,8 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
-    """The Settings sheet (two columns, Setting and Value), with defaults for what is missing."""
-    warnings: list[str] = []
+def setting_values(rows: Rows) -> dict[str, Any]:
+    """The Settings sheet's values (two columns, Setting and Value) by setting name key."""
     values: dict[str, Any] = {}
     if rows:
         index = column_index(rows[0])
@@ -769,6 +768,13 @@ def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
             name = cell(row, index, c.SETTING)
             if not is_blank(name):
                 values[header_key(name)] = cell(row, index, c.VALUE)
+    return values
+
+
+def parse_settings(rows: Rows) -> tuple[Settings, list[str]]:
+    """The Settings sheet (two columns, Setting and Value), with defaults for what is missing."""
+    warnings: list[str] = []
+    values = setting_values(rows)
     settings = Settings()
     code = values.get(header_key(c.DEFAULT_CODE))
     if not is_blank(code):
