@@ -554,7 +554,8 @@ def _calamine_can_read(data: bytes) -> bool:
     error or ISO-date cells, and with a used area small enough for a grid. Each test is one fast
     scan of the bytes.
     """
-    if b"<sheetData" not in data or b"='" in data or b" r =" in data or b"<row>" in data:
+    # `'` is rare in a sheet: looking for it first spares most files the slower two-byte scan
+    if b"<sheetData" not in data or (b"'" in data and b"='" in data) or b" r =" in data or b"<row>" in data:
         return False
     if _FORMULA.search(data) or _ERROR_OR_ISO_DATE.search(data):
         return False
