@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import itertools
 import math
-import operator
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -308,11 +307,6 @@ def parse_sessions(
         return []
     index = column_index(rows[0])
     columns = [index.get(header_key(name)) for name in _SESSION_COLUMNS]
-    # Each row's cells in _SESSION_COLUMNS order in one C call: a missing column reads the
-    # index `spare`, which the row cut to `spare` cells and padded with None always holds empty.
-    spare = max((i for i in columns if i is not None), default=-1) + 1
-    pick = operator.itemgetter(*(spare if i is None else i for i in columns))
-    padding = [None] * (spare + 1)
     # Equal cells parse to one shared value: a sheet repeats a few dates, minutes and services
     # over tens of thousands of lines, and each parsed copy would cost memory and time.
     shared: _Shared = defaultdict(dict)
@@ -321,8 +315,9 @@ def parse_sessions(
     for offset, row in enumerate(itertools.islice(rows, 1, None), start=2):
         if row_is_blank(row):
             continue
-        cells = [*row[:spare], *padding[min(len(row), spare) :]]
-        lines.append(_parse_line(sheet, offset, pick(cells), shared, date_order, today))
+        width = len(row)
+        values = [row[i] if i is not None and i < width else None for i in columns]
+        lines.append(_parse_line(sheet, offset, values, shared, date_order, today))
     return _flag_odd_dates(lines, today)
 
 
@@ -338,7 +333,7 @@ _DATE_READERS = {MDY: _read_mdy, DMY: _read_dmy}  # one function per order: `_sh
 
 
 def _parse_line(
-    sheet: str, row_number: int, values: Sequence[Any], shared: _Shared, date_order: str, today: dt.date
+    sheet: str, row_number: int, values: list[Any], shared: _Shared, date_order: str, today: dt.date
 ) -> Line:
     """One line; a date after `today` is flagged ODD_DATE here, one far before the others later."""
     raw_date, client, payer, raw_minutes, raw_service, visit, lock, code, units, expected, flags, mods = (
