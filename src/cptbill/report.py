@@ -139,6 +139,12 @@ def billed(
 
 def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[SummaryRow]:
     """Per month and payer (months in order, payers in Payers-sheet order), then the TOTAL row."""
+    return _summary(loaded, plan, month)[0]
+
+
+def _summary(loaded: Loaded, plan: Plan | None, month: str | None) -> tuple[list[SummaryRow], int]:
+    """The summary rows, and how many billable lines of the month have no Code (one pass over the lines)."""
+    uncoded = 0
     names = {key: payer.name for key, payer in loaded.payers.items()}
     tallies: dict[tuple[str, str], _Tally] = {}
 
@@ -158,6 +164,7 @@ def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[S
             when = months[line.date] = _month(line.date, month)
         if when is None or line.self_pay:
             continue
+        uncoded += code is None
         t = tally(when, line.payer)
         t.visits.add(visit_key(line))
         if code in REPORT_CODES and units:
@@ -193,7 +200,7 @@ def summary_rows(loaded: Loaded, plan: Plan | None, month: str | None) -> list[S
         )
         for (when, key), t in sorted(tallies.items(), key=lambda item: (item[0][0], order[item[0][1]]))
     ]
-    return [*rows, _add_up(rows, TOTAL, "")]
+    return [*rows, _add_up(rows, TOTAL, "")], uncoded
 
 
 def _add_up(rows: Sequence[SummaryRow], month: str, payer: str) -> SummaryRow:
@@ -296,13 +303,8 @@ def build_report(
     `when` is the day follow-up deadlines are checked against (default: today).
     """
     month = parse_month(month)
-    rows = summary_rows(loaded, plan, month)
+    rows, uncoded = _summary(loaded, plan, month)
     months = {r.month for r in rows[:-1]}
-    uncoded = sum(
-        1
-        for line, code, _, _ in billed(loaded, plan)
-        if code is None and not line.self_pay and _month(line.date, month)
-    )
     claims = loaded.claims
     return Report(
         month=month,
