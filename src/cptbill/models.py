@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,33 +20,6 @@ CENT = Decimal("0.01")
 def money(value: Decimal) -> Decimal:
     """Round to cents, halves away from zero, as billing does."""
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-_Frozen = TypeVar("_Frozen")
-
-
-def quick_init(cls: type[_Frozen]) -> type[_Frozen]:
-    """Give a frozen, slotted dataclass an `__init__` that sets each slot through its descriptor.
-
-    The same arguments, defaults and frozen instances as the generated one, which looks up
-    `object.__setattr__` for every field: a third of the cost of the 50,000 lines a sheet can hold.
-    """
-    own = fields(cast(Any, cls))
-    if any(f.default_factory is not MISSING or not f.init or f.kw_only for f in own) or hasattr(
-        cls, "__post_init__"
-    ):
-        return cls  # what the plain form below cannot express: keep the generated one
-    names = {f"_set_{f.name}": cls.__dict__[f.name].__set__ for f in own}
-    defaults = {f"_default_{f.name}": f.default for f in own if f.default is not MISSING}
-    params = ", ".join(f.name if f.default is MISSING else f"{f.name}=_default_{f.name}" for f in own)
-    body = "".join(f"    _set_{f.name}(self, {f.name})\n" for f in own)
-    namespace = {**names, **defaults}
-    exec(f"def __init__(self, {params}):\n{body}", namespace)  # as dataclasses builds its own
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__annotations__ = {**{f.name: f.type for f in own}, "return": None}
-    setattr(cls, "__init__", init)  # noqa: B010 (mypy refuses assigning a method)
-    return cls
 
 
 class Model(BaseModel):
@@ -109,7 +81,6 @@ class Payer(Model):
         return self.rates.get(code)
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Line:
     """One session line as read from a session sheet."""
@@ -166,7 +137,6 @@ class Claim(Model):
     billed_code: str | None = None
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class LineResult:
     """What a line should hold: the plan for its Code, Units, Expected and Flags."""
