@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from cptbill import contract as c
 from cptbill.contract import Flag, Status, client_key, header_key, name_key
@@ -25,6 +25,7 @@ from cptbill.schema import (
 )
 
 Rows = list[list[Any]]
+T = TypeVar("T")
 
 # Clients sheet columns (one row per client; `Client` as on the session sheets)
 DATE_OF_BIRTH = "Date of birth"
@@ -331,25 +332,22 @@ def _parse_client(row_number: int, row: Sequence[Any], index: dict[str, int]) ->
     def get(name: str) -> Any:
         return cell(row, index, name)
 
-    def date(name: str, required: bool) -> dt.date | None:
+    def parsed(name: str, parse: Callable[[Any], T | None], shape: str, required: bool) -> T | None:
+        """The column's value parsed; a problem noted when it is not `shape`, or missing and required."""
         try:
-            value = _date(get(name))
+            value = parse(get(name))
         except ValueError:
-            problems.append(f"{name.lower()} is not a date ({where})")
+            problems.append(f"{name.lower()} is not {shape} ({where})")
             return None
         if value is None and required:
             problems.append(f"no {name.lower()} ({where})")
         return value
 
+    def date(name: str, required: bool) -> dt.date | None:
+        return parsed(name, _date, "a date", required)
+
     def address(name: str, required: bool) -> Address | None:
-        try:
-            value = parse_address(get(name))
-        except ValueError:
-            problems.append(f"{name.lower()} is not 'street, city, ST ZIP' ({where})")
-            return None
-        if value is None and required:
-            problems.append(f"no {name.lower()} ({where})")
-        return value
+        return parsed(name, parse_address, "'street, city, ST ZIP'", required)
 
     name = _text(get(c.CLIENT))
     birth = date(DATE_OF_BIRTH, True)
