@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,9 +29,10 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-# The per-line values (FlagNote, Line, LineResult, Change, Plan) are frozen slotted dataclasses,
-# not pydantic models: a workbook holds tens of thousands of lines, every field is already parsed
-# by schema.py, and a slotted instance is a fifth of a model's size and builds without validation.
+# The per-line values are not pydantic models: a workbook holds tens of thousands of lines and
+# every field is already parsed by schema.py. Line and LineResult, built once per line by every
+# check and recode, are named tuples (immutable, and built four times faster than a frozen
+# dataclass); the others (FlagNote, Change, Plan) are frozen slotted dataclasses.
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +83,7 @@ class Payer(Model):
         return self.rates.get(code)
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One session line as read from a session sheet."""
 
     sheet: str
@@ -137,8 +138,7 @@ class Claim(Model):
     billed_code: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LineResult:
+class LineResult(NamedTuple):
     """What a line should hold: the plan for its Code, Units, Expected and Flags."""
 
     sheet: str

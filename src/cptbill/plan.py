@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -71,33 +71,38 @@ def make_plan(
     apart (`Plan.cleared`): they lose it.
     """
     history = history or {}
+    names = _Names()
+    blank = service_code(None, settings)
     months: dict[dt.date, bool] = {}  # a sheet repeats its dates: each is formatted once
-    in_scope = [
-        line
-        for line in lines
-        if (sheet is None or line.sheet == sheet)
-        and (
-            month is None
-            or line.date is None
-            or _in(months, line.date, month)
-            or (line.other_date is not None and _in(months, line.other_date, month))
-            or (bool(line.notes) and _odd_date(line, month))  # a wrong year must not vanish from the run
-        )
-    ]
+    every = sheet is None and month is None
     scope: list[Line] = []
     self_pay: list[Line] = []
-    for line in in_scope:
-        (self_pay if line.self_pay else scope).append(line)
-    names = _Names()
-    duplicates = _duplicates(lines, names, settings)
-    days = _days(scope, names)
+    # One pass over the lines: the scope, its billable lines by visit (`visit_key`), and the
+    # duplicates (lines of every month, sharing a visit, minutes and service with another).
+    visits_of: defaultdict[tuple[object, ...], list[int]] = defaultdict(list)
+    first: dict[tuple[object, ...], Line] = {}
+    duplicates: set[int] = set()  # ids of the duplicate lines
+    for line in lines:
+        inside = every or _in_scope(line, sheet, month, months)
+        if not line.payer.strip():  # self-pay
+            if inside:
+                self_pay.append(line)
+            continue
+        key = (line.sheet, names[line.payer], line.date, names[line.client], names[line.visit])
+        other = first.setdefault((key, line.minutes, line.service or blank), line)
+        if other is not line:
+            duplicates.update((id(other), id(line)))
+        if inside:
+            if not line.problems:  # unreadable lines are left as they are
+                visits_of[key].append(len(scope))
+            scope.append(line)
+    days = _days(visits_of)
     visits = [visit for day in days for visit in day]
     # Per line of the scope, by position: what the recode gives it (None: unreadable, left as is).
     planned: list[Planned | None] = [None] * len(scope)
     codes: dict[str, tuple[str, str]] = {}  # each payer's code for `either` lines is chosen once
     # Days of the same payer and shape (visits, services, minutes, locked cells) get the same plans.
     shapes: dict[tuple[object, ...], list[list[Planned]]] = {}
-    blank = service_code(None, settings)
     for day in days:
         of_day = [[scope[i] for i in visit] for visit in day]
         payer_key = names[of_day[0][0].payer]
@@ -186,23 +191,28 @@ class _Names(dict[str, str]):
         return key
 
 
-def _days(scope: Sequence[Line], names: _Names) -> list[list[list[int]]]:
-    """Positions of the billable lines of `scope`, grouped into a client's day with one payer
-    (what CMS pools), then into visits (as `visit_key`), in sheet order."""
-    visits: defaultdict[tuple[object, ...], list[int]] = defaultdict(list)
-    for i, line in enumerate(scope):
-        if not line.problems:  # unreadable lines are left as they are
-            visits[(line.sheet, names[line.payer], line.date, names[line.client], names[line.visit])].append(
-                i
-            )
+def _days(visits_of: Mapping[tuple[object, ...], list[int]]) -> list[list[list[int]]]:
+    """The visits (positions of their lines, keyed by `visit_key`) grouped into a client's day with
+    one payer (what CMS pools), in sheet order."""
     days: dict[tuple[object, ...], list[list[int]]] = {}
-    for key, positions in visits.items():
+    for key, positions in visits_of.items():
         day = days.get(key[:4])
         if day is None:
             days[key[:4]] = [positions]
         else:
             day.append(positions)
     return list(days.values())
+
+
+def _in_scope(line: Line, sheet: str | None, month: str | None, months: dict[dt.date, bool]) -> bool:
+    """Whether a line is in the run's sheet and month (a line without a readable date always is)."""
+    return (sheet is None or line.sheet == sheet) and (
+        month is None
+        or line.date is None
+        or _in(months, line.date, month)
+        or (line.other_date is not None and _in(months, line.other_date, month))
+        or (bool(line.notes) and _odd_date(line, month))  # a wrong year must not vanish from the run
+    )
 
 
 def _order(day: list[list[int]]) -> tuple[Position, ...]:
@@ -216,24 +226,6 @@ def _order(day: list[list[int]]) -> tuple[Position, ...]:
 @lru_cache(maxsize=64)
 def _one_visit(count: int) -> tuple[Position, ...]:
     return tuple((0, k) for k in range(count))
-
-
-def _duplicates(lines: Iterable[Line], names: _Names, settings: Settings) -> set[int]:
-    """The ids of the lines that share client, date, payer, visit, minutes and service with another."""
-    first: dict[tuple[object, ...], Line] = {}
-    found: set[int] = set()
-    blank = service_code(None, settings)
-    for line in lines:
-        if line.self_pay:
-            continue
-        key = (
-            line.sheet, names[line.client], line.date, names[line.payer], names[line.visit],
-            line.minutes, line.service or blank,
-        )  # fmt: skip
-        other = first.setdefault(key, line)
-        if other is not line:
-            found.update((id(other), id(line)))
-    return found
 
 
 def _shape(line: Line, blank: str) -> tuple[object, ...]:
@@ -526,19 +518,17 @@ def _results(
     recoded: Sequence[LineResult] | None = None,
 ) -> list[LineResult]:
     """Each line's result; `changed` compares the line with what a recode writes (`recoded`, or this)."""
-    state: list[tuple[str | None, int | None]] = []
-    for line, plan in zip(scope, planned, strict=True):
-        if plan is None:  # unreadable: left as it was
-            state.append((line.code, line.units))
-        elif as_stands:
-            state.append(
-                (
-                    line.code if line.code is not None else plan.code,
-                    line.units if line.units is not None else plan.units,
-                )
-            )
-        else:
-            state.append((plan.code, plan.units))
+    state: list[tuple[str | None, int | None]] = [
+        (line.code, line.units)  # unreadable: left as it was
+        if plan is None
+        else (
+            line.code if line.code is not None else plan.code,
+            line.units if line.units is not None else plan.units,
+        )
+        if as_stands
+        else (plan.code, plan.units)
+        for line, plan in zip(scope, planned, strict=True)
+    ]
 
     # A check's lines as they stand mostly hold what a recode writes: where a whole visit does,
     # each line's result is the recode's (flags included), so only the other visits are worked out.
@@ -559,7 +549,11 @@ def _results(
             ):
                 mixed.update(i for i in visit if state[i][0] in codes)
 
-    # Equal flags share one tuple and one text (most lines have none, or the same few).
+    # Lines repeat a few combinations of payer, code, units, plan and findings: each combination's
+    # Expected, flags and Flags text are worked out once. Plans, problems and notes are shared
+    # objects, alive for the whole loop, so the key holds their identities (hashing their flags
+    # would cost more than the work it saves).
+    found: dict[tuple[object, ...], tuple[Decimal | None, tuple[FlagNote, ...], str]] = {}
     texts: dict[tuple[FlagNote, ...], tuple[tuple[FlagNote, ...], str]] = {(): ((), "")}
     results = []
     for i, line in enumerate(scope):
@@ -568,37 +562,63 @@ def _results(
             continue
         code, units = state[i]
         plan = planned[i]
-        flags = line.problems + line.notes
-        expected = line.expected
-        if plan is not None:
-            expected, money_flags = money(line, code, units)
-            flags = flags + plan.flags + money_flags + money.late(line)
-            if i in mixed:
-                flags += (_MIXED,)
-        if id(line) in duplicates:
-            flags += (_DUPLICATE,)
-        if len(flags) > 1:
-            flags = tuple(sorted(flags, key=_flag_order))
-        found = texts.get(flags)
-        if found is None:
-            found = texts[flags] = (flags, flags_text(flags))
-        flag_tuple, text = found
-        written = (code, units, expected, text)
+        late = money.late(line) if plan is not None and money.limits else ()
+        key = (
+            line.payer, code, units, id(plan), id(line.problems), id(line.notes), late,
+            i in mixed, id(line) in duplicates, line.expected if plan is None else None,
+        )  # fmt: skip
+        combination = found.get(key)
+        if combination is None:
+            combination = found[key] = _combination(
+                line, code, units, plan, money, late, i in mixed, key[8], texts
+            )
+        expected, flag_tuple, text = combination
         if recoded is not None:
             new = recoded[i]
-            written = (new.code, new.units, new.expected, new.flags_text)
-        results.append(
-            LineResult(
-                sheet=line.sheet,
-                row=line.row,
-                code=code,
-                units=units,
-                expected=expected,
-                flags=flag_tuple,
-                changed=(line.code, line.units, line.expected, line.flags_text.strip()) != written,
+            changed = (
+                line.code != new.code
+                or line.units != new.units
+                or line.expected != new.expected
+                or line.flags_text.strip() != new.flags_text
             )
-        )
+        else:
+            changed = (
+                line.code != code
+                or line.units != units
+                or line.expected != expected
+                or line.flags_text.strip() != text
+            )
+        results.append(LineResult(line.sheet, line.row, code, units, expected, flag_tuple, changed))
     return results
+
+
+def _combination(
+    line: Line,
+    code: str | None,
+    units: int | None,
+    plan: Planned | None,
+    money: _Money,
+    late: tuple[FlagNote, ...],
+    mixed: bool,
+    duplicate: bool,
+    texts: dict[tuple[FlagNote, ...], tuple[tuple[FlagNote, ...], str]],
+) -> tuple[Decimal | None, tuple[FlagNote, ...], str]:
+    """A line's Expected, flags (in flag order) and Flags text; equal flags share one tuple and text."""
+    flags = line.problems + line.notes
+    expected = line.expected
+    if plan is not None:
+        expected, money_flags = money(line, code, units)
+        flags = flags + plan.flags + money_flags + late
+        if mixed:
+            flags += (_MIXED,)
+    if duplicate:
+        flags += (_DUPLICATE,)
+    if len(flags) > 1:
+        flags = tuple(sorted(flags, key=_flag_order))
+    shared = texts.get(flags)
+    if shared is None:
+        shared = texts[flags] = (flags, flags_text(flags))
+    return expected, *shared
 
 
 _MASSAGE_CODES = frozenset(MASSAGE_FAMILY)

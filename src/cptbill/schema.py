@@ -7,10 +7,10 @@ import contextlib
 import datetime as dt
 import itertools
 import math
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -284,7 +284,7 @@ def modifiers_of(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(part for part in parts if part))
 
 
-#: Session columns in the order `_parse_line` takes their values.
+#: Session columns in the order `parse_sessions` takes their values: Date, Client, then the rest.
 _SESSION_COLUMNS = (
     c.DATE, c.CLIENT, c.PAYER, c.MINUTES, c.SERVICE, c.VISIT, c.LOCK,
     c.CODE, c.UNITS, c.EXPECTED, c.FLAGS, c.MODIFIERS,
@@ -293,6 +293,10 @@ _BAD_SERVICE = FlagNote(
     flag=Flag.BAD_SERVICE,
     note="service not massage, manual therapy, hot/cold pack, either or a CPT code",
 )
+#: What a line's Date cell gives: the date, its other reading, its problems and its notes.
+_DatePart = tuple[dt.date | None, dt.date | None, tuple[FlagNote, ...], tuple[FlagNote, ...]]
+#: What a line's cells after Client give: Line's fields from payer to flags_text, and the problems.
+_Rest = tuple[tuple[Any, ...], tuple[FlagNote, ...]]
 
 
 def parse_sessions(
@@ -307,51 +311,74 @@ def parse_sessions(
         return []
     index = column_index(rows[0])
     columns = [index.get(header_key(name)) for name in _SESSION_COLUMNS]
-    # Equal cells parse to one shared value: a sheet repeats a few dates, minutes and services
-    # over tens of thousands of lines, and each parsed copy would cost memory and time.
-    shared: _Shared = defaultdict(dict)
+    # Each row is cut or padded to `width` cells; an absent column reads the padding's last None.
+    width = max((i for i in columns if i is not None), default=-1) + 1
+    pick = operator.itemgetter(*(width if i is None else i for i in columns))
+    padding = [None] * (width + 1)
     today = today or dt.date.today()
+    # A sheet repeats a few dates, and a few combinations of the other cells (payer, minutes,
+    # service, ...) over tens of thousands of lines: each distinct one is read once and shared.
+    shared: _Shared = defaultdict(dict)
+    dates: dict[tuple[Any, type], _DatePart] = {}
+    rests: dict[tuple[Any, ...], _Rest] = {}
     lines = []
     for offset, row in enumerate(itertools.islice(rows, 1, None), start=2):
         if row_is_blank(row):
             continue
-        width = len(row)
-        values = [row[i] if i is not None and i < width else None for i in columns]
-        lines.append(_parse_line(sheet, offset, values, shared, date_order, today))
+        values = pick([*row[:width], *padding])
+        raw_date, client = values[0], values[1]
+        date_part = dates.get((raw_date, type(raw_date)))
+        if date_part is None:
+            date_part = dates[(raw_date, type(raw_date))] = _date_part(raw_date, date_order, today)
+        rest = values[2:]
+        key = (*rest, *map(type, rest))  # 1, 1.0 and True are equal keys, not equal cells
+        parsed = rests.get(key)
+        if parsed is None:
+            parsed = rests[key] = _parse_rest(rest, shared)
+        date, other_date, date_problems, notes = date_part
+        (payer, minutes, service, visit, locked, modifiers, code, units, expected, flags), problems = parsed
+        lines.append(
+            Line(
+                sheet,
+                offset,
+                date,
+                client.strip() if type(client) is str else _text(client),
+                payer,
+                minutes,
+                service,
+                visit,
+                locked,
+                modifiers,
+                code,
+                units,
+                expected,
+                flags,
+                date_problems + problems if date_problems else problems,
+                notes,
+                other_date,
+            )
+        )
     return _flag_odd_dates(lines, today)
 
 
-def _read_mdy(value: Any) -> tuple[dt.date, dt.date | None]:
-    return read_date(value, MDY)
-
-
-def _read_dmy(value: Any) -> tuple[dt.date, dt.date | None]:
-    return read_date(value, DMY)
-
-
-_DATE_READERS = {MDY: _read_mdy, DMY: _read_dmy}  # one function per order: `_shared` keys on it
-
-
-def _parse_line(
-    sheet: str, row_number: int, values: list[Any], shared: _Shared, date_order: str, today: dt.date
-) -> Line:
-    """One line; a date after `today` is flagged ODD_DATE here, one far before the others later."""
-    raw_date, client, payer, raw_minutes, raw_service, visit, lock, code, units, expected, flags, mods = (
-        values
-    )
-    problems: list[FlagNote] = []
+def _date_part(raw_date: Any, date_order: str, today: dt.date) -> _DatePart:
+    """A Date cell read; a date after `today` is flagged ODD_DATE here, one far before the others later."""
+    try:
+        date, other_date = read_date(raw_date, date_order)
+    except ValueError:
+        return None, None, (FlagNote(flag=Flag.BAD_DATE, note=_bad_date(raw_date, date_order)),), ()
     notes: tuple[FlagNote, ...] = ()
-    date: dt.date | None = None
-    other_date: dt.date | None = None
-    read = _shared(shared, raw_date, _DATE_READERS.get(date_order, _read_mdy))
-    if read is _INVALID:
-        problems.append(FlagNote(flag=Flag.BAD_DATE, note=_bad_date(raw_date, date_order)))
-    else:
-        date, other_date = read
-        if other_date is not None:
-            notes = (_ambiguous(raw_date, date, other_date, date_order),)
-        if date > today:
-            notes = (*notes, _future(date))
+    if other_date is not None:
+        notes = (_ambiguous(raw_date, date, other_date, date_order),)
+    if date > today:
+        notes = (*notes, _future(date))
+    return date, other_date, (), notes
+
+
+def _parse_rest(values: tuple[Any, ...], shared: _Shared) -> _Rest:
+    """A line's cells after Date and Client, read into Line's fields from payer to flags_text."""
+    payer, raw_minutes, raw_service, visit, lock, code, units, expected, flags, mods = values
+    problems: list[FlagNote] = []
     service = _shared(shared, raw_service, parse_service)
     if service is _INVALID:
         problems.append(_BAD_SERVICE)
@@ -360,25 +387,19 @@ def _parse_line(
     if isinstance(minutes, FlagNote):
         problems.append(minutes)
         minutes = None
-    return Line(
-        sheet=sheet,
-        row=row_number,
-        date=date,
-        client=_text(client),
-        payer=_text(payer),
-        minutes=minutes,
-        service=service,
-        visit=_text(visit),
-        locked=is_locked(lock),
-        modifiers=() if mods is None else _shared(shared, mods, modifiers_of),
-        code=None if code is None else _shared(shared, code, parse_code),
-        units=None if units is None else _shared(shared, units, parse_units),
-        expected=None if expected is None else _shared(shared, expected, _money_or_none),
-        flags_text="" if is_blank(flags) else str(flags),
-        problems=tuple(problems),
-        notes=notes,
-        other_date=other_date,
+    fields = (
+        _text(payer),
+        minutes,
+        service,
+        _text(visit),
+        is_locked(lock),
+        () if mods is None else _shared(shared, mods, modifiers_of),
+        None if code is None else _shared(shared, code, parse_code),
+        None if units is None else _shared(shared, units, parse_units),
+        None if expected is None else _shared(shared, expected, _money_or_none),
+        "" if is_blank(flags) else str(flags),
     )
+    return fields, tuple(problems)
 
 
 def _bad_date(value: Any, order: str) -> str:
@@ -437,7 +458,7 @@ def _flag_odd_dates(lines: list[Line], today: dt.date) -> list[Line]:
         if note is None:
             text = f"{date:%Y-%m-%d} is more than 18 months before the sheet's other dates, check the year"
             note = notes[date] = FlagNote(flag=Flag.ODD_DATE, note=text)
-        lines[i] = replace(line, notes=(*line.notes, note))
+        lines[i] = line._replace(notes=(*line.notes, note))
     return lines
 
 
