@@ -6,34 +6,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # the command line imports `usd` from here without the models
     from cptbill.models import Line, LineResult, Plan
 
 
-@dataclass(frozen=True, slots=True)
-class CheckRow:
+class CheckRow(NamedTuple):
     """One line of a check's listing: what it holds now and what a recode would write."""
 
     sheet: str
     row: int
     before: str  # `97124 x 2 = $60.00`, or `-` for empty cells
     after: str
+    changes: bool  # a recode would change its Code, Units, Expected or Flags
     flags: str  # the Flags text a recode would write
     flags_now: str  # the flags of the line as it stands
-    changes: bool  # a recode would change its Code, Units, Expected or Flags
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "sheet": self.sheet,
-            "row": self.row,
-            "before": self.before,
-            "after": self.after,
-            "changes": self.changes,
-            "flags": self.flags,
-            "flags_now": self.flags_now,
-        }
+        return self._asdict()
 
 
 @dataclass(frozen=True)
@@ -86,24 +77,26 @@ def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> C
     expected_now = Decimal(0)
     for result, now in zip(plan.results, standing, strict=True):
         line = read[(result.sheet, result.row)]
-        flags_now = now.flags_text if now is not None else line.flags_text
         if line.expected is not None:
             expected_now += line.expected
-        now_held = (line.code, line.units, line.expected)
-        written = (result.code, result.units, result.expected)
-        stale += now_held != written and any(
-            old is not None and old != new for old, new in zip(now_held, written, strict=True)
+        # stale: a filled Code, Units or Expected that a recode would write otherwise
+        stale += (
+            (line.code is not None and line.code != result.code)
+            or (line.units is not None and line.units != result.units)
+            or (line.expected is not None and line.expected != result.expected)
         )
-        if result.changed or (every and (result.flags or flags_now)):
+        if result.changed or (
+            every and (result.flags or (now.flags if now is not None else line.flags_text))
+        ):
             rows.append(
                 CheckRow(
-                    sheet=result.sheet,
-                    row=result.row,
-                    before=billing(line.code, line.units, line.expected),
-                    after=billing(result.code, result.units, result.expected),
-                    flags=result.flags_text,
-                    flags_now=flags_now,
-                    changes=result.changed,
+                    result.sheet,
+                    result.row,
+                    billing(line.code, line.units, line.expected),
+                    billing(result.code, result.units, result.expected),
+                    result.changed,
+                    result.flags_text,
+                    now.flags_text if now is not None else line.flags_text,
                 )
             )
     return CheckReport(

@@ -581,6 +581,8 @@ def _calamine_rows(package: Package, entry: SheetEntry) -> Rows | None:
     except Exception:  # anything odd: the lxml reader reads it, or says what is wrong
         return None
     for i, row in enumerate(rows):  # each row replaced in place: the grid is never held twice
+        if "" not in row:  # a full row (the scan is quick): as it is
+            continue
         last = len(row)
         while last and row[last - 1] == "":
             last -= 1

@@ -549,10 +549,10 @@ def _results(
             ):
                 mixed.update(i for i in visit if state[i][0] in codes)
 
-    # Lines repeat a few combinations of payer, code, units, plan and findings: each combination's
-    # Expected, flags and Flags text are worked out once. Plans, problems and notes are shared
-    # objects, alive for the whole loop, so the key holds their identities (hashing their flags
-    # would cost more than the work it saves).
+    # Lines repeat a few combinations of payer, code, units, flags and findings: each combination's
+    # Expected, flags and Flags text are worked out once. The tuples of flags, problems and notes
+    # are mostly shared, and alive for the whole loop, so the key holds their identities (hashing
+    # their flags would cost more than the work it saves).
     found: dict[tuple[object, ...], tuple[Decimal | None, tuple[FlagNote, ...], str]] = {}
     texts: dict[tuple[FlagNote, ...], tuple[tuple[FlagNote, ...], str]] = {(): ((), "")}
     results = []
@@ -564,8 +564,8 @@ def _results(
         plan = planned[i]
         late = money.late(line) if plan is not None and money.limits else ()
         key = (
-            line.payer, code, units, id(plan), id(line.problems), id(line.notes), late,
-            i in mixed, id(line) in duplicates, line.expected if plan is None else None,
+            line.payer, code, units, None if plan is None else id(plan.flags), id(line.problems),
+            id(line.notes), late, i in mixed, id(line) in duplicates, line.expected if plan is None else None,
         )  # fmt: skip
         combination = found.get(key)
         if combination is None:
