@@ -13,7 +13,7 @@ from cptbill import contract as c
 from cptbill.contract import header_key
 from cptbill.errors import CptbillError
 from cptbill.history import History, learned_text, outcomes, today, with_payer_names
-from cptbill.models import Claim, Line, LineResult, Payer, Plan, Settings, flags_text
+from cptbill.models import Claim, Line, LineResult, Payer, Plan, Settings
 from cptbill.plan import make_plan
 from cptbill.schema import (
     column_index,
@@ -342,11 +342,9 @@ def append_claims(book: Book, sheet: str | None, rows: Rows, new: Sequence[dict[
 def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
     """Write each owned column of each session sheet once, only the cells that change."""
     lines = {(line.sheet, line.row): line for line in loaded.lines}
-    # Cells of equal value share one object: a column repeats a few amounts and flag texts.
+    # Cells of equal value share one object: a column repeats a few amounts (and the plan's
+    # lines of equal flags share one Flags text).
     amounts: dict[Decimal | None, float | None] = {}
-    # A plan's lines of equal flags share one tuple: each tuple's text is made once (by identity,
-    # which costs no hashing of its notes; the results keep the tuples alive meanwhile).
-    texts: dict[int, str] = {}
     by_sheet: dict[str, list[LineResult]] = {}
     for result in (*plan.results, *plan.cleared):  # cleared: self-pay lines losing their billing
         by_sheet.setdefault(result.sheet, []).append(result)
@@ -363,9 +361,7 @@ def write_plan(book: Book, loaded: Loaded, plan: Plan) -> None:
                 units[result.row] = result.units
             if result.expected != line.expected:
                 expected[result.row] = _shared(amounts, result.expected, _amount)
-            text = texts.get(id(result.flags))
-            if text is None:
-                text = texts[id(result.flags)] = flags_text(result.flags)
+            text = result.flags_text
             if text != line.flags_text.strip():
                 flags[result.row] = text or None
         formats = {c.EXPECTED: MONEY_FORMAT, c.UNITS: "0", c.CODE: "@"}

@@ -23,9 +23,6 @@ class CheckRow(NamedTuple):
     flags: str  # the Flags text a recode would write
     flags_now: str  # the flags of the line as it stands
 
-    def to_json(self) -> dict[str, Any]:
-        return self._asdict()
-
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -44,7 +41,7 @@ class CheckReport:
                 "stale": self.stale,
                 "expected_total": float(self.expected_now),
             },
-            "rows": [row.to_json() for row in self.rows],
+            "rows": [dict(zip(CheckRow._fields, row, strict=True)) for row in self.rows],
         }
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -148,10 +147,7 @@ class LineResult(NamedTuple):
     expected: Decimal | None
     flags: tuple[FlagNote, ...] = ()
     changed: bool = False  # Code, Units, Expected or Flags differ from the sheet
-
-    @property
-    def flags_text(self) -> str:
-        return _flags_text_of(self.flags)
+    flags_text: str = ""  # the Flags cell for `flags` (`flags_text(flags)`), made once per set of flags
 
 
 #: The most text one Excel cell holds (UTF-16 code units); longer Flags end with CUT_ENDING.
@@ -169,12 +165,6 @@ def flags_text(flags: Iterable[FlagNote]) -> str:
         room = 2 * (CELL_LIMIT - len(CUT_ENDING))
         text = text.encode("utf-16-le")[:room].decode("utf-16-le", errors="ignore").rstrip() + CUT_ENDING
     return text
-
-
-@lru_cache(maxsize=4096)
-def _flags_text_of(flags: tuple[FlagNote, ...]) -> str:
-    """`flags_text`, made once per distinct set of flags: lines share a few."""
-    return flags_text(flags)
 
 
 def count_flags(results: Iterable[LineResult]) -> dict[str, int]:

@@ -82,6 +82,9 @@ def make_plan(
     visits_of: defaultdict[tuple[object, ...], list[int]] = defaultdict(list)
     first: dict[tuple[object, ...], Line] = {}
     duplicates: set[int] = set()  # ids of the duplicate lines
+    # Per line of the scope, what `_plan_day` reads of it: service (blank: the Blank service) and
+    # minutes, and code and units when locked.
+    shape_of: list[tuple[object, ...]] = []
     for line in lines:
         inside = every or _in_scope(line, sheet, month, months)
         if not line.payer.strip():  # self-pay
@@ -89,13 +92,15 @@ def make_plan(
                 self_pay.append(line)
             continue
         key = (line.sheet, names[line.payer], line.date, names[line.client], names[line.visit])
-        other = first.setdefault((key, line.minutes, line.service or blank), line)
+        shape = (line.service or blank, line.minutes)
+        other = first.setdefault((key, shape), line)
         if other is not line:
             duplicates.update((id(other), id(line)))
         if inside:
             if not line.problems:  # unreadable lines are left as they are
                 visits_of[key].append(len(scope))
             scope.append(line)
+            shape_of.append((*shape, True, line.code, line.units) if line.locked else shape)
     days = _days(visits_of)
     visits = [visit for day in days for visit in day]
     # Per line of the scope, by position: what the recode gives it (None: unreadable, left as is).
@@ -104,16 +109,16 @@ def make_plan(
     # Days of the same payer and shape (visits, services, minutes, locked cells) get the same plans.
     shapes: dict[tuple[object, ...], list[list[Planned]]] = {}
     for day in days:
-        of_day = [[scope[i] for i in visit] for visit in day]
-        payer_key = names[of_day[0][0].payer]
+        payer_key = names[scope[day[0][0]].payer]
         order = _order(day)
-        shape = (payer_key, order, *(tuple(_shape(line, blank) for line in visit) for visit in of_day))
-        plans = shapes.get(shape)
+        day_shape = (payer_key, order, *[tuple([shape_of[i] for i in visit]) for visit in day])
+        plans = shapes.get(day_shape)
         if plans is None:
             if payer_key not in codes:
                 codes[payer_key] = choose_code(payers.get(payer_key), settings, history)
+            of_day = [[scope[i] for i in visit] for visit in day]
             plans = _plan_day(of_day, order, payers.get(payer_key), settings, codes[payer_key])
-            shapes[shape] = plans
+            shapes[day_shape] = plans
         for visit, visit_plans in zip(day, plans, strict=True):
             for i, plan in zip(visit, visit_plans, strict=True):
                 planned[i] = plan
@@ -226,14 +231,6 @@ def _order(day: list[list[int]]) -> tuple[Position, ...]:
 @lru_cache(maxsize=64)
 def _one_visit(count: int) -> tuple[Position, ...]:
     return tuple((0, k) for k in range(count))
-
-
-def _shape(line: Line, blank: str) -> tuple[object, ...]:
-    """What `_plan_day` reads of a line: its service (`blank` for a blank one) and minutes, and its
-    cells when locked."""
-    if line.locked:
-        return (line.service or blank, line.minutes, True, line.code, line.units)
-    return (line.service or blank, line.minutes)
 
 
 Position = tuple[int, int]  # (visit, line within the visit) of one line of a day
@@ -588,7 +585,7 @@ def _results(
                 or line.expected != expected
                 or line.flags_text.strip() != text
             )
-        results.append(LineResult(line.sheet, line.row, code, units, expected, flag_tuple, changed))
+        results.append(LineResult(line.sheet, line.row, code, units, expected, flag_tuple, changed, text))
     return results
 
 
