@@ -32,6 +32,7 @@ class CheckReport:
     flags_now: dict[str, int]  # lines carrying each flag as the sheet stands (typed codes that mix, ...)
     stale: int  # lines holding a Code, Units or Expected that a recode would replace
     expected_now: Decimal  # the Expected cells of the lines in scope, as typed
+    listed: int = 0  # how many lines the listing holds, counting those beyond a `limit`
 
     def to_json(self) -> dict[str, Any]:
         """The keys `check --json` adds to the recode's summary."""
@@ -60,8 +61,14 @@ def billing(code: str | None, units: int | None, expected: Decimal | None) -> st
     return text if expected is None else f"{text} = {usd(expected)}"
 
 
-def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> CheckReport:
-    """Pair each planned line with the line as read: what changes, what is stale, what is flagged now."""
+def check_report(
+    plan: Plan, lines: Iterable[Line], *, every: bool = False, limit: int | None = None
+) -> CheckReport:
+    """Pair each planned line with the line as read: what changes, what is stale, what is flagged now.
+
+    `rows` holds the first `limit` lines of the listing (all of them without a limit); `listed`
+    counts them all.
+    """
     from cptbill.models import count_flags
 
     read = {(line.sheet, line.row): line for line in lines}
@@ -70,6 +77,7 @@ def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> C
         plan.standing if len(plan.standing) == len(plan.results) else [None] * len(plan.results)
     )
     rows: list[CheckRow] = []
+    listed = 0
     stale = 0
     expected_now = Decimal(0)
     for result, now in zip(plan.results, standing, strict=True):
@@ -82,9 +90,13 @@ def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> C
             or (line.units is not None and line.units != result.units)
             or (line.expected is not None and line.expected != result.expected)
         )
-        if result.changed or (
-            every and (result.flags or (now.flags if now is not None else line.flags_text))
+        if not (
+            result.changed
+            or (every and (result.flags or (now.flags if now is not None else line.flags_text)))
         ):
+            continue
+        listed += 1
+        if limit is None or listed <= limit:
             rows.append(
                 CheckRow(
                     result.sheet,
@@ -97,5 +109,5 @@ def check_report(plan: Plan, lines: Iterable[Line], *, every: bool = False) -> C
                 )
             )
     return CheckReport(
-        rows=rows, flags_now=count_flags(plan.standing), stale=stale, expected_now=expected_now
+        rows=rows, flags_now=count_flags(plan.standing), stale=stale, expected_now=expected_now, listed=listed
     )

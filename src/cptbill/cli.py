@@ -182,7 +182,9 @@ def check_command(
         try:
             _say(progress, "Checking")
             plan, loaded = check(book, month, sheet)
-            listing = check_report(plan, loaded.lines, every=every)
+            listing = check_report(
+                plan, loaded.lines, every=every, limit=None if as_json or every else CHECK_SHOWN
+            )
             findings = Findings.of(plan, loaded)
         finally:
             book.close()
@@ -235,7 +237,7 @@ def _print_check(listing: CheckReport, path: Path, *, every: bool) -> None:
             escape(row.after), escape(flags),
         )  # fmt: skip
     (out if out.is_terminal else Console(highlight=False, width=max(out.width, 160))).print(table)
-    hidden = len(listing.rows) - len(rows)
+    hidden = listing.listed - len(rows)
     if hidden:
         out.print(
             f"... and {hidden} more; cptbill check {escape(str(path))} --all lists every line.",

@@ -85,6 +85,7 @@ def make_plan(
     # Per line of the scope, what `_plan_day` reads of it: service (blank: the Blank service) and
     # minutes, and code and units when locked.
     shape_of: list[tuple[object, ...]] = []
+    known_shapes: dict[tuple[object, ...], tuple[object, ...]] = {}
     for line in lines:
         inside = every or _in_scope(line, sheet, month, months)
         if not line.payer.strip():  # self-pay
@@ -92,7 +93,8 @@ def make_plan(
                 self_pay.append(line)
             continue
         key = (line.sheet, names[line.payer], line.date, names[line.client], names[line.visit])
-        shape = (line.service or blank, line.minutes)
+        shape: tuple[object, ...] = (line.service or blank, line.minutes)
+        shape = known_shapes.setdefault(shape, shape)  # one tuple per distinct shape: less memory
         other = first.setdefault((key, shape), line)
         if other is not line:
             duplicates.update((id(other), id(line)))
@@ -101,6 +103,7 @@ def make_plan(
                 visits_of[key].append(len(scope))
             scope.append(line)
             shape_of.append((*shape, True, line.code, line.units) if line.locked else shape)
+    del first, known_shapes  # a large sheet's keys: let go before planning
     days = _days(visits_of)
     visits = [visit for day in days for visit in day]
     # Per line of the scope, by position: what the recode gives it (None: unreadable, left as is).
