@@ -292,6 +292,30 @@ def test_bad_minutes_and_bad_date_together() -> None:
     assert {p.flag for p in line.problems} == {Flag.BAD_DATE, Flag.BAD_MINUTES}
 
 
+def test_equal_cells_of_other_types_are_read_apart() -> None:
+    """Lines share what equal cells give, but TRUE, 1 and 1.0 are equal in Python, not in a sheet."""
+    header = ["Date", "Client", "Payer", "Minutes", "Lock"]
+    rows = [header, *([46329, client, "Aetna", minutes, None] for client, minutes in
+                      [("Ann", 1), ("Bo", True), ("Cy", 1.0), ("Di", False), ("Ed", 0)])]  # fmt: skip
+    lines = parse_sessions("S", rows)
+    assert [line.minutes for line in lines] == [1.0, None, 1.0, None, 0.0]
+    assert [[p.flag for p in line.problems] for line in lines] == [
+        [],
+        [Flag.BAD_MINUTES],
+        [],
+        [Flag.BAD_MINUTES],
+        [],
+    ]
+    # and the rows after a bad one keep their own dates and clients
+    assert [(line.row, line.client) for line in lines] == [
+        (2, "Ann"),
+        (3, "Bo"),
+        (4, "Cy"),
+        (5, "Di"),
+        (6, "Ed"),
+    ]
+
+
 # --- Services ---
 
 
