@@ -361,7 +361,8 @@ _DIMENSION = re.compile(
 )
 _MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\b[^>]*?\bref=\"([^\"]+)\"")
 _FORMULA = re.compile(rb"<(?:[\w.-]+:)?f[\s>/]")
-_COLS = re.compile(rb"<(?:[\w.-]+:)?col\b(" + _QUOTED_ATTRS + rb")/?>")
+#: A `<col>` element: (prefix, attributes); written `<col/>` or `<col></col>`.
+_COLS = re.compile(rb"<((?:[\w.-]+:)?)col\b(" + _QUOTED_ATTRS + rb")(?:/>|>\s*</(?:[\w.-]+:)?col\s*>)")
 
 
 def _attrs(raw: bytes) -> dict[str, str]:
@@ -413,10 +414,10 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
             + prefix.encode()
             + b"sheetData>"
         )
-        out.append(_with_dimension(head, edits) + body + tail)
+        out.append(_with_added_columns(_with_dimension(head, edits), changes) + body + tail)
         return Spliced(out.file, False)
     body_start = start.end()
-    out_head = _with_dimension(data[: start.start()], edits)
+    out_head = _with_added_columns(_with_dimension(data[: start.start()], edits), changes)
     out.append(out_head)
     out.append(data[start.start() : body_start])
     position = body_start
@@ -514,7 +515,7 @@ class _ColumnStyles:
         self.ranges: list[tuple[int, int, int]] = []
         self.known: dict[int, int | None] = {}
         for match in _COLS.finditer(head):
-            attrs = _attrs(match.group(1))
+            attrs = _attrs(match.group(2))
             if "style" in attrs:
                 try:
                     self.ranges.append((int(attrs["min"]), int(attrs["max"]), int(attrs["style"])))
@@ -731,6 +732,88 @@ def _widen_spans(open_tag: bytes, edits: dict[int, Edit]) -> bytes:
     if first >= low and last <= high:
         return open_tag
     return open_tag[:at] + f' spans="{min(low, first)}:{max(high, last)}"'.encode() + open_tag[end + 1 :]
+
+
+_MIN_MAX = re.compile(rb"\b(min|max)(\s*=\s*)([\"'])[^\"']*\3")
+
+
+def _with_added_columns(head: bytes, changes: SheetChanges) -> bytes:
+    """The `<cols>` of a sheet with the columns cptbill adds taken out of a hidden or narrow span.
+
+    A `<col>` span (Excel's "hide every unused column", a spacer's tiny width) covering an added
+    column would hide it or squeeze it: the added column gets its own visible `<col>` wide enough
+    for its header and values, with the span's style; the rest of the span keeps every attribute.
+    """
+    added = changes.header_columns
+    if not added or b"col" not in head:
+        return head
+    pieces: list[bytes] = []
+    position = 0
+    for match in _COLS.finditer(head):
+        attrs = _attrs(match.group(2))
+        try:
+            low, high = int(attrs["min"]), int(attrs["max"])
+        except (KeyError, ValueError):
+            continue
+        covered = [column for column in added if low <= column <= high]
+        if not covered:
+            continue
+        hidden = attrs.get("hidden") in ("1", "true")
+        try:
+            width = float(attrs["width"]) if "width" in attrs else None
+        except ValueError:
+            width = None
+        wanted = {column: _added_width(changes.cells, column) for column in covered}
+        widths = {c: w for c, w in wanted.items() if hidden or (width is not None and width < w)}
+        if not widths:
+            continue
+        pieces.append(head[position : match.start()])
+        pieces.append(_split_span(match, low, high, widths, attrs.get("style")))
+        position = match.end()
+    if not pieces:
+        return head
+    return b"".join(pieces) + head[position:]
+
+
+def _split_span(
+    match: re.Match[bytes], low: int, high: int, widths: dict[int, float], style: str | None
+) -> bytes:
+    """A `<col>` span cut around the added columns, which get their own `<col>` each."""
+    tag, prefix = match.group(0), match.group(1).decode()
+
+    def span(first: int, last: int) -> bytes:
+        """The span's own tag over `first`..`last`: only the values of min and max change."""
+        bounds = {b"min": str(first).encode(), b"max": str(last).encode()}
+
+        def bound(m: re.Match[bytes]) -> bytes:
+            return m.group(1) + m.group(2) + m.group(3) + bounds[m.group(1)] + m.group(3)
+
+        return _MIN_MAX.sub(bound, tag)
+
+    styled = f' style="{style}"' if style else ""
+    out: list[bytes] = []
+    start = low
+    for column in sorted(widths):
+        if column > start:
+            out.append(span(start, column - 1))
+        out.append(
+            f'<{prefix}col min="{column}" max="{column}" width="{widths[column]:g}"{styled} customWidth="1"/>'.encode()
+        )
+        start = column + 1
+    if start <= high:
+        out.append(span(start, high))
+    return b"".join(out)
+
+
+def _added_width(cells: Cells, column: int) -> float:
+    """A width showing an added column's header and values (each distinct value measured once)."""
+    distinct = {id(edit): edit for edit in cells.columns.get(column, {}).values()}
+    looks = [
+        Edit(edit.value, edit.number_format, bold=True) if edit.like_left else edit
+        for edit in distinct.values()
+    ]
+    measured = column_widths({i: {column: edit} for i, edit in enumerate(looks)})
+    return measured.get(column, 8.0)
 
 
 _ROOT = re.compile(rb"<((?:[\w.-]+:)?worksheet)\b" + _QUOTED_ATTRS + rb">")
