@@ -98,6 +98,8 @@ def test_check_warns_in_one_sentence_where_a_recode_refuses(
     for word in (cell, what, fix):
         assert word in warned[0], warned[0]
     assert warned[0].count(". ") == 0 and warned[0].endswith(".")  # one sentence
+    # Excel will not change part of an array either: the add-in is offered for the other kinds only.
+    assert ("add-in" in warned[0]) == ("array" not in what), warned[0]
     status, out, err = run(capsys, "check", str(path))  # the terminal says it too
     assert status == 0 and f"Warning: {warned[0]}\n" in out, out
     status, _, err = run(capsys, "recode", str(path))

@@ -888,12 +888,22 @@ class Guarded:
         return range(self.bounds[1], self.bounds[3] + 1)
 
     def explained(self) -> tuple[str, str]:
-        """What the range is, after a cell's name, and what the user does about it."""
+        """What the range is, after a cell's name, and what the user does about it.
+
+        Excel itself will not change part of an array formula's results either (and a spilled
+        one shows #SPILL!), so the add-in is no way around those.
+        """
         if self.kind == "merged":
-            return f"inside the merged cells {self.ref}", "unmerge them"
+            return (
+                f"inside the merged cells {self.ref}",
+                "unmerge them (or recode from Excel with the add-in)",
+            )
         if self.kind == "array":
             return f"in the results of an array formula ({self.ref})", "move the formula"
-        return f"holding a formula filled down over {self.ref}", "clear those formulas"
+        return (
+            f"holding a formula filled down over {self.ref}",
+            "clear those formulas (or recode from Excel with the add-in)",
+        )
 
     def more(self, number: int) -> str:
         """`number` more ranges of this kind, in words."""
@@ -989,8 +999,8 @@ def _refuse_unsafe_cells(entry: SheetEntry, data: bytes, edits: Cells) -> None:
     for guarded, cell in unsafe_cells(guarded_ranges(data), edits):
         what, fix = guarded.explained()
         raise CptbillError(
-            f"cptbill would write the cell {entry.name}!{cell_name(cell)}, {what}; {fix} (or recode from "
-            "Excel with the add-in), and try again. Nothing was saved."
+            f"cptbill would write the cell {entry.name}!{cell_name(cell)}, {what}; {fix}, and try again. "
+            "Nothing was saved."
         )
 
 

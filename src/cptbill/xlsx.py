@@ -124,7 +124,7 @@ class FileBook:
                 more = f" (and {guarded.more(len(same) - 1)})" if len(same) > 1 else ""
                 warnings.append(
                     f"A recode would refuse to write the cell {sheet}!{cell_name(cell)}, {what}{more}: "
-                    f"{fix} (or recode from Excel with the add-in) before recoding."
+                    f"{fix} before recoding."
                 )
         return warnings
 
