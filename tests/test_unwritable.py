@@ -187,8 +187,10 @@ def test_a_plain_sheet_is_never_parsed_for_ranges(
         def finditer(self, *_: Any) -> Any:
             raise AssertionError("a sheet without merged cells or ranged formulas was parsed")
 
+        match = finditer
+
     monkeypatch.setattr(editor, "_MERGE", Refusing())
-    monkeypatch.setattr(editor, "_RANGED_FORMULA", Refusing())
+    monkeypatch.setattr(editor, "_FORMULA_TAG", Refusing())
     path = make(tmp_path / "book.xlsx", lambda wb, ws: ws.write_formula("F2", "=1+1", None, 2))
     assert check_json(capsys, path)["warnings"] == []
     assert run(capsys, "recode", str(path))[0] == 0

@@ -911,7 +911,21 @@ class Guarded:
         return f"{number} more {noun}{'' if number == 1 else 's'}"
 
 
-_RANGED_FORMULA = re.compile(rb"<(?:[\w.-]+:)?f\b([^>]*\bref=(?:\"[^\"]+\"|'[^']+')[^>]*)>")
+_FORMULA_TAG = re.compile(rb"<(?:[\w.-]+:)?f\b([^>]*)>")
+
+
+def _ranged_formulas(data: bytes, start: int, end: int) -> Iterator[re.Match[bytes]]:
+    """The `<f>` start tags with a `ref` between `start` and `end`, found from each `ref=` back.
+
+    A filled-down column holds one `ref` per block but a formula tag in every cell: looking only
+    at the `ref=`s spares a test at each of them.
+    """
+    at = data.find(b"ref=", start, end)
+    while at >= 0:
+        match = _FORMULA_TAG.match(data, data.rfind(b"<", start, at))
+        if match is not None and match.end() > at:
+            yield match
+        at = data.find(b"ref=", at + 4, end)
 
 
 def guarded_ranges(data: bytes) -> list[Guarded]:
@@ -932,7 +946,7 @@ def guarded_ranges(data: bytes) -> list[Guarded]:
             except ValueError:
                 continue
     if formulas:
-        for match in _RANGED_FORMULA.finditer(data, start, end):
+        for match in _ranged_formulas(data, start, end):
             attrs = _attrs(match.group(1))
             try:
                 bounds = range_bounds(attrs["ref"])
