@@ -15,11 +15,11 @@ from cptbill.contract import header_key
 from cptbill.editor import Edit, Guarded, SheetChanges, cell_name, guarded_ranges, save, unsafe_cells
 from cptbill.errors import CptbillError
 from cptbill.ooxml import MAX_COLUMN, MAX_ROW, Package, SheetEntry, column_letters, open_package, read_sheet
+from cptbill.safefile import backup_path, readable, updating
 
 if TYPE_CHECKING:
     from cptbill.book import Loaded
     from cptbill.models import Plan
-from cptbill.safefile import backup_path, readable, updating
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
@@ -84,7 +84,7 @@ class FileBook:
         if self.guarded is None or entry.kind != "worksheet":
             return read_sheet(self.package, entry)
         data = self.package.read(entry.part)
-        self.guarded[entry.name] = guarded_ranges(data)  # two byte searches for most sheets
+        self.guarded[entry.name] = guarded_ranges(data)  # byte searches only, for most sheets
         self.package.cache[entry.part] = data  # read_sheet takes it from here, not from the ZIP again
         del data
         try:
