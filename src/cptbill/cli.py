@@ -182,12 +182,13 @@ def check_command(
         try:
             _say(progress, "Checking")
             plan, loaded = check(book, month, sheet)
+            loaded.warnings += book.unwritable(loaded, plan)  # what would stop a recode of this file
             listing = check_report(plan, loaded.lines, every=every)
             findings = Findings.of(plan, loaded)
         finally:
             book.close()
     if as_json:
-        print_json({**findings.summary, **listing.to_json()})
+        print_json({**findings.summary, **listing.to_json(), "warnings": findings.warnings})
         return
     _print_summary(findings, "would change", listed=False, label="After a recode: ")
     _print_check(listing, path, every=every)

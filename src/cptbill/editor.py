@@ -360,9 +360,9 @@ _DIMENSION = re.compile(
     rb"<((?:[\w.-]+:)?)dimension\b" + _QUOTED_ATTRS + rb"/?>(?:\s*</(?:[\w.-]+:)?dimension>)?"
 )
 _MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\b[^>]*?\bref=\"([^\"]+)\"")
-_ARRAY = re.compile(rb"<(?:[\w.-]+:)?f\b([^>]*\bt=\"array\"[^>]*)>")
 _FORMULA = re.compile(rb"<(?:[\w.-]+:)?f[\s>/]")
-_COLS = re.compile(rb"<(?:[\w.-]+:)?col\b(" + _QUOTED_ATTRS + rb")/?>")
+#: A `<col>` element: (prefix, attributes); written `<col/>` or `<col></col>`.
+_COLS = re.compile(rb"<((?:[\w.-]+:)?)col\b(" + _QUOTED_ATTRS + rb")(?:/>|>\s*</(?:[\w.-]+:)?col\s*>)")
 
 
 def _attrs(raw: bytes) -> dict[str, str]:
@@ -414,10 +414,10 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
             + prefix.encode()
             + b"sheetData>"
         )
-        out.append(_with_dimension(head, edits) + body + tail)
+        out.append(_with_added_columns(_with_dimension(head, edits), changes) + body + tail)
         return Spliced(out.file, False)
     body_start = start.end()
-    out_head = _with_dimension(data[: start.start()], edits)
+    out_head = _with_added_columns(_with_dimension(data[: start.start()], edits), changes)
     out.append(out_head)
     out.append(data[start.start() : body_start])
     position = body_start
@@ -515,7 +515,7 @@ class _ColumnStyles:
         self.ranges: list[tuple[int, int, int]] = []
         self.known: dict[int, int | None] = {}
         for match in _COLS.finditer(head):
-            attrs = _attrs(match.group(1))
+            attrs = _attrs(match.group(2))
             if "style" in attrs:
                 try:
                     self.ranges.append((int(attrs["min"]), int(attrs["max"]), int(attrs["style"])))
@@ -734,6 +734,88 @@ def _widen_spans(open_tag: bytes, edits: dict[int, Edit]) -> bytes:
     return open_tag[:at] + f' spans="{min(low, first)}:{max(high, last)}"'.encode() + open_tag[end + 1 :]
 
 
+_MIN_MAX = re.compile(rb"\b(min|max)(\s*=\s*)([\"'])[^\"']*\3")
+
+
+def _with_added_columns(head: bytes, changes: SheetChanges) -> bytes:
+    """The `<cols>` of a sheet with the columns cptbill adds taken out of a hidden or narrow span.
+
+    A `<col>` span (Excel's "hide every unused column", a spacer's tiny width) covering an added
+    column would hide it or squeeze it: the added column gets its own visible `<col>` wide enough
+    for its header and values, with the span's style; the rest of the span keeps every attribute.
+    """
+    added = changes.header_columns
+    if not added or b"col" not in head:
+        return head
+    pieces: list[bytes] = []
+    position = 0
+    for match in _COLS.finditer(head):
+        attrs = _attrs(match.group(2))
+        try:
+            low, high = int(attrs["min"]), int(attrs["max"])
+        except (KeyError, ValueError):
+            continue
+        covered = [column for column in added if low <= column <= high]
+        if not covered:
+            continue
+        hidden = attrs.get("hidden") in ("1", "true")
+        try:
+            width = float(attrs["width"]) if "width" in attrs else None
+        except ValueError:
+            width = None
+        wanted = {column: _added_width(changes.cells, column) for column in covered}
+        widths = {c: w for c, w in wanted.items() if hidden or (width is not None and width < w)}
+        if not widths:
+            continue
+        pieces.append(head[position : match.start()])
+        pieces.append(_split_span(match, low, high, widths, attrs.get("style")))
+        position = match.end()
+    if not pieces:
+        return head
+    return b"".join(pieces) + head[position:]
+
+
+def _split_span(
+    match: re.Match[bytes], low: int, high: int, widths: dict[int, float], style: str | None
+) -> bytes:
+    """A `<col>` span cut around the added columns, which get their own `<col>` each."""
+    tag, prefix = match.group(0), match.group(1).decode()
+
+    def span(first: int, last: int) -> bytes:
+        """The span's own tag over `first`..`last`: only the values of min and max change."""
+        bounds = {b"min": str(first).encode(), b"max": str(last).encode()}
+
+        def bound(m: re.Match[bytes]) -> bytes:
+            return m.group(1) + m.group(2) + m.group(3) + bounds[m.group(1)] + m.group(3)
+
+        return _MIN_MAX.sub(bound, tag)
+
+    styled = f' style="{style}"' if style else ""
+    out: list[bytes] = []
+    start = low
+    for column in sorted(widths):
+        if column > start:
+            out.append(span(start, column - 1))
+        out.append(
+            f'<{prefix}col min="{column}" max="{column}" width="{widths[column]:g}"{styled} customWidth="1"/>'.encode()
+        )
+        start = column + 1
+    if start <= high:
+        out.append(span(start, high))
+    return b"".join(out)
+
+
+def _added_width(cells: Cells, column: int) -> float:
+    """A width showing an added column's header and values (each distinct value measured once)."""
+    distinct = {id(edit): edit for edit in cells.columns.get(column, {}).values()}
+    looks = [
+        Edit(edit.value, edit.number_format, bold=True) if edit.like_left else edit
+        for edit in distinct.values()
+    ]
+    measured = column_widths({i: {column: edit} for i, edit in enumerate(looks)})
+    return measured.get(column, 8.0)
+
+
 _ROOT = re.compile(rb"<((?:[\w.-]+:)?worksheet)\b" + _QUOTED_ATTRS + rb">")
 
 
@@ -789,12 +871,108 @@ def _with_dimension(head: bytes, edits: Mapping[int, dict[int, Edit]]) -> bytes:
     return head[: match.start()] + new_tag + head[match.end() :]
 
 
-def _refuse_unsafe_cells(entry: SheetEntry, data: bytes, edits: Cells) -> None:
-    """Refuse to write into a merged range or over an array formula's or a shared formula's cells."""
-    if not edits:
-        return
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """A range of a sheet whose cells cptbill must not write one by one: merged, or a ranged formula's."""
 
-    columns = edits.columns if isinstance(edits, Cells) else {}
+    kind: str  # "merged", "array" (an array formula's or a spilled dynamic array's results), "shared"
+    ref: str  # the range as the sheet writes it
+    bounds: tuple[int, int, int, int]  # top, left, bottom, right
+    master: tuple[int, int] | None = None  # a shared formula's own cell (row, column)
+
+    @property
+    def columns(self) -> range:
+        """The columns whose writes this range can refuse."""
+        if self.master is not None:
+            return range(self.master[1], self.master[1] + 1)
+        return range(self.bounds[1], self.bounds[3] + 1)
+
+    def explained(self) -> tuple[str, str]:
+        """What the range is, after a cell's name, and what the user does about it.
+
+        Excel itself will not change part of an array formula's results either (and a spilled
+        one shows #SPILL!), so the add-in is no way around those.
+        """
+        if self.kind == "merged":
+            return (
+                f"inside the merged cells {self.ref}",
+                "unmerge them (or recode from Excel with the add-in)",
+            )
+        if self.kind == "array":
+            return f"in the results of an array formula ({self.ref})", "move the formula"
+        return (
+            f"holding a formula filled down over {self.ref}",
+            "clear those formulas (or recode from Excel with the add-in)",
+        )
+
+    def more(self, number: int) -> str:
+        """`number` more ranges of this kind, in words."""
+        noun = {"merged": "merged range", "array": "array formula"}.get(self.kind, "filled-down formula")
+        return f"{number} more {noun}{'' if number == 1 else 's'}"
+
+
+_FORMULA_TAG = re.compile(rb"<(?:[\w.-]+:)?f\b([^>]*)>")
+
+
+def _ranged_formulas(data: bytes, start: int, end: int) -> Iterator[re.Match[bytes]]:
+    """The `<f>` start tags with a `ref` between `start` and `end`, found from each `ref=` back.
+
+    A filled-down column holds one `ref` per block but a formula tag in every cell: looking only
+    at the `ref=`s spares a test at each of them.
+    """
+    at = data.find(b"ref=", start, end)
+    while at >= 0:
+        match = _FORMULA_TAG.match(data, data.rfind(b"<", start, at))
+        if match is not None and match.end() > at:
+            yield match
+        at = data.find(b"ref=", at + 4, end)
+
+
+def guarded_ranges(data: bytes) -> list[Guarded]:
+    """The merged ranges and ranged formulas (array, spilled, filled down) of a sheet's XML.
+
+    Two byte searches come first: a sheet without `mergeCell` after its cells and without `ref=`
+    among them (most sheets) costs no parsing at all.
+    """
+    start, end = data.find(b"sheetData"), data.rfind(b"sheetData")
+    merges = end >= 0 and data.find(b"mergeCell", end) >= 0
+    formulas = end > start >= 0 and data.find(b"ref=", start, end) >= 0
+    found: list[Guarded] = []
+    if merges:
+        for match in _MERGE.finditer(data, end):
+            ref = match.group(1).decode()
+            try:
+                found.append(Guarded("merged", ref, range_bounds(ref)))
+            except ValueError:
+                continue
+    if formulas:
+        for match in _ranged_formulas(data, start, end):
+            attrs = _attrs(match.group(1))
+            try:
+                bounds = range_bounds(attrs["ref"])
+            except (KeyError, ValueError):
+                continue
+            kind = attrs.get("t", "normal")
+            if kind == "array":
+                found.append(Guarded("array", attrs["ref"], bounds))
+            elif kind == "shared":
+                cell_start = data.rfind(b"<", 0, match.start())
+                cell_attrs = _attrs(data[cell_start : match.start()])
+                try:  # a cell written without its `r`: the master is the range's first cell
+                    master = split_ref(cell_attrs["r"]) if "r" in cell_attrs else bounds[:2]
+                except ValueError:
+                    continue
+                found.append(Guarded("shared", attrs["ref"], bounds, master))
+    return found
+
+
+def unsafe_cells(ranges: Sequence[Guarded], edits: Cells) -> Iterator[tuple[Guarded, tuple[int, int]]]:
+    """Each range a write of `edits` would break, with the first (row, column) it writes there.
+
+    Writing the first cell of a merged range is safe (it holds the value), so is writing over every
+    cell a shared formula fills; any write into an array formula's results is not.
+    """
+    columns = edits.columns
 
     def covered(bounds: tuple[int, int, int, int]) -> bool:
         top, left, bottom, right = bounds
@@ -813,52 +991,36 @@ def _refuse_unsafe_cells(entry: SheetEntry, data: bytes, edits: Cells) -> None:
             if top <= row <= bottom and row in cells
         )
 
-    end = data.rfind(b"sheetData")
-    for match in _MERGE.finditer(data, max(end, 0)):
-        try:
-            bounds = range_bounds(match.group(1).decode())
-        except ValueError:
-            continue
-        inside = [hit for hit in touched(bounds) if hit != (bounds[0], bounds[1])]
-        if inside:
-            raise _unsafe(
-                entry, inside[0], f"inside the merged cells {match.group(1).decode()}", "unmerge them"
-            )
-    for match in re.finditer(rb"<(?:[\w.-]+:)?f\b([^>]*\bref=\"[^\"]+\"[^>]*)>", data):
-        attrs = _attrs(match.group(1))
-        try:
-            bounds = range_bounds(attrs["ref"])
-        except (KeyError, ValueError):
-            continue
-        kind = attrs.get("t", "normal")
-        if kind == "array":
-            hits = touched(bounds)
+    for guarded in ranges:
+        if guarded.kind == "merged":
+            inside = [hit for hit in touched(guarded.bounds) if hit != guarded.bounds[:2]]
+            if inside:
+                yield guarded, inside[0]
+        elif guarded.kind == "array":
+            hits = touched(guarded.bounds)
             if hits:
-                raise _unsafe(
-                    entry, hits[0], f"in the results of an array formula ({attrs['ref']})", "move the formula"
-                )
-        elif kind == "shared":
-            cell_start = data.rfind(b"<", 0, match.start())
-            cell_attrs = _attrs(data[cell_start : match.start()])
-            try:  # a cell written without its `r`: the master is the range's first cell
-                master = split_ref(cell_attrs["r"]) if "r" in cell_attrs else bounds[:2]
-            except ValueError:
-                continue
-            if master[0] in columns.get(master[1], {}) and not covered(bounds):
-                raise _unsafe(
-                    entry,
-                    master,
-                    f"holding a formula filled down over {attrs['ref']}",
-                    "clear those formulas",
-                )
+                yield guarded, hits[0]
+        elif guarded.master is not None:
+            master = guarded.master
+            if master[0] in columns.get(master[1], {}) and not covered(guarded.bounds):
+                yield guarded, master
 
 
-def _unsafe(entry: SheetEntry, cell: tuple[int, int], what: str, fix: str) -> CptbillError:
-    ref = f"{column_letters(cell[1])}{cell[0]}"
-    return CptbillError(
-        f"cptbill would write the cell {entry.name}!{ref}, {what}; {fix} (or recode from Excel with the "
-        "add-in), and try again. Nothing was saved."
-    )
+def _refuse_unsafe_cells(entry: SheetEntry, data: bytes, edits: Cells) -> None:
+    """Refuse to write into a merged range or over an array formula's or a shared formula's cells."""
+    if not edits:
+        return
+    for guarded, cell in unsafe_cells(guarded_ranges(data), edits):
+        what, fix = guarded.explained()
+        raise CptbillError(
+            f"cptbill would write the cell {entry.name}!{cell_name(cell)}, {what}; {fix}, and try again. "
+            "Nothing was saved."
+        )
+
+
+def cell_name(cell: tuple[int, int]) -> str:
+    """`(row, column)` as `F3`."""
+    return f"{column_letters(cell[1])}{cell[0]}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1407,4 +1569,6 @@ def _info_like(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
     return copied
 
 
-__all__ = ["Edit", "SheetChanges", "Styles", "cell_xml", "save"]
+__all__ = [
+    "Edit", "Guarded", "SheetChanges", "Styles", "cell_name", "cell_xml", "guarded_ranges", "save", "unsafe_cells",
+]  # fmt: skip

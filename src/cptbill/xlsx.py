@@ -7,15 +7,19 @@ import gc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cptbill import contract as c
-from cptbill.book import BarChartSpec, Rows
+from cptbill.book import BarChartSpec, Rows, owned_columns, write_plan
 from cptbill.contract import header_key
-from cptbill.editor import Edit, SheetChanges, save
+from cptbill.editor import Edit, Guarded, SheetChanges, cell_name, guarded_ranges, save, unsafe_cells
 from cptbill.errors import CptbillError
-from cptbill.ooxml import MAX_COLUMN, MAX_ROW, Package, column_letters, open_package, read_sheet
+from cptbill.ooxml import MAX_COLUMN, MAX_ROW, Package, SheetEntry, column_letters, open_package, read_sheet
 from cptbill.safefile import backup_path, readable, updating
+
+if TYPE_CHECKING:
+    from cptbill.book import Loaded
+    from cptbill.models import Plan
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
@@ -27,10 +31,12 @@ MACRO_SUFFIXES = (".xlsm", ".xltm")
 class FileBook:
     """The `Book` interface over a workbook file: reads its sheets, collects what the job writes."""
 
-    def __init__(self, package: Package) -> None:
+    def __init__(self, package: Package, watch: bool = False) -> None:
         self.package = package
         self.changes: dict[str, SheetChanges] = {}
         self.headers: dict[str, list[Any]] = {}  # row 1 of each sheet read, to find its Flags column
+        #: With `watch` (a check): each sheet read's merged ranges and ranged formulas, for `unwritable`.
+        self.guarded: dict[str, list[Guarded]] | None = {} if watch else None
 
     @property
     def dirty(self) -> bool:
@@ -58,9 +64,7 @@ class FileBook:
         changes = self.changes.get(sheet)
         if entry is None and changes is None:
             return []
-        rows: Rows = (
-            [] if entry is None or (changes and changes.replaced) else read_sheet(self.package, entry)
-        )
+        rows: Rows = [] if entry is None or (changes and changes.replaced) else self._read_sheet(entry)
         if rows:
             self.headers.setdefault(sheet, list(rows[0]))
         if changes and changes.cells:
@@ -75,6 +79,54 @@ class FileBook:
             while rows and all(v is None for v in rows[-1]):
                 rows.pop()
         return rows
+
+    def _read_sheet(self, entry: SheetEntry) -> Rows:
+        if self.guarded is None or entry.kind != "worksheet":
+            return read_sheet(self.package, entry)
+        data = self.package.read(entry.part)
+        self.guarded[entry.name] = guarded_ranges(data)  # byte searches only, for most sheets
+        self.package.cache[entry.part] = data  # read_sheet takes it from here, not from the ZIP again
+        del data
+        try:
+            return read_sheet(self.package, entry)
+        finally:
+            self.package.cache.pop(entry.part, None)
+
+    def unwritable(self, loaded: Loaded, plan: Plan) -> list[str]:
+        """Sentences naming the owned cells a recode of `plan` would refuse to write (a check's warnings).
+
+        The recode's own test (`editor.unsafe_cells`) on the cells it would write; it costs nothing
+        more on sheets without merged ranges or ranged formulas in their owned columns.
+        """
+        risky: dict[str, list[Guarded]] = {}
+        dry = FileBook(self.package)  # collects what a recode would write; never saved
+        for sheet, session in loaded.session_sheets.items():
+            ranges = (self.guarded or {}).get(sheet)
+            if ranges:
+                owned = owned_columns(dry, sheet, session.header, width=session.width, taken=session.taken)
+                columns = set(owned.values())
+                if ranges := [g for g in ranges if not columns.isdisjoint(g.columns)]:
+                    risky[sheet] = ranges
+        if not risky:
+            return []
+        dry = FileBook(self.package)
+        dry.headers = self.headers
+        write_plan(dry, loaded, plan)
+        warnings = []
+        for sheet, ranges in risky.items():
+            changes = dry.changes.get(sheet)
+            found: dict[str, list[tuple[Guarded, tuple[int, int]]]] = {}
+            for guarded, cell in unsafe_cells(ranges, changes.cells) if changes else ():
+                found.setdefault(guarded.kind, []).append((guarded, cell))
+            for same in found.values():
+                guarded, cell = same[0]
+                what, fix = guarded.explained()
+                more = f" (and {guarded.more(len(same) - 1)})" if len(same) > 1 else ""
+                warnings.append(
+                    f"A recode would refuse to write the cell {sheet}!{cell_name(cell)}, {what}{more}: "
+                    f"{fix} before recoding."
+                )
+        return warnings
 
     def _changes(self, sheet: str) -> SheetChanges:
         sheet = self._name(sheet)
@@ -195,7 +247,7 @@ def read_file(path: Path | str, progress: Progress | None = None) -> FileBook:
     _say(progress, f"Reading {path.name}")
     package = open_package(path)
     package.validate = True  # nothing is saved to check it then
-    return FileBook(package)
+    return FileBook(package, watch=True)
 
 
 def update_file(
