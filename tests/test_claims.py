@@ -342,6 +342,30 @@ def test_a_denial_for_another_reason_gets_no_corrected_claim() -> None:
     assert submission.batch.already_sent >= 1
 
 
+def test_claims_rows_written_with_the_remittances_payer_name_count_through_era_names() -> None:
+    """The Claims rows are read as everywhere else: a payer written as an 835 names it (an ERA name
+    on the Payers sheet) is that payer, for "already sent" and for corrected claims."""
+    payers = [
+        [*PAYERS[0], "ERA names"],
+        [*PAYERS[1], "SUMMIT MUTUAL INSURANCE, SMI77"],
+        *([*row, None] for row in PAYERS[2:]),
+    ]
+    era_name = "SUMMIT MUTUAL INSURANCE"
+    claims = [
+        *_with(CLAIMS, 1, "Payer", era_name),  # Grace's CO-16 denial, under the remittance's name
+        [day(2), "DELGADO, ROSA", era_name, "97124", 3, 120, None, "Submitted", None, "CB000003", 1,
+         "claims-2026-11-summit-mutual.837, sent 2026-11-20", None, None],
+    ]  # fmt: skip
+    submission = run(claims_book(Payers=payers, Claims=claims))
+    assert "Rosa Delgado" not in {c.client.name for c in submission.claims}  # already sent
+    assert submission.batch.already_sent == 1
+    assert claim_of(submission, "Grace Okafor").corrects == "SMI-889911"  # the denial is Summit's
+    # without the ERA name the rows are another payer's: Rosa is sent, Grace's claim is not corrected
+    unknown = run(claims_book(Claims=claims))
+    assert "Rosa Delgado" in {c.client.name for c in unknown.claims}
+    assert claim_of(unknown, "Grace Okafor").corrects == ""
+
+
 def test_modifiers_and_home_visits_on_the_service_line() -> None:
     sessions = [list(row) for row in claims_book().read("Sessions")]
     header = sessions[0]

@@ -28,6 +28,8 @@ from cptbill.era import (
     segments,
 )
 from cptbill.errors import CptbillError
+from cptbill.history import follow_ups, shortfalls
+from cptbill.report import summary_rows
 from cptbill.schema import column_index, parse_payers
 from helpers import assert_paid_adds_up, run
 
@@ -37,7 +39,7 @@ SAMPLE = Path(__file__).parent.parent / "workbook" / "sample-remittance.835"
 #: Built for the cases of DOMAIN.md; pyx12's validator accepts each of them.
 BUILT = [
     "summit-paid-denied.835", "harbor-reversal-plb.835", "two-transactions.835", "claim-level.835",
-    "statuses.835", "plb-only-transaction.835",
+    "statuses.835", "plb-only-transaction.835", "no-charge.835",
 ]  # fmt: skip
 #: The ways real files arrive (the same remittance as summit-paid-denied.835), and a two-PLB file.
 FORMATS = [
@@ -117,7 +119,9 @@ def pyx12_accepts(path: Path) -> bool:
         logger.disabled = saved
 
 
-@pytest.mark.parametrize("path", [*(FIXTURES / name for name in BUILT), SAMPLE], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [*(FIXTURES / name for name in [*BUILT, "plb-only.835"]), SAMPLE], ids=lambda p: p.name
+)
 def test_built_fixtures_are_valid_835s_for_pyx12(path: Path) -> None:
     assert pyx12_accepts(path)
     assert read_remittance(path).warnings == ()
@@ -260,6 +264,38 @@ def test_statuses_from_what_the_payer_said() -> None:
     ]
 
 
+def test_a_line_billed_and_paid_0_is_settled_not_pending_and_real_denials_stay() -> None:
+    """A no-charge line (a CPT II reporting code, a service included in another) on a processed
+    claim is Paid: nothing was asked, nothing is owed, nothing to chase. A denied claim stays Denied."""
+    book, _ = imported(FIXTURES / "no-charge.835")
+    got = [
+        (r["Claim ID"], r["Line"], r["Code"], r["Billed"], r["Status"], r["Reason"])
+        for r in claims_records(book)
+    ]
+    assert got == [
+        ("NC1301", 1, "97124", 80.0, "Paid", "CO-45"),
+        ("NC1301", 2, "3051F", 0.0, "Paid", None),  # CPT II, no CAS at all (was Pending)
+        ("NC1302", 1, "97140", 80.0, "Paid", "CO-45"),
+        ("NC1302", 2, "97010", 0.0, "Paid", "CO-97"),  # billed 0, CO-97 0.00 + N19: included (was Pending)
+        ("NC1303", 1, "97124", 80.0, "Paid", "CO-45"),
+        ("NC1303", 2, "97010", 40.0, "Denied", "CO-97"),  # billed 40, bundled: a real denial
+        ("NC1304", 1, "97124", 80.0, "Other payer", "OA-23"),
+        ("NC1304", 2, "3074F", 0.0, "Paid", "CO-246"),  # secondary claim, reporting code (was Other payer)
+        ("NC1305", 1, "97124", 80.0, "Denied", "CO-204"),
+        ("NC1305", 2, "3051F", 0.0, "Denied", None),  # the claim was denied (CLP02 4): never hidden
+        ("NC1306", None, None, 0.0, "Paid", None),  # a $0 claim without lines (was Pending)
+    ]
+    loaded = load(book)
+    items = follow_ups(loaded.claims or [], loaded.payers)
+    assert [(i.claim_id, i.code, i.reason) for i in items] == [
+        ("NC1303", "97010", "CO-97"), ("NC1304", "97124", "OA-23"),
+        ("NC1305", "97124", "CO-204"), ("NC1305", "3051F", "?"),
+    ]  # fmt: skip
+    # a no-charge line says nothing of what the payer pays for its code
+    harbor_97010 = loaded.history[(name_key("Harbor Health PPO"), "97010")]
+    assert (harbor_97010.paid, harbor_97010.denied) == (0, 1)
+
+
 def test_learning_counts_only_true_denials() -> None:
     book, _ = imported(FIXTURES / "statuses.835", FIXTURES / "claim-level.835")
     history = load(book).history
@@ -321,6 +357,119 @@ def test_a_transaction_with_provider_adjustments_and_no_claim_counts_once_per_fi
     again = import_remittances(book, payers(), [path])  # a later import of the same file
     assert (again.added, again.duplicates, again.adjustments) == (0, 1, [])
     assert again.summary()["provider_adjustments"] == 0
+
+
+PLB_ONLY = FIXTURES / "plb-only.835"
+
+
+def plb_only(tmp_path: Path, name: str, **changes: str) -> Path:
+    """plb-only.835 with some of its text replaced (`EFT701` for another trace, `HHP01` for another payer)."""
+    text = PLB_ONLY.read_text()
+    for old, new in changes.items():
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_file_of_provider_adjustments_only_is_recorded_and_counted_once(tmp_path: Path) -> None:
+    """A payment with PLB items and no claim: one Claims row records it, so a re-import counts nothing."""
+    book, first = imported(PLB_ONLY)
+    assert (first.lines, first.added, first.provider_rows) == (0, 0, 1)
+    assert [(a.reason, a.reference, a.amount) for a in first.adjustments] == [
+        ("L6", "", Decimal("-5.00")), ("FB", "HHC0009", Decimal("-15.00")),
+    ]  # fmt: skip
+    assert first.summary()["provider_adjustments"] == -20.0
+    [row] = claims_records(book)
+    assert {k: v for k, v in row.items() if v is not None} == {
+        "Date": dt.date(2026, 12, 2),  # BPR16, the day the money moved
+        "Payer": "Harbor Health PPO",  # N1*PR N104 HHP01 through ERA names
+        "Paid": 20.0,  # what the adjustments added to the payment: BPR02 of a payment without claims
+        "Reason": "PLB-L6; PLB-FB",
+        "Adjusted": "PLB-L6 -5.00; PLB-FB -15.00",
+        "Source": "plb-only.835 #EFT701",
+    }
+    found = segments(decode(PLB_ONLY.read_bytes()))[0]
+    assert Decimal(str(row["Paid"])) == next(Decimal(s.get(2)) for s in found if s.id == "BPR")
+    rows = [list(r) for r in book.read("Claims")]
+
+    again = import_remittances(book, payers(), [PLB_ONLY])  # a later import of the same file
+    assert (again.adjustments, again.provider_rows, again.summary()["provider_adjustments"]) == ([], 0, 0)
+    # the same file saved under another name is the same payment
+    renamed = import_remittances(book, payers(), [plb_only(tmp_path, "downloaded-again.835")])
+    assert (renamed.adjustments, renamed.provider_rows) == ([], 0)
+    assert book.read("Claims") == rows
+
+    # nothing of it is a claim: no history, no follow-up, no shortfall, nothing on the Summary
+    loaded = load(book)
+    assert dict(loaded.history) == {}
+    assert follow_ups(loaded.claims or [], loaded.payers) == []
+    assert shortfalls(loaded.claims or [], loaded.payers) == []
+    assert all(r.paid == 0 for r in summary_rows(loaded, None, None))
+
+
+def test_another_payment_with_the_same_provider_adjustments_is_counted(tmp_path: Path) -> None:
+    book, _ = imported(PLB_ONLY)
+    # another EFT (TRN02) in another interchange, with the very same amounts: a new payment
+    other = plb_only(tmp_path, "next-month.835", EFT701="EFT702", **{"000000701": "000000702"})
+    second = import_remittances(book, payers(), [other])
+    assert [a.amount for a in second.adjustments] == [Decimal("-5.00"), Decimal("-15.00")]
+    assert second.provider_rows == 1
+    # the same EFT number from another payer is another payment too
+    third = import_remittances(book, payers(), [plb_only(tmp_path, "summit.835", HHP01="SMI77")])
+    assert (len(third.adjustments), third.provider_rows) == (2, 1)
+    # the same EFT number and payer with other adjustments is another payment
+    fourth = import_remittances(book, payers(), [plb_only(tmp_path, "more.835", **{"-15.00": "-16.00"})])
+    assert (len(fourth.adjustments), fourth.provider_rows) == (2, 1)
+    assert [(r["Payer"], r["Source"], r["Paid"]) for r in claims_records(book)] == [
+        ("Harbor Health PPO", "plb-only.835 #EFT701", 20.0),
+        ("Harbor Health PPO", "next-month.835 #EFT702", 20.0),
+        ("Summit Mutual", "summit.835 #EFT701", 20.0),
+        ("Harbor Health PPO", "more.835 #EFT701", 21.0),
+    ]
+    # and each of them, imported again, counts nothing
+    repeat = import_remittances(book, payers(), [PLB_ONLY, other])
+    assert (repeat.adjustments, repeat.provider_rows) == ([], 0)
+
+
+def test_the_same_file_twice_in_one_batch_counts_its_provider_adjustments_once() -> None:
+    book = memory_book()
+    result = import_remittances(book, payers(), [PLB_ONLY, PLB_ONLY])
+    assert (len(result.adjustments), result.provider_rows) == (2, 1)
+    assert len(claims_records(book)) == 1
+
+
+def test_a_provider_adjustment_row_is_recognised_under_an_era_name_added_later() -> None:
+    """Imported while the payer was unmatched, the row holds the remittance's name; adding it to
+    ERA names later does not make the same payment new."""
+    unmatched = [[*row[:5], None] for row in PAYERS]  # no ERA names
+    book = MemoryBook({"Sessions": SESSIONS, "Payers": unmatched})
+    first = import_remittances(book, None, [PLB_ONLY])
+    assert first.unmatched_payers == ["HARBOR HEALTH PLAN OF THE NORTHWEST"]
+    assert claims_records(book)[0]["Payer"] == "HARBOR HEALTH PLAN OF THE NORTHWEST"
+    again = import_remittances(book, payers(), [PLB_ONLY])  # now HHP01 is Harbor Health PPO's
+    assert (again.adjustments, again.provider_rows) == ([], 0)
+    # so is a file with claims: its PLB items are not counted again
+    with_claims = FIXTURES / "harbor-reversal-plb.835"
+    assert import_remittances(book, None, [with_claims]).provider_adjustments == Decimal("10.00")
+    assert import_remittances(book, payers(), [with_claims]).adjustments == []
+
+
+def test_cli_reimporting_a_file_of_provider_adjustments_leaves_the_workbook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = write_workbook(tmp_path / "billing.xlsx")
+    status, out, _ = run(capsys, "import-era", str(book), str(PLB_ONLY))
+    assert status == 0
+    assert "plb-only.835 #EFT701: FB HHC0009 -$15.00" in out
+    assert "total -$20.00" in out
+    assert "1 payment without claims added to Claims (Reason PLB-...)" in out
+    saved = book.read_bytes()
+    status, out, _ = run(capsys, "import-era", str(book), str(PLB_ONLY), "--json")
+    assert status == 0
+    summary = json.loads(out)
+    assert (summary["provider_adjustments"], summary["provider_adjustment_items"]) == (0.0, [])
+    assert book.read_bytes() == saved
 
 
 def test_a_denial_on_a_secondary_claim_is_a_denial() -> None:
@@ -477,10 +626,10 @@ def test_era_names_added_later_fix_earlier_rows_when_claims_are_read() -> None:
 def test_importing_twice_adds_nothing() -> None:
     files = [FIXTURES / name for name in BUILT]
     book, first = imported(*files)
-    assert (first.lines, first.added, first.duplicates) == (26, 26, 0)
+    assert (first.lines, first.added, first.duplicates) == (37, 37, 0)
     rows = book.read("Claims")
     second = import_remittances(book, payers(), files)
-    assert (second.lines, second.added, second.duplicates) == (26, 0, 26)
+    assert (second.lines, second.added, second.duplicates) == (37, 0, 37)
     assert second.adjustments == []  # provider adjustments counted once
     assert book.read("Claims") == rows
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from cptbill import contract as c
 from cptbill.contract import Flag, Status, client_key, header_key, name_key
 from cptbill.history import INFORMATION_ERRORS
+from cptbill.models import Claim as ClaimRow
 from cptbill.models import FlagNote, Line, LineResult, Payer, money
 from cptbill.schema import (
     cell,
@@ -582,73 +583,31 @@ def _pointers(value: Any) -> tuple[int, ...] | None:
 
 
 # ------------------------------------------------------------------------------- the Claims sheet
+# Its rows are read once, by `book.load` (schema.parse_claims, remittance names mapped through the
+# Payers sheet's ERA names): a row whose payer is written as the 835 names it counts as sent too.
 
 
-@dataclass(frozen=True)
-class Sent:
-    """A Claims row as far as sending goes."""
-
-    row: int
-    date: dt.date | None
-    client: str  # client key (word order ignored: remittances write FIRST LAST)
-    payer: str  # name key
-    code: str | None
-    status: str
-    reason: str
-    claim_id: str
-    payer_claim_id: str
-
-
-def parse_sent(rows: Rows) -> list[Sent]:
-    """The Claims sheet's rows, with what decides whether a line was sent or needs a corrected claim."""
-    sent: list[Sent] = []
-    if not rows:
-        return sent
-    index = column_index(rows[0])
-    for row_number, row in enumerate(rows[1:], start=2):
-        if row_is_blank(row):
-            continue
-        try:
-            date = _date(cell(row, index, c.DATE))
-        except ValueError:
-            date = None
-        sent.append(
-            Sent(
-                row=row_number,
-                date=date,
-                client=client_key(_text(cell(row, index, c.CLIENT))),
-                payer=name_key(cell(row, index, c.PAYER)),
-                code=parse_code(cell(row, index, c.CODE)),
-                status=_text(cell(row, index, c.STATUS)).casefold(),
-                reason=_text(cell(row, index, c.REASON)),
-                claim_id=_text(cell(row, index, c.CLAIM_ID)),
-                payer_claim_id=_text(cell(row, index, c.PAYER_CLAIM_ID)),
-            )
-        )
-    return sent
-
-
-def needs_correction(rows: Sequence[Sent]) -> Sent | None:
+def needs_correction(rows: Sequence[ClaimRow]) -> ClaimRow | None:
     """The denied row a corrected claim answers, when the service's latest word is such a denial."""
     if not rows:
         return None
     latest = max(rows, key=lambda r: r.row)
-    if latest.status != Status.DENIED.value.casefold():
+    if latest.status is not Status.DENIED:
         return None
     reasons = {part.split("-", 1)[-1].strip() for part in re.split(r"[;,]", latest.reason) if part.strip()}
     return latest if reasons & CORRECTABLE else None
 
 
-def corrected_in_flight(rows: Sequence[Sent]) -> str:
+def corrected_in_flight(rows: Sequence[ClaimRow]) -> str:
     """The payer claim number a corrected claim was sent for, when that is the service's latest row."""
     if not rows:
         return ""
     latest = max(rows, key=lambda r: r.row)
     match = _CORRECTED.match(latest.reason)
-    return match.group(1) if match and latest.status == Status.SUBMITTED.value.casefold() else ""
+    return match.group(1) if match and latest.status is Status.SUBMITTED else ""
 
 
-def next_claim_ids(sent: Iterable[Sent]) -> Iterable[str]:
+def next_claim_ids(sent: Iterable[ClaimRow]) -> Iterable[str]:
     """Claim IDs `CB000001`, `CB000002`, ... after the highest the Claims sheet holds."""
     numbers = [int(m.group(1)) for s in sent if (m := _CLAIM_ID.match(s.claim_id))]
     number = max(numbers, default=0)
@@ -682,7 +641,7 @@ def make_claims(
     clients: Mapping[str, ClientInfo],
     provider: Provider,
     extras: Mapping[tuple[str, int], LineExtras],
-    sent: Sequence[Sent],
+    sent: Sequence[ClaimRow],
     *,
     electronic: Mapping[str, bool],
     resend: bool = False,
@@ -691,12 +650,13 @@ def make_claims(
 
     `results` are a check's results for the lines in scope (their flags); `electronic` says per
     payer key whether its claims go as an 837 (then its Payer ID and the envelope IDs are needed).
-    Each missing item flags the lines of its own claim only.
+    Each missing item flags the lines of its own claim only. `sent` are the Claims sheet's rows
+    (their payers under the Payers sheet's names).
     """
     batch = Batch()
-    sent_by: dict[tuple[Any, ...], list[Sent]] = {}
+    sent_by: dict[tuple[Any, ...], list[ClaimRow]] = {}
     for row in sent:
-        sent_by.setdefault((row.date, row.client, row.payer), []).append(row)
+        sent_by.setdefault((row.date, client_key(row.client), name_key(row.payer)), []).append(row)
     groups: dict[tuple[Any, ...], list[Line]] = {}
     for line in lines:
         where = (line.sheet, line.row)

@@ -581,6 +581,8 @@ def _print_claims(submission: Submission) -> None:
 
 def _print_provider_adjustments(result: ImportResult) -> None:
     """The Provider adjustments block: each PLB with its reason and amount, once per payment."""
+    from cptbill.era import provider_rows_note
+
     if not result.adjustments:
         out.print("Provider adjustments (PLB): none new.")
         return
@@ -594,6 +596,8 @@ def _print_provider_adjustments(result: ImportResult) -> None:
             f"  {item.source}: {item.reason}{reference} {usd(item.amount)}", markup=False, soft_wrap=True
         )
     out.print(f"  total {usd(result.provider_adjustments)}", markup=False)
+    if result.provider_rows:
+        out.print(f"  {provider_rows_note(result.provider_rows)}", markup=False, soft_wrap=True)
 
 
 @app.command("addin", epilog="Example: cptbill addin my-addin")

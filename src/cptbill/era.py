@@ -19,7 +19,7 @@ from cptbill import contract as c
 from cptbill.book import Book, append_claims, find_sheet
 from cptbill.contract import Status, name_key
 from cptbill.errors import CptbillError
-from cptbill.history import payer_matcher
+from cptbill.history import payer_matcher, split_reasons
 from cptbill.models import Claim, Model, Payer, money
 from cptbill.schema import parse_claims, parse_code, parse_payers
 from cptbill.submit import settle_submitted
@@ -41,6 +41,9 @@ PRIOR_PAYER = "23"  # CARC 23: the impact of prior payer(s) adjudication, whatev
 #: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), and what a
 #: prior payer paid (OA-23) or what exceeds the charges (OA-94) on a secondary claim.
 NOT_A_CUT = frozenset({"CO-45", "CO-42", "CO-A2", "CO-253", "OA-23", "OA-94"})
+
+#: The "group" of a provider adjustment on Claims (`PLB-WO 15.00`), beside CAS's CO, PR, OA, PI.
+PLB = "PLB"
 
 #: Most warnings listed per file; the rest are counted.
 MAX_WARNINGS = 12
@@ -99,10 +102,15 @@ class RemittanceLine(Model):
     @property
     def adjusted(self) -> str:
         """Every adjustment with its amount: `CO-45 20.00; PR-1 60.00`."""
-        totals: dict[str, Decimal] = {}
-        for a in self.adjustments:
-            totals[a.code] = totals.get(a.code, Decimal(0)) + a.amount
-        return "; ".join(f"{code} {money(amount):.2f}" for code, amount in totals.items())
+        return _adjusted_text((a.code, a.amount) for a in self.adjustments)
+
+
+def _adjusted_text(adjustments: Iterable[tuple[str, Decimal]]) -> str:
+    """An Adjusted cell: each code's total, in file order: `CO-45 20.00; PR-1 60.00`."""
+    totals: dict[str, Decimal] = {}
+    for code, amount in adjustments:
+        totals[code] = totals.get(code, Decimal(0)) + amount
+    return "; ".join(f"{code} {money(amount):.2f}" for code, amount in totals.items())
 
 
 class ProviderAdjustment(Model):
@@ -112,6 +120,15 @@ class ProviderAdjustment(Model):
     reason: str  # PLB03-1, e.g. WO (overpayment recovery), L6 (interest), FB (forwarding balance)
     reference: str  # PLB03-2
     amount: Decimal
+    payer: str = ""  # the payer's name in the remittance (N1*PR N102)
+    payer_ids: tuple[str, ...] = ()  # N1*PR N104 and REF*2U
+    paid_on: dt.date | None = None  # the payment's date: BPR16, else the production date DTM*405
+    claimless: bool = False  # its transaction holds no claim (CLP): nothing else records the payment
+
+    @property
+    def code(self) -> str:
+        """As written on Claims, like a CAS group and reason: `PLB-WO`."""
+        return f"{PLB}-{self.reason}"
 
 
 class Remittance(Model):
@@ -140,6 +157,7 @@ class ImportResult:
     duplicates: int = 0
     unmatched_payers: list[str] = field(default_factory=list)
     adjustments: list[ProviderAdjustment] = field(default_factory=list)  # new ones, once per file
+    provider_rows: int = 0  # Claims rows added for payments with provider adjustments and no claim
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -488,13 +506,19 @@ def _map(name: str, transactions: list[_Transaction]) -> Remittance:
 
 def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
     payer, payer_ids, trace, party = "", [], "", ""
+    paid_on: dt.date | None = None
     claims: list[_Claim] = []
     claim: _Claim | None = None
     service: _Service | None = None
+    adjustments: list[ProviderAdjustment] = []
     for segment in transaction.segments:
         kind = segment.id
         if kind == "TRN" and not trace:
             trace = segment.get(2)
+        elif kind == "BPR":
+            paid_on = _date(segment.get(16)) or paid_on
+        elif kind == "DTM" and claim is None and segment.get(1) == "405":
+            paid_on = paid_on or _date(segment.get(2))
         elif kind == "N1" and claim is None:
             party = segment.get(1)
             if party == "PR":
@@ -507,7 +531,7 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
             claims.append(claim)
         elif kind == "PLB":
             claim = service = None
-            reading.adjustments.extend(_plb(reading, segment, trace))
+            adjustments.extend(_plb(reading, segment, trace))
         elif claim is None:
             continue
         elif kind == "SVC":
@@ -532,6 +556,8 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
         elif kind == "REF" and service is not None and segment.get(1) == "6R":
             service.line = segment.get(2)
     source = f"{reading.name} #{trace}" if trace else reading.name
+    payment = {"payer": payer, "payer_ids": tuple(payer_ids), "paid_on": paid_on, "claimless": not claims}
+    reading.adjustments.extend(a.model_copy(update=payment) for a in adjustments)
     for claim in claims:
         reading.claims += 1
         reading.claims_paid += _money(reading, claim.clp, 4)
@@ -558,7 +584,8 @@ def _claim_rows(
         return [
             RemittanceLine(
                 date=claim.date, code=None, units=None, billed=_money(reading, clp, 3), paid=claim_paid,
-                status=_status(status_code, claim_paid, claim.adjustments), adjustments=tuple(claim.adjustments),
+                status=_status(status_code, claim_paid, claim.adjustments, billed=_money(reading, clp, 3)),
+                adjustments=tuple(claim.adjustments),
                 line="", **common,
             )
         ]  # fmt: skip
@@ -585,7 +612,7 @@ def _claim_rows(
                 units=_units(reading, svc, 5, 1.0),
                 billed=billed[i],
                 paid=line_paid,
-                status=_status(status_code, line_paid, adjustments, reversal=paid[i] < 0),
+                status=_status(status_code, line_paid, adjustments, reversal=paid[i] < 0, billed=billed[i]),
                 adjustments=adjustments,
                 line=service.line or str(i + 1),
                 billed_units=_units(reading, svc, 7, None),
@@ -606,13 +633,22 @@ def _share(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
 
 
 def _status(
-    claim_status: str, paid: Decimal, adjustments: Iterable[Adjustment], reversal: bool | None = None
+    claim_status: str,
+    paid: Decimal,
+    adjustments: Iterable[Adjustment],
+    reversal: bool | None = None,
+    billed: Decimal | None = None,
 ) -> Status:
-    """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amount and the CAS.
+    """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amounts and the CAS.
 
     `reversal`: the payer's own amount is negative (SVC03; by default `paid`). A line that goes
-    below 0 only by its share of the claim's adjustments is not a reversal.
+    below 0 only by its share of the claim's adjustments is not a reversal. A line billed 0 and
+    paid 0 (a no-charge line: a CPT II or other reporting code, a service included in another
+    one, CO-97 or CO-246 for 0.00 or no CAS at all) is settled as `Paid` when the claim was
+    processed (not denied, reversed, forwarded or an estimate) and the client owes nothing:
+    nothing was asked and nothing is left to chase.
     """
+    adjustments = tuple(adjustments)
     codes = {a.code for a in adjustments if a.amount}
     groups = {a.group for a in adjustments if a.amount}
     # CARC 23, the prior payer's adjudication, in any group (OA-23; CO-23 from some Medicaid plans)
@@ -628,6 +664,8 @@ def _status(
         return Status.DENIED
     if claim_status in FORWARDED:  # whatever was paid: the claim goes on to the next payer
         return Status.FORWARDED
+    if billed == 0 and paid == 0 and sum((a.amount for a in adjustments if a.group == "PR"), Decimal(0)) <= 0:
+        return Status.PAID  # a no-charge line, processed: nothing billed, nothing owed
     if paid > 0:
         return Status.PARTIAL if beyond_contract else Status.PAID
     if prior_payer:
@@ -924,53 +962,144 @@ def import_remittances(
 
     Every file is read before the workbook is touched. `loaded_payers` are the Payers sheet's
     payers by name key; None reads them from the book. Provider adjustments (PLB) are counted
-    once per check or EFT number: not again when a file already on Claims is imported again.
+    once per payment (payer and check or EFT number): not again when a file already on Claims is
+    imported again. A payment that holds PLB items and no claim gets a Claims row of its own
+    (`_provider_cells`), by which a later import of it is recognised: same payer, check or EFT
+    number and adjustments.
     """
     remittances = [p if isinstance(p, Remittance) else read_remittance(p) for p in paths]
     if loaded_payers is None:
         payers_sheet = find_sheet(book, c.PAYERS)
         loaded_payers = parse_payers(book.read(payers_sheet) if payers_sheet else [])[0]
     payer_of = payer_matcher(loaded_payers.values())
+    unmatched: set[str] = set()
+
+    def matched(name: str, ids: Sequence[str]) -> str | None:
+        """The Payers sheet's name, or None with the payer listed as unmatched."""
+        found = payer_of(name, ids)
+        if found is None:
+            unmatched.add(name or (ids[0] if ids else "(no payer name)"))
+        return found
+
+    def payers_of(name: str, ids: Sequence[str] = ()) -> set[str]:
+        """Every name key a payment's payer may be written under (ERA names may be added later)."""
+        return {name_key(n) for n in (payer_of(name, ids), name, *ids) if n}
+
     sheet = find_sheet(book, c.CLAIMS)
     rows = book.read(sheet) if sheet else []
     seen: set[tuple[Any, ...]] = set()
-    sources: set[str] = set()
+    known = _Payments()
     for claim in parse_claims(rows)[0]:
         seen.update(_claim_keys(claim))
         if claim.source:
-            sources.add(_payment_key(claim.source))
+            known.add(
+                _payment_of(claim.source, claim.adjusted, _is_provider_row(claim)), payers_of(claim.payer)
+            )
     result = ImportResult(files=len(remittances))
-    unmatched: set[str] = set()
     new: list[tuple[RemittanceLine, str]] = []
+    recorded: list[dict[str, Any]] = []
     for remittance in remittances:
         result.warnings.extend(remittance.warnings)
-        # a file already imported (one of its payments is on Claims) brings no provider adjustment
-        # again, also none of a transaction that holds PLB items and no claim
-        if not {_payment_key(line.source) for line in remittance.lines} & sources:
-            result.adjustments.extend(
-                a for a in remittance.adjustments if _payment_key(a.source) not in sources
+        paid = [
+            (_payment_of(line.source), payers_of(line.payer, line.payer_ids)) for line in remittance.lines
+        ]
+        # a file already imported (one of its payments is on Claims) brings no provider adjustment again
+        again = any(known.has(*p) for p in paid)
+        for items in _by_payment(remittance.adjustments):
+            first = items[0]
+            payment = _payment_of(
+                first.source, _adjusted_text((a.code, a.amount) for a in items), first.claimless
             )
+            payers = payers_of(first.payer, first.payer_ids)
+            if again or known.has(payment, payers):
+                continue
+            if first.claimless:  # nothing else records this payment: a row of its own does
+                known.add(payment, payers)
+                payer = matched(first.payer, first.payer_ids)
+                recorded.append(
+                    _provider_cells(items, payer or first.payer or next(iter(first.payer_ids), ""))
+                )
+            result.adjustments.extend(items)
         for line in remittance.lines:
             result.lines += 1
-            payer = payer_of(line.payer, line.payer_ids)
-            if payer is None:
-                unmatched.add(line.payer or (line.payer_ids[0] if line.payer_ids else "(no payer name)"))
+            payer = matched(line.payer, line.payer_ids)
             keys = _line_keys(line)
             if keys & seen:
                 result.duplicates += 1
                 continue
             seen.add(next(k for k in keys if k[0] != _ONE_ID))
             new.append((line, payer or line.payer or line.payer_id))
-        sources.update(_payment_key(line.source) for line in remittance.lines)
-        sources.update(_payment_key(a.source) for a in remittance.adjustments)
+        for payment, payers in paid:
+            known.add(payment, payers)
+        for a in remittance.adjustments:
+            if not a.claimless:
+                known.add(_payment_of(a.source), payers_of(a.payer, a.payer_ids))
     settled = settle_submitted(book, sheet, rows, new, _cells)  # answers to claims sent by `cptbill claims`
     new = settled.rest
     result.duplicates += settled.repeated
     result.added = len(new) + settled.settled
+    result.provider_rows = len(recorded)
     result.unmatched_payers = sorted(unmatched, key=lambda n: (n.casefold(), n))
-    if new:
-        append_claims(book, sheet, rows, [_cells(line, payer) for line, payer in new])
+    append_claims(book, sheet, rows, [*(_cells(line, payer) for line, payer in new), *recorded])
     return result
+
+
+class _Payments:
+    """Payments on Claims, by check/EFT number, with the payer names each may be written under."""
+
+    def __init__(self) -> None:
+        self._payers: dict[tuple[str, ...], set[str]] = {}
+
+    def add(self, payment: tuple[str, ...], payers: set[str]) -> None:
+        self._payers.setdefault(payment, set()).update(payers)
+
+    def has(self, payment: tuple[str, ...], payers: set[str]) -> bool:
+        return not self._payers.get(payment, set()).isdisjoint(payers)
+
+
+def _payment_of(source: str, adjusted: str = "", claimless: bool = False) -> tuple[str, ...]:
+    """A payment as recognised: its check/EFT number (else its file); without claims, also its
+    adjustments, the only other thing that tells it from another payment with that number."""
+    if claimless:
+        return (_payment_key(source), *_adjustment_key(adjusted))
+    return (_payment_key(source),)
+
+
+def provider_rows_note(count: int) -> str:
+    """What the import summary says about the rows of payments without claims."""
+    payments = "1 payment" if count == 1 else f"{count} payments"
+    return f"{payments} without claims added to Claims (Reason PLB-...), so importing it again counts nothing"
+
+
+def _by_payment(adjustments: Iterable[ProviderAdjustment]) -> list[list[ProviderAdjustment]]:
+    """A file's provider adjustments by transaction (file, check/EFT number, payer), in file order."""
+    found: dict[tuple[Any, ...], list[ProviderAdjustment]] = {}
+    for a in adjustments:
+        found.setdefault((a.source, a.payer, a.payer_ids, a.claimless), []).append(a)
+    return list(found.values())
+
+
+def _is_provider_row(claim: Claim) -> bool:
+    """A Claims row that records a payment's provider adjustments (PLB-...), not a service line."""
+    reasons = split_reasons(claim.reason)
+    return bool(reasons) and not claim.claim_id and all(r.startswith(f"{PLB}-") for r in reasons)
+
+
+def _adjustment_key(adjusted: str) -> tuple[str, ...]:
+    """An Adjusted cell as compared: `PLB-L6 -5.00; PLB-FB -15.00`, spaces and case aside."""
+    return tuple(" ".join(part.split()) for part in split_reasons(adjusted))
+
+
+def _provider_cells(items: Sequence[ProviderAdjustment], payer: str) -> dict[str, Any]:
+    """The Claims row of a payment without claims: its date, payer, what the adjustments paid, each one."""
+    return {
+        c.DATE: items[0].paid_on,
+        c.PAYER: payer,
+        c.PAID: float(money(-sum((a.amount for a in items), Decimal(0)))),
+        c.REASON: "; ".join(dict.fromkeys(a.code for a in items)),
+        c.SOURCE: items[0].source,
+        c.ADJUSTED: _adjusted_text((a.code, a.amount) for a in items),
+    }
 
 
 def _payment_key(source: str) -> str:
@@ -1060,6 +1189,7 @@ __all__ = [
     "Remittance",
     "RemittanceLine",
     "import_remittances",
+    "provider_rows_note",
     "read_remittance",
     "read_remittance_text",
 ]

@@ -578,6 +578,8 @@ def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) 
 
 def import_summary(result: ImportResult) -> str:
     """What `cptbill import-era` prints about an import, as the message box's text."""
+    from cptbill.era import provider_rows_note
+
     files = f"{result.files} file" + ("s" if result.files != 1 else "")
     lines = [
         f"{files}, {result.lines} service lines: {result.added} added to Claims, "
@@ -596,6 +598,8 @@ def import_summary(result: ImportResult) -> str:
             reference = f" {item.reference}" if item.reference else ""
             lines.append(f"  {item.source}: {item.reason}{reference} {usd(item.amount)}")
         lines.append(f"  total {usd(result.provider_adjustments)}")
+        if result.provider_rows:
+            lines.append(f"  {provider_rows_note(result.provider_rows)}")
     else:
         lines.append("Provider adjustments (PLB): none new.")
     lines += [f"Warning: {warning}" for warning in result.warnings]

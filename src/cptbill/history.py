@@ -147,6 +147,12 @@ def with_payer_names(claims: Sequence[Claim], payers: Mapping[str, Payer]) -> li
     return result
 
 
+def no_charge(claim: Claim) -> bool:
+    """A line billed 0 and paid 0, settled (a reporting code, a service included in another one):
+    it says nothing about what the payer pays for its code, so it is not learned from."""
+    return claim.status is Status.PAID and claim.billed == 0 and not claim.paid
+
+
 def split_reasons(text: str) -> list[str]:
     """Reason codes as written (`CO-45; PR-2` or `CO-45, PR-2`), upper case, blanks dropped."""
     return [part.strip().upper() for part in re.split(r"[;,]", text) if part.strip()]
@@ -159,7 +165,7 @@ def outcomes(claims: Iterable[Claim], when: dt.date | None = None) -> ClaimHisto
     for claim in claims:
         if claim.date is not None:
             claimed.add((claim.date, client_key(claim.client), name_key(claim.payer)))
-        if claim.code is None or claim.status is None or not claim.payer.strip():
+        if claim.code is None or claim.status is None or not claim.payer.strip() or no_charge(claim):
             continue
         if claim.status is Status.DENIED and not true_denial(claim):
             continue  # missing data or a duplicate: a corrected claim, not the payer's verdict on the code

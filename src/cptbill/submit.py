@@ -18,7 +18,6 @@ from cptbill.claims import (
     parse_line_extras,
     parse_payer_extras,
     parse_provider,
-    parse_sent,
     slug,
     with_flags,
 )
@@ -97,7 +96,7 @@ def run_claims(
     provider = parse_provider(book.read(settings_sheet) if settings_sheet else [])
     batch = make_claims(
         lines, results, payer_info, parse_clients(book.read(clients_sheet) if clients_sheet else []),
-        provider, extras, parse_sent(claims_rows_read), electronic=electronic, resend=resend,
+        provider, extras, loaded.claims or [], electronic=electronic, resend=resend,
     )  # fmt: skip
     submission = Submission(month=chosen, claims=batch.claims, batch=batch)
     by_payer: dict[str, list[Claim]] = {}

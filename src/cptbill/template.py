@@ -560,7 +560,8 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                     "from true denials which code each payer pays best, lists what to do next on the "
                     "Follow-up sheet (bill the client, a corrected claim, an appeal) and what the payer "
                     "paid short on the Shortfalls sheet. cptbill import-era fills it from 835 files, "
-                    "with Patient owes and every adjustment's amount.",
+                    "with Patient owes and every adjustment's amount (a payment of provider "
+                    "adjustments only gets a row of its own, Reason PLB-...).",
                 ),
                 (
                     c.SETTINGS,
