@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from claims_book import CLAIMS, CLIENTS, PAYERS, SETTINGS, claims_book, day, pyx12_errors
+from claims_book import CLAIMS, CLIENTS, PAYERS, SETTINGS, SUMMIT, claims_book, day, pyx12_errors
 from conftest import need
 from cptbill import cms1500
 from cptbill.book import MemoryBook
@@ -364,6 +364,19 @@ def test_claims_rows_written_with_the_remittances_payer_name_count_through_era_n
     unknown = run(claims_book(Claims=claims))
     assert "Rosa Delgado" in {c.client.name for c in unknown.claims}
     assert claim_of(unknown, "Grace Okafor").corrects == ""
+
+
+def test_a_sent_row_with_an_amount_typed_as_text_still_counts_as_sent() -> None:
+    """`tbd` in Paid keeps a row out of the history, not out of what was sent: no second claim, no
+    claim ID used twice."""
+    claims = [
+        *CLAIMS,
+        [day(2), "Rosa Delgado", SUMMIT, "97124", 3, 120, "tbd", "Submitted", None, "CB000009", 1,
+         "claims-2026-11-summit-mutual.837, sent 2026-11-20", None, None],
+    ]  # fmt: skip
+    submission = run(claims_book(Claims=claims))
+    assert "Rosa Delgado" not in {c.client.name for c in submission.claims}
+    assert min(c.claim_id for c in submission.claims) == "CB000010"
 
 
 def test_modifiers_and_home_visits_on_the_service_line() -> None:

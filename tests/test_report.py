@@ -83,6 +83,14 @@ def test_summary_for_a_month_against_hand_computed_figures() -> None:
     ]
 
 
+def test_a_line_billed_and_paid_0_is_no_paid_claim_in_the_denial_rate() -> None:
+    """A CPT II reporting line (billed 0, paid 0, settled Paid by import-era) is not a claim paid."""
+    claims = [*CLAIMS, [D(2026, 11, 2), "Rosa", "Summit Mutual", "3051F", 1, 0, 0, "Paid", None]]
+    book = MemoryBook({"Sessions": SESSIONS, "Payers": PAYERS, "Claims": claims})
+    summit = summary_rows(load(book), None, "2026-11")[0]
+    assert (summit.payer, summit.denied, summit.decided, summit.denial_rate) == ("Summit Mutual", 2, 3, 2 / 3)
+
+
 def test_summary_over_all_months_nets_the_take_back() -> None:
     rows = summary_rows(load(sample_book()), None, None)
     october = [figures(r) for r in rows if r.month == "2026-10"]

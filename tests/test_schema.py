@@ -534,8 +534,8 @@ def test_claims_parsing() -> None:
         ["2026-11-06", "Fay", "Blue", "97124", 1, "lots", None, "Paid", None, None, None],
     ]
     claims, warnings = parse_claims(rows)
-    assert [c.row for c in claims] == [2, 3, 5, 6, 7]
-    ann, bob, cy, dee, eve = claims
+    assert [c.row for c in claims] == [2, 3, 5, 6, 7, 8]
+    ann, bob, cy, dee, eve, fay = claims
     assert (ann.date, ann.code, ann.units, ann.billed, ann.paid, ann.status) == (
         dt.date(2026, 11, 3), "97140", 2.0, Decimal(64), Decimal(60), Status.PAID,
     )  # fmt: skip
@@ -546,11 +546,14 @@ def test_claims_parsing() -> None:
     assert (cy.date, cy.units, cy.status) == (None, 0.0, Status.PENDING)
     assert (dee.paid, dee.status) == (Decimal(-30), Status.REVERSED)
     assert eve.status is None
+    # an amount that cannot be read: the row is no outcome, but it is a claim on the sheet
+    assert (fay.client, fay.billed, fay.status, fay.code) == ("Fay", None, None, "97124")
     assert warnings == [
         "Claims row 5: Units is not a number; counted as 0.",
         "Claims row 7: Status is not one of Paid, Denied, Partial, Pending, Reversed, Patient, "
         "Other payer, Forwarded, Predetermination, Submitted; ignored.",
-        "Claims row 8: Billed or Paid is not an amount; row ignored.",
+        "Claims row 8: Billed or Paid is not an amount; the row is left out of the claim history and the "
+        "report (it still counts as a claim sent).",
     ]
     assert parse_claims([]) == ([], [])
 
@@ -657,7 +660,8 @@ def test_claims_columns_of_import_era_and_numbers_out_of_range() -> None:
          "lots", None],
     ]  # fmt: skip
     claims, warnings = parse_claims(rows)
-    ann, cy = claims
+    ann, bo, cy = claims
+    assert (bo.client, bo.paid, bo.status) == ("Bo", None, None)
     assert (ann.patient_owes, ann.adjusted, ann.payer_claim_id, ann.source) == (
         Decimal(120), "CO-45 40.00; PR-1 120.00", "SMI5", "x.835 #EFT1",
     )  # fmt: skip
@@ -669,7 +673,9 @@ def test_claims_columns_of_import_era_and_numbers_out_of_range() -> None:
     )
     assert (cy.units, cy.patient_owes, cy.billed_units, cy.paid) == (0.0, None, None, Decimal(60))
     assert warnings == [
-        "Claims row 3: Billed or Paid is not an amount; row ignored.",
+        "Claims row 3: Billed or Paid is not an amount; the row is left out of the claim history and the "
+        "report (it still counts as a claim sent).",
+        "Claims row 3: Units is not a number; counted as 0.",
         "Claims row 4: Patient owes is not an amount; read as blank.",
         "Claims row 4: Units is not a number; counted as 0.",
         "Claims row 4: Billed units is not a number of units; read as blank.",

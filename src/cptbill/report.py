@@ -10,7 +10,8 @@ What each Summary column counts (so a user can check it by hand):
   Paid = the Paid column of the rows that received money (Paid, Partial, Forwarded, Other
   payer, Patient) and of Reversed rows (a reversal counts negative);
   Shortfall = the differences of the month's services on the Shortfalls list;
-  Denial rate = denied claims / (paid + partial + denied claims), any code.
+  Denial rate = denied claims / (paid + partial + denied claims), any code (a line billed 0
+  and paid 0, a reporting code, is no paid claim).
 - Expected and Paid are not about the same lines: they compare what the month's sessions
   should bring with what the payers paid for that month so far.
 """
@@ -30,7 +31,16 @@ from cptbill import contract as c
 from cptbill.book import DATE_FORMAT, MONEY_FORMAT, BarChartSpec, Book, Loaded, find_sheet, same_rows
 from cptbill.codes import HOT_COLD_PACK, MANUAL_THERAPY, MASSAGE
 from cptbill.contract import Status, client_key, name_key
-from cptbill.history import BILL_CLIENT, PAID, FollowUp, Shortfall, follow_ups, net_paid, shortfalls
+from cptbill.history import (
+    BILL_CLIENT,
+    PAID,
+    FollowUp,
+    Shortfall,
+    follow_ups,
+    net_paid,
+    no_charge,
+    shortfalls,
+)
 from cptbill.models import Claim, Line, Model, Plan, Settings
 from cptbill.plan import is_either, visit_key
 from cptbill.schema import parse_month
@@ -179,7 +189,7 @@ def _summary(loaded: Loaded, plan: Plan | None, month: str | None) -> tuple[list
         t = tally(when, claim.payer)
         t.paid += net_paid(claim)
         t.denied += claim.status is Status.DENIED
-        t.decided += claim.status in (*PAID, Status.DENIED)
+        t.decided += claim.status in (*PAID, Status.DENIED) and not no_charge(claim)  # $0 lines: no claim
     for short in shortfalls(claims, loaded.payers):
         when = _month(short.date, month)
         if when is not None:

@@ -687,8 +687,12 @@ def parse_claims(rows: Rows) -> tuple[list[Claim], list[str]]:
             billed = _claim_money(cell(row, index, c.BILLED))
             paid = _claim_money(cell(row, index, c.PAID))
         except ValueError:
-            warnings.append(f"{where}: Billed or Paid is not an amount; row ignored.")
-            continue
+            # kept, with no status: the claims job still sees the line as sent and its claim ID taken
+            warnings.append(
+                f"{where}: Billed or Paid is not an amount; the row is left out of the claim history "
+                "and the report (it still counts as a claim sent)."
+            )
+            billed = paid = status = None
         try:
             owes = _claim_money(cell(row, index, c.PATIENT_OWES))
         except ValueError:
