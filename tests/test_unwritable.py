@@ -201,11 +201,13 @@ def test_guarded_ranges_are_read_in_each_form() -> None:
     xml = (
         b"<x:worksheet><x:sheetData><x:row r='2'><x:c r='E2'><x:f t='array' ref='E2:E3'>A</x:f></x:c>"
         b'<x:c><x:f t="shared" ref="G2:G4" si="0">B</x:f></x:c></x:row></x:sheetData>'
-        b'<x:mergeCells count="1"><x:mergeCell ref="H2:I2"/></x:mergeCells></x:worksheet>'
+        b"<x:mergeCells count='2'><x:mergeCell ref=\"H2:I2\"/><x:mergeCell ref='J2:J3'/></x:mergeCells>"
+        b"</x:worksheet>"
     )
     found = editor.guarded_ranges(xml)
     assert [(g.kind, g.ref, g.master) for g in found] == [
         ("merged", "H2:I2", None),
+        ("merged", "J2:J3", None),
         ("array", "E2:E3", None),
         ("shared", "G2:G4", (2, 7)),
     ]

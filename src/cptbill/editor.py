@@ -359,7 +359,7 @@ _ATTR = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _DIMENSION = re.compile(
     rb"<((?:[\w.-]+:)?)dimension\b" + _QUOTED_ATTRS + rb"/?>(?:\s*</(?:[\w.-]+:)?dimension>)?"
 )
-_MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\b[^>]*?\bref=\"([^\"]+)\"")
+_MERGE = re.compile(rb"<(?:[\w.-]+:)?mergeCell\b[^>]*?\bref\s*=\s*(?:\"([^\"]+)\"|'([^']+)')")
 _FORMULA = re.compile(rb"<(?:[\w.-]+:)?f[\s>/]")
 #: A `<col>` element: (prefix, attributes); written `<col/>` or `<col></col>`.
 _COLS = re.compile(rb"<((?:[\w.-]+:)?)col\b(" + _QUOTED_ATTRS + rb")(?:/>|>\s*</(?:[\w.-]+:)?col\s*>)")
@@ -940,7 +940,7 @@ def guarded_ranges(data: bytes) -> list[Guarded]:
     found: list[Guarded] = []
     if merges:
         for match in _MERGE.finditer(data, end):
-            ref = match.group(1).decode()
+            ref = (match.group(1) or match.group(2)).decode()
             try:
                 found.append(Guarded("merged", ref, range_bounds(ref)))
             except ValueError:
