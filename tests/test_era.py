@@ -574,6 +574,39 @@ def test_a_line_below_zero_only_by_its_share_of_the_claim_is_not_a_reversal() ->
     assert lines[1].paid < 0 and lines[1].status == Status.DENIED
 
 
+def test_a_line_denied_on_a_forwarded_claim_is_denied() -> None:
+    """CLP02 19 (paid as primary, forwarded to the next payer): the client's share goes on, but a
+    line the payer denied with its own reason (CO-B15, paid 0) is this payer's denial to work.
+
+    Found in a Medicare (Novitas) crossover remittance, where it read as Forwarded.
+    """
+    lines = read_remittance_text(
+        "crossover.835",
+        remittance_of(
+            "CLP*XO1*19*180*40*10*MB*P3", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "NM1*TT*2*MEDIGAP PLAN*****PI*30002", "MOA***MA18",
+            "SVC*HC:97140*100*0**1", "CAS*CO*B15*100",  # denied by this payer: not forwarded
+            "SVC*HC:97124*80*40**1", "CAS*CO*45*28.7**253*1.3", "CAS*PR*2*10",  # the share goes on
+            "CLP*XO2*23*80*0**MB*P4", "NM1*QC*1*HALE*JUNE****MI*M1",  # not ours: forwarded
+            "SVC*HC:97124*80*0**1", "CAS*CO*109*80",
+        ),
+    ).lines  # fmt: skip
+    assert [(line.code, line.status) for line in lines] == [
+        ("97140", Status.DENIED), ("97124", Status.FORWARDED), ("97124", Status.FORWARDED),
+    ]  # fmt: skip
+
+
+def test_lines_are_counted_from_the_top_of_the_file_even_after_blank_lines() -> None:
+    """A file that begins with blank lines (an 835 pasted from a program's string, indented):
+    a message names the line an editor shows."""
+    data = remittance_of(*CLAIM).replace(b"SE*14*0001", b"SE*15*0001")
+    with pytest.raises(CptbillError, match="segment SE at line 16: segment count is wrong"):
+        read_remittance_text("flat.835", data)
+    indented = b"\n\n" + b"\n".join(b"\t\t" + line for line in data.split(b"\n"))
+    with pytest.raises(CptbillError, match="segment SE at line 18: segment count is wrong"):
+        read_remittance_text("indented.835", indented)
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),

@@ -487,3 +487,17 @@ def test_a_remittance_names_the_client_first_last_where_the_sheet_has_last_first
     assert late_note(old, payer, claimed) is None
     other = outcomes([claim("97124", Status.PAID, client="ROSA DIAZ", date=dt.date(2026, 8, 1))], TODAY)
     assert late_note(old, payer, other) is not None
+
+
+def test_two_lines_of_one_claim_with_the_same_code_and_day_are_two_items() -> None:
+    """A claim may bill one code twice on a day (LT and RT, or 59): each line is its own item.
+
+    Found in a Medicare (Novitas) remittance: a claim's two 62321 lines, both denied CO-151,
+    showed as one follow-up item, the other $4,793 lost from the list.
+    """
+    left = row(2, Status.DENIED, "CO-151", adjusted="CO-151 80.00", line="1")
+    right = row(3, Status.DENIED, "CO-151", adjusted="CO-151 80.00", line="2")
+    assert [i.row for i in items(left, right)] == [2, 3]
+    # the same line answered again later (same claim ID and line) still replaces the earlier one
+    again = row(4, Status.DENIED, "CO-50", adjusted="CO-50 80.00", line="1")
+    assert [i.row for i in items(left, right, again)] == [3, 4]

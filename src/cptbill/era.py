@@ -34,6 +34,7 @@ DENIED_CLAIM = "4"
 REVERSAL = "22"
 PREDETERMINATION = "25"
 FORWARDED = frozenset({"19", "20", "21", "23"})  # processed and sent on to another payer / not ours
+NOT_OURS = "23"  # not our claim, forwarded: the payer did not process it
 SECONDARY = frozenset({"2", "3"})  # processed as secondary or tertiary: another payer came first
 PRIOR_PAYER = "23"  # CARC 23: the impact of prior payer(s) adjudication, whatever its group
 
@@ -274,11 +275,12 @@ def delimiters(text: str) -> Delimiters:
 
 def segments(text: str) -> tuple[list[Segment], Delimiters, bool]:
     """The file's segments, its delimiters, and whether its last segment lacks a terminator."""
-    text = text.lstrip(" \t\r\n\x00")
+    body = text.lstrip(" \t\r\n\x00")
+    line = 1 + text[: len(text) - len(body)].count("\n")  # blank lines before the ISA
+    text = body
     marks = delimiters(text)
     wrapped = marks.terminator not in "\r\n"
     found: list[Segment] = []
-    line = 1
     chunks = text.split(marks.terminator)
     unterminated = bool(chunks[-1].strip(" \t\r\n\x1a\x00"))
     for chunk in chunks:
@@ -641,6 +643,8 @@ def _status(
 ) -> Status:
     """What the payer said (DOMAIN.md, "what a $0 means"), from CLP02, the amounts and the CAS.
 
+    A line paid 0 on a claim processed and forwarded (CLP02 19, 20, 21) with a denial reason of
+    its own and nothing for the client is Denied: the next payer gets the client's share only.
     `reversal`: the payer's own amount is negative (SVC03; by default `paid`). A line that goes
     below 0 only by its share of the claim's adjustments is not a reversal. A line billed 0 and
     paid 0 (a no-charge line: a CPT II or other reporting code, a service included in another
@@ -663,6 +667,8 @@ def _status(
     if claim_status == DENIED_CLAIM:
         return Status.DENIED
     if claim_status in FORWARDED:  # whatever was paid: the claim goes on to the next payer
+        if claim_status != NOT_OURS and paid == 0 and beyond_contract and "PR" not in groups:
+            return Status.DENIED  # but a line it processed and denied (CO-B15) is its own denial
         return Status.FORWARDED
     if billed == 0 and paid == 0 and sum((a.amount for a in adjustments if a.group == "PR"), Decimal(0)) <= 0:
         return Status.PAID  # a no-charge line, processed: nothing billed, nothing owed

@@ -411,9 +411,16 @@ def _service_key(claim: Claim, code: str | None) -> tuple[object, ...]:
 
 
 def _same_line(a: Claim, b: Claim) -> bool:
-    """The same service line: same claim ID and line, or same date, client, payer and code."""
-    if a.claim_id and a.claim_id == b.claim_id and a.line == b.line:
-        return True
+    """The same service line: same claim ID and line, or same date, client, payer and code.
+
+    Two numbered lines of one claim are never the same line, whatever their code and day (a
+    claim may bill a code twice on a day: LT and RT, or with 59).
+    """
+    if a.claim_id and a.claim_id == b.claim_id:
+        if a.line == b.line:
+            return True
+        if a.line and b.line:
+            return False
     return a.date is not None and _service_key(a, a.code) == _service_key(b, b.code)
 
 
