@@ -486,9 +486,16 @@ def test_a_denial_on_a_secondary_claim_is_a_denial() -> None:
 
 
 def remittance_of(*claims: str) -> bytes:
-    """An 835 around the given claim segments (CLP, NM1, SVC, CAS, ...), with a right envelope."""
+    """An 835 around the given claim segments (CLP, NM1, SVC, CAS, ...), with a right envelope
+    and the payment (BPR02) they add up to."""
+    paid = sum(
+        (Decimal(s.split("*")[4] or 0) for s in claims if s.startswith("CLP*")), Decimal(0)
+    ) - sum(
+        (Decimal(p) for s in claims if s.startswith("PLB*") for p in s.split("*")[4::2] if p), Decimal(0)
+    )
+    bpr = f"BPR*I*{abs(paid):.2f}*{'D' if paid < 0 else 'C'}*NON************20260105"
     body = [
-        "ST*835*0001", "BPR*I*0*C*NON************20260105", "TRN*1*T1*1999999999",
+        "ST*835*0001", bpr, "TRN*1*T1*1999999999",
         "N1*PR*SUMMIT MUTUAL INSURANCE*XV*SMI77", "N3*100 INVENTED WAY", "N4*SPRINGFIELD*IL*62701",
         "PER*BL*EDI HELP DESK*TE*5555550100", "N1*PE*TEST MASSAGE STUDIO*XX*1234567893", "LX*1",
         *claims,
@@ -605,6 +612,28 @@ def test_lines_are_counted_from_the_top_of_the_file_even_after_blank_lines() -> 
     indented = b"\n\n" + b"\n".join(b"\t\t" + line for line in data.split(b"\n"))
     with pytest.raises(CptbillError, match="segment SE at line 18: segment count is wrong"):
         read_remittance_text("indented.835", indented)
+
+
+def test_a_payment_that_does_not_add_up_is_a_warning() -> None:
+    """A billing office checks the check or EFT against the remittance: the claims paid (CLP04)
+    less the provider adjustments (PLB) make the payment (BPR02). A file that does not add up is
+    read, with a warning naming its BPR; one that adds up (a debit, BPR03 D, too) has none."""
+    assert read_remittance_text("balanced.835", remittance_of(*CLAIM)).warnings == ()
+    unbalanced = remittance_of(*CLAIM).replace(b"BPR*I*60.00*", b"BPR*I*75*")
+    remittance = read_remittance_text("unbalanced.835", unbalanced)
+    assert [line.paid for line in remittance.lines] == [Decimal(60)]
+    assert remittance.warnings == (
+        "unbalanced.835: segment BPR at line 4: the claims paid (CLP04) less the provider adjustments "
+        "(PLB) come to 60.00, not the payment's 75.00; check the payment against the check or EFT",
+    )
+    debit = remittance_of(
+        "CLP*CN1*22*-80*-60**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "SVC*HC:97124*-80*-60**2",
+        "CAS*CO*45*-20",
+    )  # fmt: skip
+    assert b"BPR*I*60.00*D*" in debit
+    assert read_remittance_text("debit.835", debit).warnings == ()
+    wrong_way = debit.replace(b"BPR*I*60.00*D*", b"BPR*I*60.00*C*")
+    assert "come to -60.00, not the payment's 60.00" in read_remittance_text("c.835", wrong_way).warnings[0]
 
 
 def test_reversals_net_out_in_the_claim_history() -> None:

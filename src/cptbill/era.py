@@ -509,6 +509,7 @@ def _map(name: str, transactions: list[_Transaction]) -> Remittance:
 def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
     payer, payer_ids, trace, party = "", [], "", ""
     paid_on: dt.date | None = None
+    bpr: Segment | None = None
     claims: list[_Claim] = []
     claim: _Claim | None = None
     service: _Service | None = None
@@ -518,7 +519,7 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
         if kind == "TRN" and not trace:
             trace = segment.get(2)
         elif kind == "BPR":
-            paid_on = _date(segment.get(16)) or paid_on
+            paid_on, bpr = _date(segment.get(16)) or paid_on, bpr or segment
         elif kind == "DTM" and claim is None and segment.get(1) == "405":
             paid_on = paid_on or _date(segment.get(2))
         elif kind == "N1" and claim is None:
@@ -564,6 +565,24 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
         reading.claims += 1
         reading.claims_paid += _money(reading, claim.clp, 4)
         reading.lines.extend(_claim_rows(reading, claim, payer, tuple(payer_ids), source))
+    if bpr is not None:
+        _balance(reading, bpr, claims, adjustments)
+
+
+def _balance(
+    reading: _Reading, bpr: Segment, claims: Sequence[_Claim], adjustments: Sequence[ProviderAdjustment]
+) -> None:
+    """Warn when the claims paid less the provider adjustments are not the payment (BPR02; BPR03 D:
+    a debit, the provider pays), as a billing office checks an 835 against its check or EFT."""
+    payment = _money(reading, bpr, 2) * (-1 if bpr.get(3).upper() == "D" else 1)
+    total = sum((_money(reading, c.clp, 4) for c in claims), Decimal(0)) - sum(
+        (a.amount for a in adjustments), Decimal(0)
+    )
+    if total != payment:
+        reading.warnings.append(
+            f"{bpr.where()}: the claims paid (CLP04) less the provider adjustments (PLB) come to "
+            f"{total:.2f}, not the payment's {payment:.2f}; check the payment against the check or EFT"
+        )
 
 
 def _claim_rows(
