@@ -488,9 +488,7 @@ def test_a_denial_on_a_secondary_claim_is_a_denial() -> None:
 def remittance_of(*claims: str) -> bytes:
     """An 835 around the given claim segments (CLP, NM1, SVC, CAS, ...), with a right envelope
     and the payment (BPR02) they add up to."""
-    paid = sum(
-        (Decimal(s.split("*")[4] or 0) for s in claims if s.startswith("CLP*")), Decimal(0)
-    ) - sum(
+    paid = sum((Decimal(s.split("*")[4] or 0) for s in claims if s.startswith("CLP*")), Decimal(0)) - sum(
         (Decimal(p) for s in claims if s.startswith("PLB*") for p in s.split("*")[4::2] if p), Decimal(0)
     )
     bpr = f"BPR*I*{abs(paid):.2f}*{'D' if paid < 0 else 'C'}*NON************20260105"
