@@ -634,6 +634,37 @@ def test_a_payment_that_does_not_add_up_is_a_warning() -> None:
     assert "come to -60.00, not the payment's 60.00" in read_remittance_text("c.835", wrong_way).warnings[0]
 
 
+def test_claim_adjustments_that_repeat_the_lines_are_counted_once() -> None:
+    """An 835 balances each claim: billed less paid (CLP03 - CLP04) is all its adjustments, the
+    claim's and its lines'. Some files repeat the lines' CAS at the claim (seen in public samples:
+    CO-4 on the claim and on its one line). When the lines alone balance the claim, the claim's
+    CAS are the same money: counted once, with a warning; the client owes and the amount at
+    stake are not doubled."""
+    repeated = remittance_of(
+        "CLP*RP1*1*5640*2820**13*P5*11*1", "CAS*CO*4*2820", "NM1*QC*1*HALE*JUNE****MI*M1",
+        "SVC*HC:97124*5640*2820**1", "DTM*472*20260105", "CAS*CO*4*2820",
+        "CLP*RP2*1*2000*1500.50*499.50*15*P6*11*1", "CAS*PR*2*499.50", "NM1*QC*1*HALE*JUNE****MI*M1",
+        "SVC*HC:97124*1200*800**1", "DTM*472*20260105", "CAS*PR*2*400",
+        "SVC*HC:97140*800*700.50**1", "DTM*472*20260105", "CAS*CO*45*99.50",
+    )  # fmt: skip
+    remittance = read_remittance_text("repeated.835", repeated)
+    assert [(line.adjusted, line.patient_owes) for line in remittance.lines] == [
+        ("CO-4 2820.00", Decimal(0)), ("PR-2 400.00", Decimal(400)), ("CO-45 99.50", Decimal(0)),
+    ]  # fmt: skip
+    assert remittance.warnings == (
+        "repeated.835: segment CAS at line 13: the claim's adjustments repeat its service lines' "
+        "(the lines alone make its billed less paid); counted once",
+        "repeated.835: segment CAS at line 19: the claim's adjustments repeat its service lines' "
+        "(the lines alone make its billed less paid); counted once",
+    )
+    # adjustments that add up to neither: read as they are, with a warning
+    short = remittance_of(*CLAIM[:3], "CAS*CO*45*15")
+    assert read_remittance_text("short.835", short).warnings == (
+        "short.835: segment CLP at line 12: the claim's adjustments (CAS) come to 15.00, "
+        "not its billed less paid (20.00)",
+    )
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),

@@ -465,6 +465,7 @@ def _refused(name: str, problem: str) -> CptbillError:
 class _Claim:
     clp: Segment
     adjustments: list[Adjustment] = field(default_factory=list)
+    cas: list[Segment] = field(default_factory=list)  # the claim's own CAS segments
     client: str = ""
     insured: str = ""
     date: dt.date | None = None
@@ -543,6 +544,8 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
         elif kind == "CAS":
             target = service.adjustments if service else claim.adjustments
             target.extend(_cas(reading, segment))
+            if service is None:
+                claim.cas.append(segment)
         elif kind == "NM1" and service is None:
             person = " ".join(p for p in (segment.get(4), segment.get(3)) if p)
             if segment.get(1) == "QC":
@@ -562,11 +565,37 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
     payment = {"payer": payer, "payer_ids": tuple(payer_ids), "paid_on": paid_on, "claimless": not claims}
     reading.adjustments.extend(a.model_copy(update=payment) for a in adjustments)
     for claim in claims:
+        _balance_claim(reading, claim)
         reading.claims += 1
         reading.claims_paid += _money(reading, claim.clp, 4)
         reading.lines.extend(_claim_rows(reading, claim, payer, tuple(payer_ids), source))
     if bpr is not None:
         _balance(reading, bpr, claims, adjustments)
+
+
+def _balance_claim(reading: _Reading, claim: _Claim) -> None:
+    """A claim's adjustments, its own and its lines', make its billed less paid (CLP03 - CLP04).
+
+    When they do not but its lines' alone do, the claim's CAS repeat the lines' (some senders
+    write the same adjustment at both levels): they are dropped, so no money is counted twice.
+    Otherwise a claim that does not add up is read as it is, with a warning.
+    """
+    expected = _money(reading, claim.clp, 3) - _money(reading, claim.clp, 4)
+    lines = sum((a.amount for s in claim.services for a in s.adjustments), Decimal(0))
+    own = sum((a.amount for a in claim.adjustments), Decimal(0))
+    if lines + own == expected:
+        return
+    if claim.services and own and lines == expected:
+        claim.adjustments = []
+        reading.warnings.append(
+            f"{claim.cas[0].where()}: the claim's adjustments repeat its service lines' "
+            "(the lines alone make its billed less paid); counted once"
+        )
+        return
+    reading.warnings.append(
+        f"{claim.clp.where()}: the claim's adjustments (CAS) come to {lines + own:.2f}, "
+        f"not its billed less paid ({expected:.2f})"
+    )
 
 
 def _balance(
