@@ -665,6 +665,19 @@ def test_claim_adjustments_that_repeat_the_lines_are_counted_once() -> None:
     )
 
 
+def test_an_835_group_with_another_functional_id_is_read() -> None:
+    """GS01 other than HP around 835 transactions (GS08 005010X221A1, ST01 835), as in a public
+    sample whose group header was copied from an 837's (GS*HC): nothing is lost, it is read, and
+    pyx12 names the group. A group of 837s stays refused (tests BROKEN, claim.837)."""
+    data = remittance_of(*CLAIM).replace(b"GS*HP*", b"GS*HC*")
+    remittance = read_remittance_text("hc-group.835", data)
+    assert [line.paid for line in remittance.lines] == [Decimal(60)]
+    assert remittance.warnings == (
+        "hc-group.835: segment GS at line 2: GS01 is HC, not HP; read as 835 remittances, as its GS08 "
+        "and ST say",
+    )
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),

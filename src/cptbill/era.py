@@ -345,7 +345,7 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
                 "005010X221"
             ):  # a 5010 835 in an old ISA is read
                 raise _Retired(f"{isa.where()}: ISA12 {isa.get(12)}")
-            if segment.get(1) != FUNCTIONAL_ID or not version.startswith("005010X221"):
+            if not version.startswith("005010X221"):  # 835s under another GS01 (HC) are read
                 what = " ".join(v for v in (segment.get(1), version) if v) or "empty"
                 raise _Unreadable(
                     f"{segment.where()}: the group holds {what}, not 835 remittances ({FUNCTIONAL_ID} {VERSION})"
@@ -865,7 +865,16 @@ def validate(found: Sequence[Segment], marks: Delimiters) -> list[str]:
         for p in _logged_problems(logged, lines, ids)
         if p[0] not in placed and p[2].partition(": ")[2] not in said
     }
-    return [sentence for _, _, sentence in sorted(found_in_tree | logged_only)]
+    groups = {
+        (
+            s.line,
+            0,
+            f"{s.where()}: GS01 is {s.get(1) or 'empty'}, not {FUNCTIONAL_ID}; read as 835 remittances, as its GS08 and ST say",
+        )
+        for s in found
+        if s.id == "GS" and s.get(1) != FUNCTIONAL_ID
+    }
+    return [sentence for _, _, sentence in sorted(found_in_tree | logged_only | groups)]
 
 
 #: The widths of ISA01 to ISA15 (ISA16 is one character).
@@ -894,8 +903,10 @@ def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
                 parts[11], parts[12] = "^", "00501"
         elif segment.id == "IEA" and len(parts) > 2:
             parts[2] = parts[2].strip().zfill(9)
-        elif segment.id == "GS" and len(parts) > 8 and parts[8].strip() == "005010X221":
-            parts[8] = VERSION  # pyx12 knows the A1 map only; the difference touches no claim
+        elif segment.id == "GS" and len(parts) > 8:
+            parts[1] = FUNCTIONAL_ID  # another GS01 around 835s is reported by `validate` itself
+            if parts[8].strip() == "005010X221":
+                parts[8] = VERSION  # pyx12 knows the A1 map only; the difference touches no claim
         out.append("*".join(parts) + "~\n")
     return "".join(out)
 
