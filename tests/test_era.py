@@ -678,6 +678,27 @@ def test_an_835_group_with_another_functional_id_is_read() -> None:
     )
 
 
+def test_lower_case_codes_and_padded_segments_read_as_the_same_remittance() -> None:
+    """Hand-edited and re-wrapped files: segment IDs, qualifiers and codes in lower case (`isa`,
+    `n1*pr`, `hc:97124:gp`, `ref*6r`), and spaces padding each segment before its terminator
+    (also after ISA16). They mean what the upper-case, unpadded file means."""
+    plain = remittance_of(
+        "CLP*LC1*1*80*60**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "SVC*HC:97124:GP*80*60**2",
+        "DTM*472*20260105", "CAS*CO*45*20", "REF*6R*7",
+    )  # fmt: skip
+
+    def read(name: str, data: bytes) -> list[str]:  # names as written: compared in upper case
+        return [
+            repr(line.model_dump(exclude={"source"})).upper()
+            for line in read_remittance_text(name, data).lines
+        ]
+
+    expected = read("a.835", plain)
+    assert "'MODIFIERS': ('GP',)" in expected[0] and "'LINE': '7'" in expected[0]
+    assert read("lower.835", plain.lower()) == expected
+    assert read("padded.835", plain.replace(b"~", b"   ~")) == expected
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),

@@ -206,6 +206,10 @@ class Segment:
             value = parts[part - 1] if part <= len(parts) else ""
         return value.strip()
 
+    def code(self, position: int, part: int = 0) -> str:
+        """A qualifier or code (`PR`, `6R`, `HC`, a modifier), in upper case as some files are not."""
+        return self.get(position, part).upper()
+
     def _separator(self, value: str) -> str:
         """ISA16; or, in a composite that lacks it, the character after its qualifier (`HC>97124`)."""
         if self.component in value or len(value) < 4 or not value[:2].isalpha() or value[2].isalnum():
@@ -239,7 +243,7 @@ def delimiters(text: str) -> Delimiters:
 
     The ISA is read across line breaks, so a file wrapped at 80 columns is read too.
     """
-    if not text.startswith("ISA") or len(text) < 4:
+    if text[:3].upper() != "ISA" or len(text) < 4:
         raise _Unreadable("segment ISA at line 1: the file does not begin with an X12 interchange header")
     element = text[3]
     if element.isalnum() or element in " \t\r\n":
@@ -257,9 +261,12 @@ def delimiters(text: str) -> Delimiters:
         position += 1
     while position < len(text) and text[position] in "\r\n":  # a wrap just before ISA16
         position += 1
-    if position + 1 >= len(text):
+    end = position + 1
+    while end < len(text) - 1 and text[end] == " ":  # segments padded with spaces before their terminator
+        end += 1
+    if end >= len(text):
         raise _Unreadable("segment ISA at line 1: the interchange header is cut short")
-    component, terminator = text[position], text[position + 1]
+    component, terminator = text[position], text[end]
     if terminator == "\r":
         terminator = "\n"
     repetition = values[11][:1] if len(values) > 11 else ""
@@ -338,7 +345,7 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
         elif kind == "GS":
             if gs is not None:
                 raise _Unreadable(f"{segment.where()}: the functional group before it has no GE")
-            version = segment.get(8)
+            version = segment.code(8)
             if version.startswith("004"):
                 raise _Retired(f"{segment.where()}: {version}")
             if _retired(isa.get(12)) and not version.startswith(
@@ -364,7 +371,7 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
         elif kind == "ST":
             if st is not None:
                 raise _Unreadable(f"{segment.where()}: the transaction before it has no SE")
-            if segment.get(1) != TRANSACTION:
+            if segment.code(1) != TRANSACTION:
                 what = segment.get(1) or "an unnamed transaction"
                 raise _Unreadable(f"{segment.where()}: transaction {what} is not an 835")
             st, body = segment, [segment]
@@ -430,7 +437,7 @@ def read_remittance_text(name: str, data: bytes) -> Remittance:
     text = decode(data)
     if not text.strip(" \t\r\n\x00"):
         raise _refused(name, "the file is empty")
-    if not text.lstrip(" \t\r\n\x00").startswith("ISA") and _binary(text):
+    if text.lstrip(" \t\r\n\x00")[:3].upper() != "ISA" and _binary(text):
         raise _refused(name, "it is not a text file")
     try:
         found, marks, unterminated = segments(text)
@@ -521,14 +528,14 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
             trace = segment.get(2)
         elif kind == "BPR":
             paid_on, bpr = _date(segment.get(16)) or paid_on, bpr or segment
-        elif kind == "DTM" and claim is None and segment.get(1) == "405":
+        elif kind == "DTM" and claim is None and segment.code(1) == "405":
             paid_on = paid_on or _date(segment.get(2))
         elif kind == "N1" and claim is None:
-            party = segment.get(1)
+            party = segment.code(1)
             if party == "PR":
                 payer = segment.get(2)
                 payer_ids += [segment.get(4)] if segment.get(4) else []
-        elif kind == "REF" and claim is None and party == "PR" and segment.get(1) == "2U":
+        elif kind == "REF" and claim is None and party == "PR" and segment.code(1) == "2U":
             payer_ids += [segment.get(2)] if segment.get(2) else []
         elif kind == "CLP":
             claim, service = _Claim(segment), None
@@ -548,18 +555,18 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
                 claim.cas.append(segment)
         elif kind == "NM1" and service is None:
             person = " ".join(p for p in (segment.get(4), segment.get(3)) if p)
-            if segment.get(1) == "QC":
+            if segment.code(1) == "QC":
                 claim.client = person
-            elif segment.get(1) == "IL":
+            elif segment.code(1) == "IL":
                 claim.insured = person
         elif kind == "DTM":
             date = _date(segment.get(2))
-            qualifier = segment.get(1)
+            qualifier = segment.code(1)
             if service is not None and qualifier in ("472", "150") and date and not service.date:
                 service.date = date
             elif service is None and qualifier in ("232", "233") and date and not claim.date:
                 claim.date = date
-        elif kind == "REF" and service is not None and segment.get(1) == "6R":
+        elif kind == "REF" and service is not None and segment.code(1) == "6R":
             service.line = segment.get(2)
     source = f"{reading.name} #{trace}" if trace else reading.name
     payment = {"payer": payer, "payer_ids": tuple(payer_ids), "paid_on": paid_on, "claimless": not claims}
@@ -619,7 +626,7 @@ def _claim_rows(
 ) -> list[RemittanceLine]:
     """The claim's rows: one per SVC, or one from CLP; claim-level adjustments shared out by billed."""
     clp = claim.clp
-    status_code = clp.get(2)
+    status_code = clp.code(2)
     claim_paid = _money(reading, clp, 4)
     common = {
         "client": claim.client or claim.insured,
@@ -653,12 +660,12 @@ def _claim_rows(
         svc = service.svc
         adjustments = (*service.adjustments, *claim_shares[i])
         line_paid = paid[i] + paid_shares[i]
-        billed_code = parse_code(svc.get(6, 2)) if svc.get(6) else None
+        billed_code = parse_code(svc.code(6, 2)) if svc.get(6) else None
         rows.append(
             RemittanceLine(
                 date=service.date or claim.date,
-                code=parse_code(svc.get(1, 2)) or svc.get(1, 2).upper() or None,
-                modifiers=tuple(m for m in (svc.get(1, n) for n in range(3, 7)) if m),
+                code=parse_code(svc.code(1, 2)) or svc.code(1, 2) or None,
+                modifiers=tuple(m for m in (svc.code(1, n) for n in range(3, 7)) if m),
                 units=_units(reading, svc, 5, 1.0),
                 billed=billed[i],
                 paid=line_paid,
@@ -737,7 +744,7 @@ def _status(
 
 def _cas(reading: _Reading, segment: Segment) -> Iterator[Adjustment]:
     """Up to six reason/amount pairs of one CAS."""
-    group = segment.get(1).upper()
+    group = segment.code(1)
     for position in (2, 5, 8, 11, 14, 17):
         reason = segment.get(position).upper()
         if reason:
@@ -750,7 +757,7 @@ def _plb(reading: _Reading, segment: Segment, trace: str) -> Iterator[ProviderAd
         if segment.get(position):
             yield ProviderAdjustment(
                 source=source,
-                reason=segment.get(position, 1),
+                reason=segment.code(position, 1),
                 reference=segment.get(position, 2),
                 amount=_money(reading, segment, position + 1),
             )
@@ -872,7 +879,7 @@ def validate(found: Sequence[Segment], marks: Delimiters) -> list[str]:
             f"{s.where()}: GS01 is {s.get(1) or 'empty'}, not {FUNCTIONAL_ID}; read as 835 remittances, as its GS08 and ST say",
         )
         for s in found
-        if s.id == "GS" and s.get(1) != FUNCTIONAL_ID
+        if s.id == "GS" and s.code(1) != FUNCTIONAL_ID
     }
     return [sentence for _, _, sentence in sorted(found_in_tree | logged_only | groups)]
 
