@@ -52,7 +52,11 @@ REAL_WORLD = [
     "lfh-cob-contractural-adjustment.835", "lfh-secondary-payment.835", "lfh-tertiary-payment.835",
     "lfh-medicare-part-a.835",
 ]  # fmt: skip
-IMPORTED = [*(FIXTURES / n for n in BUILT + FORMATS), *(REAL / n for n in REAL_WORLD), SAMPLE]
+#: Built in the shapes public 835s arrive in (second wild pass): a Medicare crossover remittance
+#: pasted from a program (tab-indented, after a blank line; two transactions, the first a $0
+#: notice) and a clearinghouse's one-line file with `|`, `^` and `}` as separators.
+WILD = ["wild-crossover.835", "wild-pipe.835"]
+IMPORTED = [*(FIXTURES / n for n in BUILT + FORMATS + WILD), *(REAL / n for n in REAL_WORLD), SAMPLE]
 BROKEN = {
     "empty.835": "the file is empty",
     "sessions.csv": "segment ISA at line 1",
@@ -697,6 +701,39 @@ def test_lower_case_codes_and_padded_segments_read_as_the_same_remittance() -> N
     assert "'MODIFIERS': ('GP',)" in expected[0] and "'LINE': '7'" in expected[0]
     assert read("lower.835", plain.lower()) == expected
     assert read("padded.835", plain.replace(b"~", b"   ~")) == expected
+
+
+def test_wild_shaped_remittances_read_with_their_statuses_and_follow_ups() -> None:
+    """The shapes of the second wild pass, read as a billing office would: a crossover claim's
+    paid lines are Forwarded with the client's share, its denied line Denied; two lines of one
+    code on one day are two follow-up items; PI-16 asks for a corrected claim, CO-197 for a
+    retro-authorization; each payment adds up to its BPR02, so no warning."""
+    book, result = imported(*(FIXTURES / name for name in WILD))
+    assert result.warnings == []
+    assert result.provider_adjustments == Decimal("-0.42")  # L6 interest adds to the payment
+    got = [
+        (r["Claim ID"], r["Line"], r["Code"], r["Modifiers"], r["Status"], r["Paid"])
+        for r in claims_records(book)
+    ]
+    assert got == [
+        ("WX2001", 1, "97140", "GP", "Denied", 0.0), ("WX2001", 2, "97140", "GP, 59", "Denied", 0.0),
+        ("WX2002", 1, "97124", "GP", "Denied", 0.0),
+        ("WX2003", 1, "97140", "GP", "Forwarded", 83.02), ("WX2003", 2, "97124", "GP", "Denied", 0.0),
+        ("WX2004", 1, "97140", "GP", "Forwarded", 41.51),
+        ("WP3001", 1, "97140", "GP", "Denied", 0.0), ("WP3001", 2, "97140", "GP", "Denied", 0.0),
+        ("WP3002", 1, "97124", None, "Denied", 0.0), ("WP3002", 2, "97124", None, "Denied", 0.0),
+    ]  # fmt: skip
+    loaded = load(book)
+    items = follow_ups(loaded.claims or [], loaded.payers)
+    assert [(i.claim_id, i.code, i.reason, i.amount, i.action.split(" ")[0]) for i in items] == [
+        ("WX2001", "97140", "CO-151", 60, "Appeal"), ("WX2001", "97140", "CO-151", 60, "Appeal"),
+        ("WX2002", "97124", "CO-50", 80, "Appeal"),
+        ("WX2003", "97140", "CO-45; CO-253; PR-2", Decimal("21.28"), "Wait"),
+        ("WX2003", "97124", "CO-204", 80, "Bill"),
+        ("WX2004", "97140", "CO-45; CO-253; PR-2", Decimal("10.64"), "Wait"),
+        ("WP3001", "97140", "PI-16", 90, "Send"), ("WP3001", "97140", "PI-16", 90, "Send"),
+        ("WP3002", "97124", "CO-197", 80, "Ask"), ("WP3002", "97124", "CO-197", 80, "Ask"),
+    ]  # fmt: skip
 
 
 def test_reversals_net_out_in_the_claim_history() -> None:
