@@ -305,3 +305,44 @@ def test_flagged_flags_cells_get_the_flag_fill_and_lose_it_when_fixed(
     assert status == 0, err
     ws = openpyxl.load_workbook(path)["Sessions"]
     assert ws.cell(3, flags).value is None and ws.cell(3, flags).fill.patternType is None
+
+
+def test_rows_added_to_sheets_that_hide_unused_rows_are_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], libreoffice: Any
+) -> None:
+    """Excel's "hide unused rows" (sheetFormatPr zeroHeight) hides a row without a height of its own."""
+
+    def hide_unused_rows(wb: Any, ws: Any) -> None:
+        ws.set_default_row(hide_unused_rows=True)
+        changes = wb.add_worksheet("Changes")
+        changes.set_default_row(30, hide_unused_rows=True)
+        changes.write_row(0, 0, ["When", "Sheet", "Row", "Client", "Date", "Before", "After", "Why"])
+        summary = wb.add_worksheet("Summary")  # a sheet the report rewrites whole
+        summary.set_default_row(hide_unused_rows=True)
+        summary.write_row(0, 0, ["an old summary"])
+
+    path = make(tmp_path / "hidden.xlsx", hide_unused_rows)
+    before = parts_of(path)
+    assert run(capsys, "recode", str(path))[0] == 0
+    assert run(capsys, "report", str(path))[0] == 0
+    after = parts_of(path)
+    changes = after["xl/worksheets/sheet3.xml"]
+    added = re.findall(rb"<row [^>]*>", changes.split(b"</row>", 1)[1])
+    assert added == [b'<row r="2" ht="30" customHeight="1">']
+    # Every other byte of the sheet is as it was.
+    old = before["xl/worksheets/sheet3.xml"]
+    old_head, old_rest = old.split(b"</row>", 1)
+    assert changes.startswith(old_head.replace(b'ref="A1:H1"', b'ref="A1:H2"') + b"</row>")
+    assert changes.split(b"</sheetData>")[1] == old_rest.split(b"</sheetData>")[1]
+    summary = after["xl/worksheets/sheet4.xml"]
+    assert b'zeroHeight="1"' in summary
+    rows = re.findall(rb"<row [^>]*>", summary)
+    assert len(rows) > 1 and all(b'ht="15" customHeight="1"' in row for row in rows)
+    # A sheet without hidden rows gets rows as before.
+    assert b"customHeight" not in after["xl/worksheets/sheet2.xml"]
+    shown = openpyxl.load_workbook(libreoffice(path, "xlsx"))
+    sheet = shown["Changes"]
+    assert sheet.cell(2, 7).value == "filled 2 lines" and not sheet.row_dimensions[2].hidden
+    report = shown["Summary"]
+    assert report.cell(1, 1).value == "Month"
+    assert not any(report.row_dimensions[r].hidden for r in range(1, report.max_row + 1))

@@ -132,7 +132,9 @@ def apply(data: dict[str, Any], actions: Sequence[dict[str, Any]]) -> dict[str, 
                 row = grid[r]
                 while len(row) < action["start_column"] + len(values):
                     row.append("")
-                row[action["start_column"] : action["start_column"] + len(values)] = values
+                for j, value in enumerate(values, start=action["start_column"]):
+                    if value is not None:  # Office.js leaves a cell sent as null unchanged
+                        row[j] = value
         elif action["func"] in ("sheetClearContents", "rangeClearContents"):
             grids[action["sheet_position"]] = []
     return dict(zip(names, grids, strict=True))
@@ -668,3 +670,234 @@ def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_
     assert [a["func"] for a in actions] == ["alert"]  # nothing written, one sentence
     assert actions[0]["args"][0] == "REMIT.835 is not a valid 835 remittance: the file is empty."
     assert actions[0]["args"][3] == "critical"
+
+
+# ---------------------------------------------------------------- cells the door does not change
+
+
+class DesktopRange:
+    """A block of a `DesktopSheet` as classic xlwings (Excel over COM) gives it; each use is a call."""
+
+    def __init__(self, sheet: DesktopSheet, top: int, left: int, bottom: int, right: int) -> None:
+        self.sheet, self.top, self.left, self.bottom, self.right = sheet, top, left, bottom, right
+
+    def _cells(self) -> list[list[tuple[int, int]]]:
+        return [[(r, c) for c in range(self.left, self.right + 1)] for r in range(self.top, self.bottom + 1)]
+
+    def options(self, **_: Any) -> DesktopRange:
+        return self
+
+    @property
+    def value(self) -> list[list[Any]]:
+        self.sheet.calls.append(("value", self.top, self.bottom, self.left))
+        return [[self.sheet.values.get(cell) for cell in row] for row in self._cells()]
+
+    @value.setter
+    def value(self, block: list[list[Any]]) -> None:
+        self.sheet.calls.append(("set value", self.top, self.bottom, self.left))
+        for row, values in zip(self._cells(), block, strict=True):
+            for cell, value in zip(row, values, strict=True):
+                kept = value[1:] if isinstance(value, str) and value.startswith("'") else value
+                self.sheet.values[cell] = kept  # Excel takes the value in place of any formula
+                self.sheet.formulas.pop(cell, None)
+
+    @property
+    def formula(self) -> Any:
+        """As COM gives Range.Formula: a formula's text, a constant as text, "" for blank."""
+        self.sheet.calls.append(("formula", self.top, self.bottom, self.left))
+        rows = tuple(
+            tuple(self.sheet.formulas.get(cell, str(self.sheet.values.get(cell) or "")) for cell in row)
+            for row in self._cells()
+        )
+        return rows[0][0] if len(rows) == 1 and len(rows[0]) == 1 else rows
+
+    @property
+    def number_format(self) -> str:
+        raise AssertionError("the door never reads a format")
+
+    @number_format.setter
+    def number_format(self, code: str) -> None:
+        self.sheet.calls.append(("set format", self.top, self.bottom, self.left))
+        for row in self._cells():
+            for cell in row:
+                self.sheet.formats[cell] = code
+
+    @property
+    def color(self) -> Any:
+        raise AssertionError("the door never reads a fill")
+
+    @color.setter
+    def color(self, fill: Any) -> None:
+        self.sheet.calls.append(("set color", self.top, self.bottom, self.left))
+
+    @property
+    def last_cell(self) -> DesktopRange:
+        return DesktopRange(self.sheet, self.bottom, self.right, self.bottom, self.right)
+
+    @property
+    def row(self) -> int:
+        return self.top
+
+    @property
+    def column(self) -> int:
+        return self.left
+
+
+class DesktopSheet:
+    """A sheet of cells with formulas and number formats, counting the calls made to it."""
+
+    def __init__(self, name: str, rows: list[list[Any]]) -> None:
+        self.name = name
+        self.values = {
+            (r, c): v for r, row in enumerate(rows, 1) for c, v in enumerate(row, 1) if v is not None
+        }
+        self.formulas: dict[tuple[int, int], str] = {}
+        self.formats: dict[tuple[int, int], str] = {}
+        self.calls: list[tuple[Any, ...]] = []
+        self.tables: list[Any] = []
+
+    def range(self, start: tuple[int, int], end: tuple[int, int] | None = None) -> DesktopRange:
+        end = end or start
+        return DesktopRange(self, start[0], start[1], end[0], end[1])
+
+    @property
+    def used_range(self) -> DesktopRange:
+        cells = [*self.values, *self.formulas] or [(1, 1)]
+        return DesktopRange(self, 1, 1, max(r for r, _ in cells), max(c for _, c in cells))
+
+    def clear_contents(self) -> None:
+        self.values.clear()
+        self.formulas.clear()
+
+    def activate(self) -> None:
+        pass
+
+
+class DesktopSheets(list[DesktopSheet]):
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return next(s for s in self if s.name == key)
+        return super().__getitem__(key)
+
+    def add(self, name: str, after: DesktopSheet) -> DesktopSheet:
+        self.append(DesktopSheet(name, []))
+        return self[-1]
+
+    @property
+    def active(self) -> DesktopSheet:
+        return self[0]
+
+
+class DesktopBook:
+    """Just enough of a classic xlwings Book (desktop Excel) for the door's reads and writes."""
+
+    def __init__(self, sheets: dict[str, list[list[Any]]]) -> None:
+        self.sheets = DesktopSheets(DesktopSheet(name, rows) for name, rows in sheets.items())
+
+        class Engine:
+            type = "desktop"
+
+        class App:
+            engine = Engine()
+
+        self.app = App()
+
+
+def _unsorted_sessions(count: int) -> list[list[Any]]:
+    """Lines alternating between November (to recode) and October (left alone)."""
+    rows: list[list[Any]] = [list(SESSION_HEADER)]
+    for i in range(count):
+        day = dt.datetime(2026, 11 if i % 2 == 0 else 10, 1 + i % 28)
+        rows.append([day, f"C{i}", "Aetna", 38, None, None, None, None, None])
+    return rows
+
+
+def test_desktop_recode_keeps_formulas_and_formats_of_the_cells_it_does_not_write() -> None:
+    book = DesktopBook({"Sessions": _unsorted_sessions(6), "Payers": PAYERS})
+    sessions = book.sheets["Sessions"]
+    units = SESSION_HEADER.index("Units") + 1
+    # An October line (row 3) computes its units with a formula in the owned Units column; another
+    # (row 5) holds a typed value whose format the user chose.
+    sessions.formulas[(3, units)] = "=CPTUNITS(D3)"
+    sessions.values[(3, units)] = 3
+    sessions.formats[(3, units)] = "General"
+    sessions.values[(5, units)] = 3
+    sessions.formats[(5, units)] = "0.0"
+    door = cptbill.excel.XlwingsBook(book)
+    plan, _ = core.recode(door, "2026-11", now=NOW)
+    assert {r.row for r in plan.results} == {2, 4, 6}
+    assert sessions.formulas == {(3, units): "=CPTUNITS(D3)"}
+    assert sessions.formats[(3, units)] == "General"
+    assert [sessions.values.get((r, units)) for r in range(2, 8)] == [3, 3, 3, 3, 3, None]
+    # Units: one read of the formulas, then rows 2 and 4-6 (row 5 keeps its value but is in the
+    # run, so it takes the column's format), each with its format and values.
+    unit_calls = [call[:3] for call in sessions.calls if call[3] == units and call[0] != "value"]
+    assert unit_calls == [
+        ("formula", 2, 6),
+        ("set format", 2, 2),
+        ("set value", 2, 2),
+        ("set format", 4, 6),
+        ("set value", 4, 6),
+    ]
+    assert not any(call[0] == "set value" and call[1] <= 3 <= call[2] for call in unit_calls)
+    assert not any(call[0] == "set format" and call[1] <= 3 <= call[2] for call in unit_calls)
+    # The door's own record of the sheet stays what Excel holds.
+    assert [row[units - 1] for row in door.read("Sessions")[1:]] == [3, 3, 3, 3, 3, None]
+
+
+def test_desktop_scattered_writes_stay_a_few_calls_without_formulas_in_the_way() -> None:
+    book = DesktopBook({"Sessions": _unsorted_sessions(5000), "Payers": PAYERS})
+    sessions = book.sheets["Sessions"]
+    door = cptbill.excel.XlwingsBook(book)
+    door.read("Sessions")
+    sessions.calls.clear()
+    units = SESSION_HEADER.index("Units") + 1
+    door.write_column("Sessions", units, {row: 3 for row in range(2, 5002, 2)}, "0")
+    # One formula read, one format and one value block: not one call per line.
+    assert [call[0] for call in sessions.calls] == ["formula", "set format", "set value"]
+    door.write_column("Sessions", units + 1, {row: 84.0 for row in range(2, 5002)}, "0.00")
+    assert [call[0] for call in sessions.calls[3:]] == ["set format", "set value"]  # one run: no read
+    # A formula in the way splits the write there, and only there.
+    sessions.calls.clear()
+    sessions.formulas[(2001, units)] = "=CPTUNITS(D2001)"
+    sessions.values[(2001, units)] = 1.0
+    sessions.formats[(2001, units)] = "General"
+    door.write_column("Sessions", units, {row: 4 for row in range(2, 5002, 2)}, "0")
+    assert [call[0] for call in sessions.calls].count("set value") == 2
+    assert len(sessions.calls) == 5
+    assert sessions.formulas[(2001, units)] == "=CPTUNITS(D2001)"
+    assert sessions.values[(2001, units)] == 1.0 and sessions.formats[(2001, units)] == "General"
+
+
+def test_desktop_write_keeps_error_values_and_text_codes_between_the_written_rows() -> None:
+    rows = [list(SESSION_HEADER), *[[None] * 9 for _ in range(4)]]
+    rows[2][5] = "#N/A"  # an error typed (or pasted) in the Code column
+    rows[3][5] = "97140"  # a code kept as text
+    book = DesktopBook({"Sessions": rows})
+    sessions = book.sheets["Sessions"]
+    sessions.formats[(4, 6)] = "@"
+    door = cptbill.excel.XlwingsBook(book)
+    door.write_column("Sessions", 6, {2: "97124", 5: "97124"}, "@")
+    assert [sessions.values.get((r, 6)) for r in range(2, 6)] == ["97124", "#N/A", "97140", "97124"]
+    assert [call[:3] for call in sessions.calls if call[0] == "set value"] == [
+        ("set value", 2, 2),
+        ("set value", 5, 5),
+    ]
+    assert sessions.formats[(4, 6)] == "@" and (3, 6) not in sessions.formats
+
+
+def test_office_js_recode_leaves_the_cells_it_does_not_write_alone() -> None:
+    """Office.js keeps a cell sent as null (values, formulas and all): one block, nulls between."""
+    sheets = {"Sessions": _unsorted_sessions(7), "Payers": PAYERS}
+    data = payload(sheets, active="Sessions")
+    actions = run_script(data, month="2026-11")
+    units = SESSION_HEADER.index("Units")
+    writes = [
+        a
+        for a in actions
+        if a["func"] == "setValues" and a["sheet_position"] == 0 and a["start_column"] == units
+    ]
+    assert len(writes) == 1 and writes[0]["start_row"] == 1
+    assert [row[0] for row in writes[0]["values"]] == [3, None, 3, None, 3, None, 3]
+    after = apply(data, actions)
+    assert [row[units] for row in after["Sessions"][1:]] == [3, "", 3, "", 3, "", 3]

@@ -369,6 +369,31 @@ def _attrs(raw: bytes) -> dict[str, str]:
     return {m.group(1).decode(): (m.group(2) or m.group(3) or b"").decode() for m in _ATTR.finditer(raw)}
 
 
+_SHEET_FORMAT = re.compile(rb"<(?:[\w.-]+:)?sheetFormatPr\b(" + _QUOTED_ATTRS + rb")/?>")
+
+
+def shown_row_attributes(zero_height: str | None, default_height: str | None) -> str:
+    """The row attributes that keep a new row visible on a sheet saved with Excel's "hide unused
+    rows" (`sheetFormatPr zeroHeight`), where a row without a height of its own is hidden."""
+    if zero_height not in ("1", "true"):
+        return ""
+    try:
+        height = float(default_height or "15")
+    except ValueError:
+        height = 15.0
+    if not 0 < height <= 409:  # Excel's largest row height
+        height = 15.0
+    return f' ht="{height:g}" customHeight="1"'
+
+
+def _new_row_attributes(head: bytes) -> str:
+    match = _SHEET_FORMAT.search(head)
+    if match is None:
+        return ""
+    attrs = _attrs(match.group(1))
+    return shown_row_attributes(attrs.get("zeroHeight"), attrs.get("defaultRowHeight"))
+
+
 @dataclass
 class Spliced:
     data: IO[bytes]  # a temporary file: a large sheet is not held twice in memory
@@ -398,13 +423,14 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
     if not _rows_in_order(data, start.end()):  # Excel itself would have to repair such a sheet
         raise damaged(package.path, f"is damaged (the rows of the sheet {entry.name} are out of order)")
     column_styles = _ColumnStyles(data[: start.start()])
+    shown = _new_row_attributes(data[: start.start()])
     out = _Sink()
     pending = sorted(edits)
     next_edit = 0
     formulas = False
     if start.group(2):  # <sheetData/>: no rows at all
         head, body_start, tail = data[: start.start()], None, data[start.end() :]
-        rows_out = [_new_row(prefix, r, edits[r], styles, column_styles) for r in pending]
+        rows_out = [_new_row(prefix, r, edits[r], styles, column_styles, shown) for r in pending]
         body = (
             b"<"
             + prefix.encode()
@@ -443,7 +469,7 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
             out.append(data[position : token.start()])
             position = token.start()
             r = pending[next_edit]
-            out.append(_new_row(prefix, r, edits[r], styles, column_styles))
+            out.append(_new_row(prefix, r, edits[r], styles, column_styles, shown))
             next_edit += 1
         if next_edit < len(pending) and pending[next_edit] == row_number:
             if token.group(2):  # <row .../>
@@ -472,7 +498,7 @@ def splice_sheet(package: Package, entry: SheetEntry, changes: SheetChanges, sty
     out.append(data[position:end_of_data])
     while next_edit < len(pending):
         r = pending[next_edit]
-        out.append(_new_row(prefix, r, edits[r], styles, column_styles))
+        out.append(_new_row(prefix, r, edits[r], styles, column_styles, shown))
         next_edit += 1
     out.append(data[end_of_data:])
     return Spliced(out.file, formulas)
@@ -561,15 +587,21 @@ def _tail(prefix: str, edit: Edit, base: int | None, styles: Styles) -> str:
 
 
 def _new_row(
-    prefix: str, row: int, edits: dict[int, Edit], styles: Styles, column_styles: _ColumnStyles
+    prefix: str,
+    row: int,
+    edits: dict[int, Edit],
+    styles: Styles,
+    column_styles: _ColumnStyles,
+    shown: str = "",
 ) -> bytes:
+    """A row the sheet did not have; `shown`: the attributes that keep it visible (see shown_row_attributes)."""
     cells = "".join(
         _edit_xml(prefix, row, column, edits[column], column_styles(column), styles)
         for column in sorted(edits)
     )
     if not cells:
         return b""
-    return f'<{prefix}row r="{row}">{cells}</{prefix}row>'.encode()
+    return f'<{prefix}row r="{row}"{shown}>{cells}</{prefix}row>'.encode()
 
 
 def _int(text: str | None) -> int | None:
@@ -1131,12 +1163,18 @@ def own_sheet(
     else:
         root = etree.fromstring(existing, PARSER)
     ns = f"{{{main}}}"
+    sheet_format = root.find(ns + "sheetFormatPr")
+    shown = (
+        shown_row_attributes(sheet_format.get("zeroHeight"), sheet_format.get("defaultRowHeight"))
+        if sheet_format is not None
+        else ""
+    )
     rows = []
     for row in sorted(changes.cells):
         edits = changes.cells[row]
         cells = "".join(_edit_xml("", row, column, edits[column], None, styles) for column in sorted(edits))
         if cells:
-            rows.append(f'<row r="{row}">{cells}</row>')
+            rows.append(f'<row r="{row}"{shown}>{cells}</row>')
     fresh = etree.fromstring(f'<sheetData xmlns="{main}">{"".join(rows)}</sheetData>'.encode(), PARSER)
     old = root.find(ns + "sheetData")
     if old is not None:

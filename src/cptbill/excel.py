@@ -7,6 +7,7 @@ results; a cell the rules cannot use becomes an Excel error value in its place.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -321,22 +322,68 @@ class XlwingsBook:
     def write_column(
         self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None
     ) -> None:
-        """One block from the first to the last written row; rows between keep the values read."""
+        """Write the cells of one column; no other cell's value, formula or error changes.
+
+        Office.js (xlwings Lite/Server) leaves a cell sent as null unchanged, so there one block
+        from the first to the last written row carries None in the rows between. Desktop Excel
+        has no such value: the block is split into runs at the rows between that hold a formula
+        or an error (read with one call), and the other rows between keep the values read.
+        A number format goes to each run (Office.js: the block), never to a cell kept out of it.
+        """
         if not cells:
             return
-        snapshot = self._snapshot(sheet)
+        target = self._sheet(sheet)
         first, last = min(cells), max(cells)
+        if self.remote:
+            prepare = self.book.app.engine.impl.prepare_xl_data_element
+            typed = _as_typed([[v] for v in cells.values()]) if number_format != "@" else None
+            sent = dict(zip(cells, (row[0] for row in typed), strict=True)) if typed else cells
+            area = target.range((first, column), (last, column))
+            if number_format:
+                area.number_format = number_format
+            area.raw_value = [[prepare(sent[r], {}) if r in sent else None] for r in range(first, last + 1)]
+        else:
+            for top, bottom in self._runs(sheet, column, cells):
+                block = [
+                    [cells[r] if r in cells else self._current(sheet, r, column)]
+                    for r in range(top, bottom + 1)
+                ]
+                area = target.range((top, column), (bottom, column))
+                if number_format:
+                    area.number_format = number_format
+                area.value = block if number_format == "@" else _as_typed(block)  # text cells keep text
+        for row, value in cells.items():
+            self._remember(sheet, row, column, [[value]])
 
-        def current(row: int) -> Any:
-            values = snapshot[row - 1] if row <= len(snapshot) else []
-            return values[column - 1] if column <= len(values) else None
+    def _current(self, sheet: str, row: int, column: int) -> Any:
+        """A cell's value as read (with the door's own writes since)."""
+        snapshot = self._snapshot(sheet)
+        values = snapshot[row - 1] if row <= len(snapshot) else []
+        return values[column - 1] if column <= len(values) else None
 
-        block = [[cells[r] if r in cells else current(r)] for r in range(first, last + 1)]
-        target = self._sheet(sheet).range((first, column), (last, column))
-        if number_format:
-            target.number_format = number_format
-        target.value = block if number_format == "@" else _as_typed(block)  # text cells keep text
-        self._remember(sheet, first, column, block)
+    def _runs(self, sheet: str, column: int, cells: dict[int, Any]) -> list[tuple[int, int]]:
+        """The first and last row of each run to write: from a written row to a written row, split
+        at the rows between whose cell holds a formula or an error (formulas read in one call)."""
+        written = sorted(cells)
+        first, last = written[0], written[-1]
+        if last - first + 1 == len(written):
+            return [(first, last)]
+        read = self._sheet(sheet).range((first, column), (last, column)).formula
+        formulas = [read] if not isinstance(read, list | tuple) else [_first(r) for r in read]
+
+        def kept(row: int) -> bool:
+            formula = formulas[row - first] if row - first < len(formulas) else None
+            if isinstance(formula, str) and formula.startswith("="):
+                return True
+            return _error(self._current(sheet, row, column)) is not None
+
+        runs = [[first, first]]
+        for previous, row in itertools.pairwise(written):
+            if any(kept(between) for between in range(previous + 1, row)):
+                runs.append([row, row])
+            else:
+                runs[-1][1] = row
+        return [(top, bottom) for top, bottom in runs]
 
     def append_rows(self, sheet: str, header: Sequence[str], rows: core.Rows) -> None:
         block = [list(r) for r in rows]
@@ -456,6 +503,11 @@ def _as_typed(block: list[list[Any]]) -> list[list[Any]]:
         ["'" + v if isinstance(v, str) and _NOT_TEXT_AS_TYPED.fullmatch(v) else v for v in row]
         for row in block
     ]
+
+
+def _first(row: Any) -> Any:
+    """The first cell of a row Excel gives as a tuple (or a lone value)."""
+    return row[0] if isinstance(row, list | tuple) and row else row
 
 
 def _plain_row(row: list[Any]) -> list[Any]:
