@@ -901,3 +901,51 @@ def test_office_js_recode_leaves_the_cells_it_does_not_write_alone() -> None:
     assert [row[0] for row in writes[0]["values"]] == [3, None, 3, None, 3, None, 3]
     after = apply(data, actions)
     assert [row[units] for row in after["Sessions"][1:]] == [3, "", 3, "", 3, "", 3]
+
+
+CLAIMS_LIKE = ["Date", "Client", "Payer", "Code", "Days", "Units"]
+
+
+def test_desktop_rows_appended_keep_the_formulas_filled_down_ahead_of_the_data() -> None:
+    book = DesktopBook({"Claims": [CLAIMS_LIKE, [dt.datetime(2026, 10, 1), "Bo", "Aetna", "97124", 60, 2]]})
+    claims = book.sheets["Claims"]
+    for row in range(2, 8):  # a column of formulas filled down past the data, showing nothing yet
+        claims.formulas[(row, 5)] = f'=IF(A{row}="","",TODAY()-A{row})'
+    door = cptbill.excel.XlwingsBook(book)
+    assert len(door.read("Claims")) == 2
+    claims.calls.clear()
+    new = [
+        [dt.datetime(2026, 11, 3), "Cy", "Aetna", "97140", None, 1],
+        [dt.datetime(2026, 11, 4), "Di", None, "97124", None, 3],
+    ]
+    door.append_rows("Claims", CLAIMS_LIKE, new)
+    assert [claims.formulas.get((r, 5)) for r in (3, 4)] == [
+        '=IF(A3="","",TODAY()-A3)',
+        '=IF(A4="","",TODAY()-A4)',
+    ]
+    assert [[claims.values.get((r, c)) for c in (1, 2, 3, 4, 6)] for r in (3, 4)] == [
+        [dt.datetime(2026, 11, 3), "Cy", "Aetna", "97140", 1],
+        [dt.datetime(2026, 11, 4), "Di", None, "97124", 3],
+    ]
+    # One read of the formulas, then the columns left and right of the kept ones.
+    assert [call[0] for call in claims.calls] == ["formula", "set value", "set value"]
+    assert door.read("Claims")[1:] == [[dt.datetime(2026, 10, 1), "Bo", "Aetna", "97124", 60, 2], *new]
+    # Without a formula in the way: one block.
+    claims.calls.clear()
+    door.append_rows("Claims", CLAIMS_LIKE, [[dt.datetime(2026, 11, 5), "Ed", "Aetna", "97124", 1, 2]])
+    assert [call[0] for call in claims.calls] == ["formula", "set value"]
+
+
+def test_office_js_rows_appended_leave_the_cells_under_their_blanks_alone() -> None:
+    data = payload(
+        {"Claims": [CLAIMS_LIKE, [dt.datetime(2026, 10, 1), "Bo", "Aetna", "97124", 60, 2]]}, "Claims"
+    )
+    book = xw.Book(json=copy.deepcopy(data))
+    door = cptbill.excel.XlwingsBook(book)
+    door.append_rows("Claims", CLAIMS_LIKE, [[dt.datetime(2026, 11, 3), "=Cy", None, "97140", None, 1]])
+    door.append_rows("New", CLAIMS_LIKE, [[None, "Ann"]])
+    writes = [a for a in book.json()["actions"] if a["func"] == "setValues"]
+    assert writes[0]["start_row"] == 2
+    assert writes[0]["values"] == [["2026-11-03", "'=Cy", None, "'97140", None, 1]]
+    # A new sheet has nothing to keep: its blanks are written blank.
+    assert writes[1]["values"] == [CLAIMS_LIKE, ["", "Ann", "", "", "", ""]]

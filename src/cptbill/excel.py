@@ -373,7 +373,7 @@ class XlwingsBook:
 
         def kept(row: int) -> bool:
             formula = formulas[row - first] if row - first < len(formulas) else None
-            if isinstance(formula, str) and formula.startswith("="):
+            if _is_formula(formula):
                 return True
             return _error(self._current(sheet, row, column)) is not None
 
@@ -390,7 +390,7 @@ class XlwingsBook:
         start = len(self._snapshot(sheet)) + 1
         if start == 1:
             block.insert(0, list(header))
-        self._write_block(sheet, start, block)
+        self._write_block(sheet, start, block, keep_blanks=start > 1)
         if start > 1 and block:
             self._grow_tables(sheet, start - 1, len(block))
 
@@ -415,14 +415,40 @@ class XlwingsBook:
             if number_format and rows:
                 target.range((2, i), (len(rows) + 1, i)).number_format = number_format
 
-    def _write_block(self, sheet: str, row: int, block: list[list[Any]]) -> None:
+    def _write_block(self, sheet: str, row: int, block: list[list[Any]], keep_blanks: bool = False) -> None:
+        """Write a block of rows from column A; with `keep_blanks`, a blank of the block leaves the
+        cell under it as it is (rows appended below the data may hold formulas showing nothing,
+        say a column of formulas filled down ahead of the data)."""
         if not block:
             return
         width = max(len(r) for r in block)
         block = [r + [None] * (width - len(r)) for r in block]
         target = self._sheet(sheet)
-        target.range((row, 1), (row + len(block) - 1, width)).value = _as_typed(block)
+        area = target.range((row, 1), (row + len(block) - 1, width))
+        if keep_blanks and self.remote:  # Office.js leaves a cell sent as null unchanged
+            prepare = self.book.app.engine.impl.prepare_xl_data_element
+            area.raw_value = [[None if v is None else prepare(v, {}) for v in r] for r in _as_typed(block)]
+        elif keep_blanks:  # desktop Excel: around the formulas under blanks of the block, read in one call
+            formulas = self._formulas(area)
+            kept = {
+                (r, c)
+                for r, (values, cells) in enumerate(zip(block, formulas, strict=False))
+                for c, (value, formula) in enumerate(zip(values, cells, strict=False))
+                if value is None and _is_formula(formula)
+            }
+            for top, left, bottom, right in _around(block, kept):
+                piece = [values[left : right + 1] for values in block[top : bottom + 1]]
+                target.range((row + top, left + 1), (row + bottom, right + 1)).value = _as_typed(piece)
+        else:
+            area.value = _as_typed(block)
         self._remember(sheet, row, 1, block)
+
+    def _formulas(self, area: Any) -> list[list[Any]]:
+        """The formulas of a block (a constant as text, "" when blank), read in one call, as rows."""
+        read = area.formula
+        if not isinstance(read, list | tuple):
+            return [[read]]
+        return [list(r) if isinstance(r, list | tuple) else [r] for r in read]
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
         """Fill flagged lines across the header's width; clear the fill of lines no longer flagged."""
@@ -503,6 +529,39 @@ def _as_typed(block: list[list[Any]]) -> list[list[Any]]:
         ["'" + v if isinstance(v, str) and _NOT_TEXT_AS_TYPED.fullmatch(v) else v for v in row]
         for row in block
     ]
+
+
+def _is_formula(cell: Any) -> bool:
+    return isinstance(cell, str) and cell.startswith("=")
+
+
+def _around(block: list[list[Any]], kept: set[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
+    """Rectangles (top, left, bottom, right; 0-based) that cover the block but the cells kept:
+    whole-height runs of columns without a kept cell, and in a column with one, its runs of values."""
+    height, width = len(block), len(block[0])
+    columns = {c for _, c in kept}
+    pieces: list[tuple[int, int, int, int]] = []
+    c = 0
+    while c < width:
+        if c in columns:
+            r = 0
+            while r < height:
+                if block[r][c] is None:
+                    r += 1
+                    continue
+                bottom = r
+                while bottom + 1 < height and block[bottom + 1][c] is not None:
+                    bottom += 1
+                pieces.append((r, c, bottom, c))
+                r = bottom + 1
+            c += 1
+        else:
+            right = c
+            while right + 1 < width and right + 1 not in columns:
+                right += 1
+            pieces.append((0, c, height - 1, right))
+            c = right + 1
+    return pieces
 
 
 def _first(row: Any) -> Any:
