@@ -24,7 +24,7 @@ from cptbill import submit
 from cptbill.book import BarChartSpec
 from cptbill.checking import usd
 from cptbill.coding import choose_code, service_code
-from cptbill.contract import EITHER
+from cptbill.contract import EITHER, header_key
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.history import History, favoured_code, outcomes, with_payer_names
 from cptbill.models import Payer, Settings, money
@@ -273,6 +273,7 @@ class XlwingsBook:
         self.remote = getattr(book.app.engine, "type", "") == "remote"
         self._names = [sheet.name for sheet in book.sheets]
         self._values: dict[str, list[list[Any]]] = {}
+        self._before: dict[tuple[str, int, int], Any] = {}  # what each cell written held when read
         self.added_sheet = False
 
     def sheet_names(self) -> list[str]:
@@ -332,6 +333,8 @@ class XlwingsBook:
         """
         if not cells:
             return
+        for row in cells:
+            self._before.setdefault((sheet, row, column), self._current(sheet, row, column))
         target = self._sheet(sheet)
         first, last = min(cells), max(cells)
         if self.remote:
@@ -451,31 +454,43 @@ class XlwingsBook:
         return [list(r) if isinstance(r, list | tuple) else [r] for r in read]
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
-        """Fill flagged lines across the header's width; clear the fill of lines no longer flagged."""
+        """Fill flagged lines across the header's width; clear the fill only of the lines this run
+        takes the flags of (their Flags cell held text when read): a fill of the user's own on a
+        line without flags stays."""
         if not flagged:
             return
         header = self._snapshot(sheet)[0] if self._snapshot(sheet) else []
         width = max((i + 1 for i, v in enumerate(header) if not is_blank(v)), default=1)
+        column = next(
+            (i + 1 for i, v in enumerate(header) if not is_blank(v) and header_key(v) == header_key(c.FLAGS)),
+            None,
+        )
+
+        def was_flagged(row: int) -> bool:
+            if column is None:
+                return False
+            return not is_blank(self._before.get((sheet, row, column), self._current(sheet, row, column)))
+
+        fills = {row: FLAG_FILL if on else None for row, on in flagged.items() if on or was_flagged(row)}
+        if not fills:
+            return
         target = self._sheet(sheet)
-        first, last = min(flagged), max(flagged)
+        first, last = min(fills), max(fills)
         if self.remote and hasattr(xw.Range, "set_colors"):  # xlwings >= 0.37.5
             # One setRangeColors action per block of at most 10,000 cells (xlwings' limit).
             step = max(1, 10_000 // width)
             for top in range(first, last + 1, step):
                 bottom = min(last, top + step - 1)
-                colors = [
-                    [... if r not in flagged else (FLAG_FILL if flagged[r] else None)] * width
-                    for r in range(top, bottom + 1)
-                ]
+                colors = [[fills.get(r, ...)] * width for r in range(top, bottom + 1)]
                 target.range((top, 1), (bottom, width)).set_colors(colors)
             return
         # Desktop Excel (where set_colors goes cell by cell): one fill per run of lines alike.
-        rows = sorted(flagged)
+        rows = sorted(fills)
         start = rows[0]
         for i, row in enumerate(rows):
             following = rows[i + 1] if i + 1 < len(rows) else None
-            if following != row + 1 or flagged[following] != flagged[row]:
-                target.range((start, 1), (row, width)).color = FLAG_FILL if flagged[row] else None
+            if following != row + 1 or fills[following] != fills[row]:
+                target.range((start, 1), (row, width)).color = fills[row]
                 start = following if following is not None else start
 
     def bar_chart(self, sheet: str, chart: BarChartSpec) -> None:
