@@ -329,7 +329,8 @@ class XlwingsBook:
         from the first to the last written row carries None in the rows between. Desktop Excel
         has no such value: the block is split into runs at the rows between that hold a formula
         or an error (read with one call), and the other rows between keep the values read.
-        A number format goes to each run (Office.js: the block), never to a cell kept out of it.
+        A number format goes to each run, never to a cell kept out of it; Office.js, which cannot
+        read formulas while a script runs, gives it to the block.
         """
         if not cells:
             return
@@ -432,7 +433,7 @@ class XlwingsBook:
             prepare = self.book.app.engine.impl.prepare_xl_data_element
             area.raw_value = [[None if v is None else prepare(v, {}) for v in r] for r in _as_typed(block)]
         elif keep_blanks:  # desktop Excel: around the formulas under blanks of the block, read in one call
-            formulas = self._formulas(area)
+            formulas = self._formulas(area, len(block))
             kept = {
                 (r, c)
                 for r, (values, cells) in enumerate(zip(block, formulas, strict=False))
@@ -446,12 +447,15 @@ class XlwingsBook:
             area.value = _as_typed(block)
         self._remember(sheet, row, 1, block)
 
-    def _formulas(self, area: Any) -> list[list[Any]]:
+    def _formulas(self, area: Any, height: int) -> list[list[Any]]:
         """The formulas of a block (a constant as text, "" when blank), read in one call, as rows."""
         read = area.formula
         if not isinstance(read, list | tuple):
             return [[read]]
-        return [list(r) if isinstance(r, list | tuple) else [r] for r in read]
+        rows = list(read)
+        if rows and not isinstance(rows[0], list | tuple):  # one row or one column, given flat
+            return [rows] if height == 1 else [[v] for v in rows]
+        return [list(r) for r in rows]
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
         """Fill flagged lines across the header's width; clear the fill only of the lines this run
