@@ -400,18 +400,30 @@ def test_recode_script_writes_what_the_core_writes(tmp_path: Path) -> None:
             [v if v is not None else "" for v in r[1:]] for r in _iso(memory.sheets["Changes"][1:])
         ]
         assert plan.changes and plan.filled
-        # Flagged lines get a fill; lines without flags have it cleared.
-        colors = [a for a in actions if a["func"] == "setRangeColors"]
-        matrix = [row[0] for a in colors for row in a["args"][0] if row[0] != "keep"]  # "keep": self-pay
-        # A self-pay line holding an earlier recode's code is cleared, and its fill with it.
+        # Flagged lines get a fill; lines without flags keep theirs (none was cptbill's: no line
+        # had flags when read).
         results = sorted((*plan.results, *plan.cleared), key=lambda r: r.row)
-        assert plan.cleared
-        flagged = [bool(r.flags) for r in results]
-        assert [color == cptbill.excel.FLAG_FILL.lower() for color in matrix] == flagged
-        assert set(matrix) == {None, cptbill.excel.FLAG_FILL.lower()}
+        assert plan.cleared  # a self-pay line holding an earlier recode's code is cleared
+        assert fills(actions, 0) == {r.row: FLAG_FILL for r in results if r.flags}
+        assert any(not r.flags for r in results)
         # Learned is refreshed on the Payers sheet because a Claims sheet exists.
         learned = after["Payers"][0].index("Learned")
         assert after["Payers"][1][learned].startswith("97124")
+
+
+FLAG_FILL = cptbill.excel.FLAG_FILL.lower()
+
+
+def fills(actions: Sequence[dict[str, Any]], sheet: int) -> dict[int, Any]:
+    """The fill each row of a sheet is given (1-based rows; None: cleared), rows kept left out."""
+    given: dict[int, Any] = {}
+    for action in actions:
+        if action["func"] == "setRangeColors" and action["sheet_position"] == sheet:
+            for i, row in enumerate(action["args"][0]):
+                assert len(set(row)) == 1  # a whole line alike
+                if row[0] != "keep":
+                    given[action["start_row"] + i + 1] = row[0]
+    return given
 
 
 def _iso(rows: list[list[Any]]) -> list[list[Any]]:
@@ -729,6 +741,9 @@ class DesktopRange:
     @color.setter
     def color(self, fill: Any) -> None:
         self.sheet.calls.append(("set color", self.top, self.bottom, self.left))
+        for row in self._cells():
+            for cell in row:
+                self.sheet.fills[cell] = fill
 
     @property
     def last_cell(self) -> DesktopRange:
@@ -753,6 +768,7 @@ class DesktopSheet:
         }
         self.formulas: dict[tuple[int, int], str] = {}
         self.formats: dict[tuple[int, int], str] = {}
+        self.fills: dict[tuple[int, int], Any] = {}
         self.calls: list[tuple[Any, ...]] = []
         self.tables: list[Any] = []
 
@@ -901,3 +917,80 @@ def test_office_js_recode_leaves_the_cells_it_does_not_write_alone() -> None:
     assert [row[0] for row in writes[0]["values"]] == [3, None, 3, None, 3, None, 3]
     after = apply(data, actions)
     assert [row[units] for row in after["Sessions"][1:]] == [3, "", 3, "", 3, "", 3]
+
+
+CLAIMS_LIKE = ["Date", "Client", "Payer", "Code", "Days", "Units"]
+
+
+def test_desktop_rows_appended_keep_the_formulas_filled_down_ahead_of_the_data() -> None:
+    book = DesktopBook({"Claims": [CLAIMS_LIKE, [dt.datetime(2026, 10, 1), "Bo", "Aetna", "97124", 60, 2]]})
+    claims = book.sheets["Claims"]
+    for row in range(2, 8):  # a column of formulas filled down past the data, showing nothing yet
+        claims.formulas[(row, 5)] = f'=IF(A{row}="","",TODAY()-A{row})'
+    door = cptbill.excel.XlwingsBook(book)
+    assert len(door.read("Claims")) == 2
+    claims.calls.clear()
+    new = [
+        [dt.datetime(2026, 11, 3), "Cy", "Aetna", "97140", None, 1],
+        [dt.datetime(2026, 11, 4), "Di", None, "97124", None, 3],
+    ]
+    door.append_rows("Claims", CLAIMS_LIKE, new)
+    assert [claims.formulas.get((r, 5)) for r in (3, 4)] == [
+        '=IF(A3="","",TODAY()-A3)',
+        '=IF(A4="","",TODAY()-A4)',
+    ]
+    assert [[claims.values.get((r, c)) for c in (1, 2, 3, 4, 6)] for r in (3, 4)] == [
+        [dt.datetime(2026, 11, 3), "Cy", "Aetna", "97140", 1],
+        [dt.datetime(2026, 11, 4), "Di", None, "97124", 3],
+    ]
+    # One read of the formulas, then the columns left and right of the kept ones.
+    assert [call[0] for call in claims.calls] == ["formula", "set value", "set value"]
+    assert door.read("Claims")[1:] == [[dt.datetime(2026, 10, 1), "Bo", "Aetna", "97124", 60, 2], *new]
+    # Without a formula in the way: one block.
+    claims.calls.clear()
+    door.append_rows("Claims", CLAIMS_LIKE, [[dt.datetime(2026, 11, 5), "Ed", "Aetna", "97124", 1, 2]])
+    assert [call[0] for call in claims.calls] == ["formula", "set value"]
+
+
+def test_office_js_rows_appended_leave_the_cells_under_their_blanks_alone() -> None:
+    data = payload(
+        {"Claims": [CLAIMS_LIKE, [dt.datetime(2026, 10, 1), "Bo", "Aetna", "97124", 60, 2]]}, "Claims"
+    )
+    book = xw.Book(json=copy.deepcopy(data))
+    door = cptbill.excel.XlwingsBook(book)
+    door.append_rows("Claims", CLAIMS_LIKE, [[dt.datetime(2026, 11, 3), "=Cy", None, "97140", None, 1]])
+    door.append_rows("New", CLAIMS_LIKE, [[None, "Ann"]])
+    writes = [a for a in book.json()["actions"] if a["func"] == "setValues"]
+    assert writes[0]["start_row"] == 2
+    assert writes[0]["values"] == [["2026-11-03", "'=Cy", None, "'97140", None, 1]]
+    # A new sheet has nothing to keep: its blanks are written blank.
+    assert writes[1]["values"] == [CLAIMS_LIKE, ["", "Ann", "", "", "", ""]]
+
+
+def _fill_lines() -> list[list[Any]]:
+    nov = dt.datetime(2026, 11, 3)
+    return [
+        list(SESSION_HEADER),
+        [nov, "Ann", "Aetna", 38, None, None, None, None, None],  # the user coloured this line
+        [nov, "Bob", "Nowhere", 38, None, None, None, None, None],  # UNKNOWN_PAYER
+        [nov, "Cy", "Aetna", 38, None, None, None, None, "UNKNOWN_PAYER: fixed since"],  # flagged before
+    ]
+
+
+def test_desktop_recode_clears_only_the_fill_of_lines_it_unflags() -> None:
+    book = DesktopBook({"Sessions": _fill_lines(), "Payers": PAYERS})
+    sessions = book.sheets["Sessions"]
+    green = "#C6EFCE"
+    for column in range(1, 10):
+        sessions.fills[(2, column)] = green
+        sessions.fills[(4, column)] = cptbill.excel.FLAG_FILL
+    core.recode(cptbill.excel.XlwingsBook(book), "2026-11", now=NOW)
+    assert {sessions.fills[(2, c)] for c in range(1, 10)} == {green}
+    assert {sessions.fills[(3, c)] for c in range(1, 10)} == {cptbill.excel.FLAG_FILL}
+    assert {sessions.fills[(4, c)] for c in range(1, 10)} == {None}
+    assert sessions.values.get((4, 9)) is None
+
+
+def test_office_js_recode_clears_only_the_fill_of_lines_it_unflags() -> None:
+    data = payload({"Sessions": _fill_lines(), "Payers": PAYERS}, active="Sessions")
+    assert fills(run_script(data, month="2026-11"), 0) == {3: FLAG_FILL, 4: None}

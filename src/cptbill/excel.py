@@ -24,7 +24,7 @@ from cptbill import submit
 from cptbill.book import BarChartSpec
 from cptbill.checking import usd
 from cptbill.coding import choose_code, service_code
-from cptbill.contract import EITHER
+from cptbill.contract import EITHER, header_key
 from cptbill.errors import CptbillError, UnitsError
 from cptbill.history import History, favoured_code, outcomes, with_payer_names
 from cptbill.models import Payer, Settings, money
@@ -273,6 +273,7 @@ class XlwingsBook:
         self.remote = getattr(book.app.engine, "type", "") == "remote"
         self._names = [sheet.name for sheet in book.sheets]
         self._values: dict[str, list[list[Any]]] = {}
+        self._before: dict[tuple[str, int, int], Any] = {}  # what each cell written held when read
         self.added_sheet = False
 
     def sheet_names(self) -> list[str]:
@@ -328,10 +329,13 @@ class XlwingsBook:
         from the first to the last written row carries None in the rows between. Desktop Excel
         has no such value: the block is split into runs at the rows between that hold a formula
         or an error (read with one call), and the other rows between keep the values read.
-        A number format goes to each run (Office.js: the block), never to a cell kept out of it.
+        A number format goes to each run, never to a cell kept out of it; Office.js, which cannot
+        read formulas while a script runs, gives it to the block.
         """
         if not cells:
             return
+        for row in cells:
+            self._before.setdefault((sheet, row, column), self._current(sheet, row, column))
         target = self._sheet(sheet)
         first, last = min(cells), max(cells)
         if self.remote:
@@ -373,7 +377,7 @@ class XlwingsBook:
 
         def kept(row: int) -> bool:
             formula = formulas[row - first] if row - first < len(formulas) else None
-            if isinstance(formula, str) and formula.startswith("="):
+            if _is_formula(formula):
                 return True
             return _error(self._current(sheet, row, column)) is not None
 
@@ -390,7 +394,7 @@ class XlwingsBook:
         start = len(self._snapshot(sheet)) + 1
         if start == 1:
             block.insert(0, list(header))
-        self._write_block(sheet, start, block)
+        self._write_block(sheet, start, block, keep_blanks=start > 1)
         if start > 1 and block:
             self._grow_tables(sheet, start - 1, len(block))
 
@@ -415,41 +419,82 @@ class XlwingsBook:
             if number_format and rows:
                 target.range((2, i), (len(rows) + 1, i)).number_format = number_format
 
-    def _write_block(self, sheet: str, row: int, block: list[list[Any]]) -> None:
+    def _write_block(self, sheet: str, row: int, block: list[list[Any]], keep_blanks: bool = False) -> None:
+        """Write a block of rows from column A; with `keep_blanks`, a blank of the block leaves the
+        cell under it as it is (rows appended below the data may hold formulas showing nothing,
+        say a column of formulas filled down ahead of the data)."""
         if not block:
             return
         width = max(len(r) for r in block)
         block = [r + [None] * (width - len(r)) for r in block]
         target = self._sheet(sheet)
-        target.range((row, 1), (row + len(block) - 1, width)).value = _as_typed(block)
+        area = target.range((row, 1), (row + len(block) - 1, width))
+        if keep_blanks and self.remote:  # Office.js leaves a cell sent as null unchanged
+            prepare = self.book.app.engine.impl.prepare_xl_data_element
+            area.raw_value = [[None if v is None else prepare(v, {}) for v in r] for r in _as_typed(block)]
+        elif keep_blanks:  # desktop Excel: around the formulas under blanks of the block, read in one call
+            formulas = self._formulas(area, len(block))
+            kept = {
+                (r, c)
+                for r, (values, cells) in enumerate(zip(block, formulas, strict=False))
+                for c, (value, formula) in enumerate(zip(values, cells, strict=False))
+                if value is None and _is_formula(formula)
+            }
+            for top, left, bottom, right in _around(block, kept):
+                piece = [values[left : right + 1] for values in block[top : bottom + 1]]
+                target.range((row + top, left + 1), (row + bottom, right + 1)).value = _as_typed(piece)
+        else:
+            area.value = _as_typed(block)
         self._remember(sheet, row, 1, block)
 
+    def _formulas(self, area: Any, height: int) -> list[list[Any]]:
+        """The formulas of a block (a constant as text, "" when blank), read in one call, as rows."""
+        read = area.formula
+        if not isinstance(read, list | tuple):
+            return [[read]]
+        rows = list(read)
+        if rows and not isinstance(rows[0], list | tuple):  # one row or one column, given flat
+            return [rows] if height == 1 else [[v] for v in rows]
+        return [list(r) for r in rows]
+
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
-        """Fill flagged lines across the header's width; clear the fill of lines no longer flagged."""
+        """Fill flagged lines across the header's width; clear the fill only of the lines this run
+        takes the flags of (their Flags cell held text when read): a fill of the user's own on a
+        line without flags stays."""
         if not flagged:
             return
         header = self._snapshot(sheet)[0] if self._snapshot(sheet) else []
         width = max((i + 1 for i, v in enumerate(header) if not is_blank(v)), default=1)
+        column = next(
+            (i + 1 for i, v in enumerate(header) if not is_blank(v) and header_key(v) == header_key(c.FLAGS)),
+            None,
+        )
+
+        def was_flagged(row: int) -> bool:
+            if column is None:
+                return False
+            return not is_blank(self._before.get((sheet, row, column), self._current(sheet, row, column)))
+
+        fills = {row: FLAG_FILL if on else None for row, on in flagged.items() if on or was_flagged(row)}
+        if not fills:
+            return
         target = self._sheet(sheet)
-        first, last = min(flagged), max(flagged)
+        first, last = min(fills), max(fills)
         if self.remote and hasattr(xw.Range, "set_colors"):  # xlwings >= 0.37.5
             # One setRangeColors action per block of at most 10,000 cells (xlwings' limit).
             step = max(1, 10_000 // width)
             for top in range(first, last + 1, step):
                 bottom = min(last, top + step - 1)
-                colors = [
-                    [... if r not in flagged else (FLAG_FILL if flagged[r] else None)] * width
-                    for r in range(top, bottom + 1)
-                ]
+                colors = [[fills.get(r, ...)] * width for r in range(top, bottom + 1)]
                 target.range((top, 1), (bottom, width)).set_colors(colors)
             return
         # Desktop Excel (where set_colors goes cell by cell): one fill per run of lines alike.
-        rows = sorted(flagged)
+        rows = sorted(fills)
         start = rows[0]
         for i, row in enumerate(rows):
             following = rows[i + 1] if i + 1 < len(rows) else None
-            if following != row + 1 or flagged[following] != flagged[row]:
-                target.range((start, 1), (row, width)).color = FLAG_FILL if flagged[row] else None
+            if following != row + 1 or fills[following] != fills[row]:
+                target.range((start, 1), (row, width)).color = fills[row]
                 start = following if following is not None else start
 
     def bar_chart(self, sheet: str, chart: BarChartSpec) -> None:
@@ -503,6 +548,39 @@ def _as_typed(block: list[list[Any]]) -> list[list[Any]]:
         ["'" + v if isinstance(v, str) and _NOT_TEXT_AS_TYPED.fullmatch(v) else v for v in row]
         for row in block
     ]
+
+
+def _is_formula(cell: Any) -> bool:
+    return isinstance(cell, str) and cell.startswith("=")
+
+
+def _around(block: list[list[Any]], kept: set[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
+    """Rectangles (top, left, bottom, right; 0-based) that cover the block but the cells kept:
+    whole-height runs of columns without a kept cell, and in a column with one, its runs of values."""
+    height, width = len(block), len(block[0])
+    columns = {c for _, c in kept}
+    pieces: list[tuple[int, int, int, int]] = []
+    c = 0
+    while c < width:
+        if c in columns:
+            r = 0
+            while r < height:
+                if block[r][c] is None:
+                    r += 1
+                    continue
+                bottom = r
+                while bottom + 1 < height and block[bottom + 1][c] is not None:
+                    bottom += 1
+                pieces.append((r, c, bottom, c))
+                r = bottom + 1
+            c += 1
+        else:
+            right = c
+            while right + 1 < width and right + 1 not in columns:
+                right += 1
+            pieces.append((0, c, height - 1, right))
+            c = right + 1
+    return pieces
 
 
 def _first(row: Any) -> Any:
