@@ -736,6 +736,16 @@ def test_wild_shaped_remittances_read_with_their_statuses_and_follow_ups() -> No
     ]  # fmt: skip
 
 
+def test_provider_adjustment_codes_written_with_another_component_separator() -> None:
+    """PLB03 composites written with `>` where ISA16 declares `:` (as SVC01 `HC>97124` in public
+    files), whatever the reason code: a letter pair (WO), digits (72) or both (B2)."""
+    plbs = ("PLB*1234567893*20261231*72>RA0001*-14", "PLB*1234567893*20261231*WO>RA0001*14*B2>RA0002*5")
+    remittance = read_remittance_text("plb.835", remittance_of(*CLAIM, *plbs))
+    assert [(a.reason, a.reference, a.amount) for a in remittance.adjustments] == [
+        ("72", "RA0001", Decimal(-14)), ("WO", "RA0001", Decimal(14)), ("B2", "RA0002", Decimal(5)),
+    ]  # fmt: skip
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),

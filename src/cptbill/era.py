@@ -211,8 +211,9 @@ class Segment:
         return self.get(position, part).upper()
 
     def _separator(self, value: str) -> str:
-        """ISA16; or, in a composite that lacks it, the character after its qualifier (`HC>97124`)."""
-        if self.component in value or len(value) < 4 or not value[:2].isalpha() or value[2].isalnum():
+        """ISA16; or, in a composite that lacks it, the character after its qualifier or code
+        (`HC>97124`, `72>REF`)."""
+        if self.component in value or len(value) < 4 or not value[:2].isalnum() or value[2].isalnum():
             return self.component
         return value[2]
 
