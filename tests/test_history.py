@@ -501,3 +501,24 @@ def test_two_lines_of_one_claim_with_the_same_code_and_day_are_two_items() -> No
     # the same line answered again later (same claim ID and line) still replaces the earlier one
     again = row(4, Status.DENIED, "CO-50", adjusted="CO-50 80.00", line="1")
     assert [i.row for i in items(left, right, again)] == [3, 4]
+
+
+def test_a_client_bill_says_why_the_client_owes_it() -> None:
+    """PR-1/2/3 are the client's share of an allowed service; other PR reasons (PR-119 benefit
+    maximum, PR-96/PR-204 not covered, seen in a commercial payer's 835) make the client liable
+    without the payer allowing anything: the Why must not say the payer allowed it, and a
+    benefit maximum first asks about other coverage."""
+    share = only(row(2, Status.PATIENT, "CO-45; PR-1", owes=60, adjusted="CO-45 20.00; PR-1 60.00"))
+    assert share.why == "PR-1 deductible 60.00: the payer allowed it and the client owes it"
+    maximum = only(row(2, Status.PATIENT, "PR-119", owes=80, adjusted="PR-119 80.00"))
+    assert maximum.action == BILL_CLIENT
+    assert maximum.why == (
+        "PR-119 benefit maximum reached 80.00: the payer holds the client responsible; "
+        "check any secondary coverage first"
+    )
+    assert maximum.amount == 80 and maximum.deadline is None
+    not_covered = only(row(2, Status.PATIENT, "PR-96", owes=80, adjusted="PR-96 80.00"))
+    assert (not_covered.action, not_covered.why) == (
+        "Bill the client",
+        "PR-96 not covered 80.00: the payer holds the client responsible",
+    )

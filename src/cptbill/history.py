@@ -336,7 +336,13 @@ ROUTES: dict[str, Route] = {
 #: Reasons that need no follow-up by themselves: the contractual write-down (45; 42 and A2 its
 #: older fee-schedule spellings) and Medicare sequestration (253).
 ROUTINE = frozenset({"45", "42", "A2", "253"})
-PATIENT_REASONS = {"1": "deductible", "2": "coinsurance", "3": "copay"}
+#: The client's share of an allowed service (the payer allowed it); other PR reasons make the
+#: client liable for what the payer did not allow (not covered, benefit maximum).
+CLIENT_SHARE = {"1": "deductible", "2": "coinsurance", "3": "copay"}
+PATIENT_REASONS = {
+    **CLIENT_SHARE, "119": "benefit maximum reached", "96": "not covered", "204": "not covered",
+    "B7": "not covered", "170": "not covered",
+}  # fmt: skip
 BILL_CLIENT = "Bill the client"
 _OTHER_CODE_REASONS = frozenset({"96", "204", "B7"})  # this code is not covered
 _UNKNOWN_REASON = Route(
@@ -529,9 +535,16 @@ def _items(claim: Claim, payer: Payer | None, either: bool) -> list[FollowUp]:
         )
         return [_item(claim, payer, "; ".join(c for c, _ in found) or status.value, route, owes or unpaid)]
     if owes > 0:
+        liable = {_number(c) for c, a in found if c.startswith("PR-") and a != 0} - set(CLIENT_SHARE)
+        why = (
+            "the payer holds the client responsible"
+            + ("; check any secondary coverage first" if "119" in liable else "")
+            if liable
+            else "the payer allowed it and the client owes it"
+        )
         route = Route(
             action=BILL_CLIENT,
-            why=f"{_patient_words(found) or 'patient responsibility'}: the payer allowed it and the client owes it",
+            why=f"{_patient_words(found) or 'patient responsibility'}: {why}",
             to_payer=False,
         )
         items.append(
