@@ -746,6 +746,21 @@ def test_provider_adjustment_codes_written_with_another_component_separator() ->
     ]  # fmt: skip
 
 
+def test_a_multiple_procedure_reduction_is_routine_not_a_cut() -> None:
+    """CO-59 (multiple or concurrent procedure rules) is how Medicare's multiple procedure
+    payment reduction for therapy codes (97140, 97124: "always therapy") shows on an 835, as in
+    a Novitas remittance: the payer's policy, like the contractual CO-45, so the line is Paid."""
+    lines = read_remittance_text(
+        "mppr.835",
+        remittance_of(
+            "CLP*MP1*1*120*70.38**MB*P7*11*1", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97140:GP*60*41.51**1", "CAS*CO*45*17.66**253*0.83",
+            "SVC*HC:97124:GP*60*28.87**1", "CAS*CO*45*17.66**253*0.58**59*12.89",
+        ),
+    ).lines  # fmt: skip
+    assert [(line.code, line.status) for line in lines] == [("97140", Status.PAID), ("97124", Status.PAID)]
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),

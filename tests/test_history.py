@@ -522,3 +522,11 @@ def test_a_client_bill_says_why_the_client_owes_it() -> None:
         "Bill the client",
         "PR-96 not covered 80.00: the payer holds the client responsible",
     )
+
+
+def test_a_multiple_procedure_reduction_needs_no_follow_up() -> None:
+    """CO-59 (Medicare's multiple procedure payment reduction on therapy codes) is accepted like
+    CO-45 and CO-253; a cut beyond it still asks for a next step."""
+    assert items(row(2, Status.PAID, "CO-45; CO-59", paid=50, adjusted="CO-45 20.00; CO-59 10.00")) == []
+    cut = only(row(2, Status.PARTIAL, "CO-59; CO-151", paid=40, adjusted="CO-59 10.00; CO-151 30.00"))
+    assert (cut.reason, cut.amount) == ("CO-151", 30)

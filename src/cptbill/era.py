@@ -39,9 +39,10 @@ SECONDARY = frozenset({"2", "3"})  # processed as secondary or tertiary: another
 PRIOR_PAYER = "23"  # CARC 23: the impact of prior payer(s) adjudication, whatever its group
 
 #: Adjustments that do not make a paid line `Partial`: the contractual write-down (CO-45, and
-#: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), and what a
-#: prior payer paid (OA-23) or what exceeds the charges (OA-94) on a secondary claim.
-NOT_A_CUT = frozenset({"CO-45", "CO-42", "CO-A2", "CO-253", "OA-23", "OA-94"})
+#: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), the multiple
+#: procedure payment reduction on therapy codes (CO-59), and what a prior payer paid (OA-23) or
+#: what exceeds the charges (OA-94) on a secondary claim.
+NOT_A_CUT = frozenset({"CO-45", "CO-42", "CO-A2", "CO-253", "CO-59", "OA-23", "OA-94"})
 
 #: The "group" of a provider adjustment on Claims (`PLB-WO 15.00`), beside CAS's CO, PR, OA, PI.
 PLB = "PLB"

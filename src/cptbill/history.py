@@ -334,8 +334,11 @@ ROUTES: dict[str, Route] = {
     ),
 }
 #: Reasons that need no follow-up by themselves: the contractual write-down (45; 42 and A2 its
-#: older fee-schedule spellings) and Medicare sequestration (253).
-ROUTINE = frozenset({"45", "42", "A2", "253"})
+#: older fee-schedule spellings), Medicare sequestration (253) and the multiple procedure
+#: payment reduction (59: "processed based on multiple or concurrent procedure rules"; CMS
+#: applies it to "always therapy" codes such as 97140 and 97124, Medicare Claims Processing
+#: Manual, Pub. 100-04, ch. 5, on outpatient therapy).
+ROUTINE = frozenset({"45", "42", "A2", "253", "59"})
 #: The client's share of an allowed service (the payer allowed it); other PR reasons make the
 #: client liable for what the payer did not allow (not covered, benefit maximum).
 CLIENT_SHARE = {"1": "deductible", "2": "coinsurance", "3": "copay"}
