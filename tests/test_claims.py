@@ -250,6 +250,30 @@ def test_a_fixed_line_loses_its_claim_incomplete_flag() -> None:
     assert not book.read("Sessions")[1][10]
 
 
+def test_a_recode_keeps_claim_incomplete_until_a_claims_run_clears_it() -> None:
+    """Only a claims run knows what a claim needs: a recode in between neither drops the flag
+    (the claim is still incomplete) nor lets it block the line once the item is typed."""
+    from cptbill.book import recode
+
+    book = claims_book(Clients=_with(CLIENTS, 1, "Member ID", None))
+    run(book)
+    flagged = book.read("Sessions")[1][10]
+    assert flagged.startswith("CLAIM_INCOMPLETE: no member ID")
+    plan, _ = recode(book, "2026-11")
+    assert book.read("Sessions")[1][10] == flagged
+    assert plan.flag_counts()["CLAIM_INCOMPLETE"] == sum(
+        "CLAIM_INCOMPLETE" in (r[10] or "") for r in book.read("Sessions")
+    )
+    again, _ = recode(book, "2026-11")
+    assert again.changed == 0  # a second recode writes the same Flags
+    book.sheets["Clients"][1][CLIENTS[0].index("Member ID")] = "SMI100200"
+    recode(book, "2026-11")
+    assert book.read("Sessions")[1][10] == flagged  # still there until the claims run looks again
+    submission = run(book)
+    assert "Rosa Delgado" in {c.client.name for c in submission.claims}
+    assert not book.read("Sessions")[1][10]
+
+
 def test_no_client_names_in_flags_of_other_lines() -> None:
     submission = run(claims_book())
     for (_sheet, _row), notes in submission.batch.flags.items():

@@ -90,11 +90,12 @@ _PLAN_ALIASES = {"pip": "auto", "workers' comp": "workers comp", "workers compen
 RELATIONSHIPS = {"self": "18", "spouse": "01", "child": "19", "other": "G8"}
 PLACES = {"office": "11", "home": "12", "11": "11", "12": "12"}
 
-#: Flags that keep a line off a claim until fixed; the others are information.
+#: Flags that keep a line off a claim until fixed; the others are information. CLAIM_INCOMPLETE
+#: (carried on the line by recodes) is not among them: each claims run works it out again.
 BLOCKING = frozenset({
     Flag.BAD_MINUTES, Flag.BAD_DATE, Flag.BAD_SERVICE, Flag.UNKNOWN_PAYER, Flag.MIXED_CODES,
     Flag.UNDER_8_MIN, Flag.DUPLICATE, Flag.AMBIGUOUS_DATE, Flag.ODD_DATE, Flag.NOT_ACCEPTED,
-    Flag.UNITS_MISMATCH, Flag.CLAIM_INCOMPLETE,
+    Flag.UNITS_MISMATCH,
 })  # fmt: skip
 #: Denial reasons (CARC numbers) that a corrected claim answers: the Follow-up sheet's information errors.
 CORRECTABLE = INFORMATION_ERRORS

@@ -100,7 +100,9 @@ class Line(NamedTuple):
     expected: Decimal | None = None
     flags_text: str = ""
     problems: tuple[FlagNote, ...] = ()  # cells that could not be read
-    notes: tuple[FlagNote, ...] = ()  # findings that leave the line billable (AMBIGUOUS_DATE, ODD_DATE)
+    # findings that leave the line billable: AMBIGUOUS_DATE, ODD_DATE, and the CLAIM_INCOMPLETE notes
+    # its Flags cell holds (only a claims run sets or clears them)
+    notes: tuple[FlagNote, ...] = ()
     other_date: dt.date | None = None  # an ambiguous text date's other reading (day and month swapped)
 
     @property

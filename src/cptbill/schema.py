@@ -295,8 +295,9 @@ _BAD_SERVICE = FlagNote(
 )
 #: What a line's Date cell gives: the date, its other reading, its problems and its notes.
 _DatePart = tuple[dt.date | None, dt.date | None, tuple[FlagNote, ...], tuple[FlagNote, ...]]
-#: What a line's cells after Client give: Line's fields from payer to flags_text, and the problems.
-_Rest = tuple[tuple[Any, ...], tuple[FlagNote, ...]]
+#: What a line's cells after Client give: Line's fields from payer to flags_text, the problems,
+#: and the notes its Flags cell carries over (CLAIM_INCOMPLETE).
+_Rest = tuple[tuple[Any, ...], tuple[FlagNote, ...], tuple[FlagNote, ...]]
 
 
 def parse_sessions(
@@ -336,7 +337,11 @@ def parse_sessions(
         if parsed is None:
             parsed = rests[key] = _parse_rest(rest, shared)
         date, other_date, date_problems, notes = date_part
-        (payer, minutes, service, visit, locked, modifiers, code, units, expected, flags), problems = parsed
+        (
+            (payer, minutes, service, visit, locked, modifiers, code, units, expected, flags),
+            problems,
+            carried,
+        ) = parsed
         lines.append(
             Line(
                 sheet,
@@ -354,7 +359,7 @@ def parse_sessions(
                 expected,
                 flags,
                 date_problems + problems if date_problems else problems,
-                notes,
+                notes + carried if carried else notes,
                 other_date,
             )
         )
@@ -399,7 +404,21 @@ def _parse_rest(values: tuple[Any, ...], shared: _Shared) -> _Rest:
         None if expected is None else _shared(shared, expected, _money_or_none),
         "" if is_blank(flags) else str(flags),
     )
-    return fields, tuple(problems)
+    return fields, tuple(problems), carried_notes(fields[-1])
+
+
+def carried_notes(flags_text: str) -> tuple[FlagNote, ...]:
+    """The CLAIM_INCOMPLETE notes of a Flags cell, which a recode keeps: only a claims run, which
+    checks what a claim needs, sets or clears them (a recode works out the other flags again)."""
+    if Flag.CLAIM_INCOMPLETE not in flags_text:
+        return ()
+    prefix = f"{Flag.CLAIM_INCOMPLETE}:"
+    parts = (part.strip() for part in flags_text.split("; "))
+    return tuple(
+        FlagNote(flag=Flag.CLAIM_INCOMPLETE, note=part[len(prefix) :].strip())
+        for part in parts
+        if part.startswith(prefix)
+    )
 
 
 def _bad_date(value: Any, order: str) -> str:
