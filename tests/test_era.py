@@ -661,6 +661,12 @@ def test_claim_adjustments_that_repeat_the_lines_are_counted_once() -> None:
         "repeated.835: segment CAS at line 19: the claim's adjustments repeat its service lines' "
         "(the lines alone make its billed less paid); counted once",
     )
+    # prompt-pay interest (AMT*I) included in the claim's payment: it still balances
+    interest = remittance_of(
+        "CLP*IN1*1*80*61.25**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "AMT*I*1.25",
+        "SVC*HC:97124*80*60**2", "CAS*CO*45*20",
+    )  # fmt: skip
+    assert read_remittance_text("interest.835", interest).warnings == ()
     # adjustments that add up to neither: read as they are, with a warning
     short = remittance_of(*CLAIM[:3], "CAS*CO*45*15")
     assert read_remittance_text("short.835", short).warnings == (

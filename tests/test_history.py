@@ -328,6 +328,13 @@ def only(*claims: Claim, **kw: Any) -> FollowUp:
         ),
         (Status.PARTIAL, "CO-45 10.00; CO-236 30.00", "Add modifier 59 or XS only if", 30),
         (Status.DENIED, "CO-119 80.00", "Check the client's visit count and any secondary coverage", 80),
+        # reasons seen in the second wild pass of public remittances
+        (Status.DENIED, "CO-109 80.00", "Send the claim to the client's right payer", 80),
+        (Status.DENIED, "CO-15 80.00", "Send a corrected claim with the same code", 80),
+        (Status.DENIED, "CO-252 80.00", "Send the documentation the payer asks for", 80),
+        (Status.DENIED, "CO-150 80.00", "Appeal with the treatment notes", 80),
+        (Status.DENIED, "CO-167 80.00", "Check the diagnosis code", 80),
+        (Status.DENIED, "CO-234 80.00", "Add modifier 59 or XS only if", 80),
         (Status.DENIED, "CO-999 80.00", "Look the reason up", 80),
     ],
 )
@@ -530,3 +537,8 @@ def test_a_multiple_procedure_reduction_needs_no_follow_up() -> None:
     assert items(row(2, Status.PAID, "CO-45; CO-59", paid=50, adjusted="CO-45 20.00; CO-59 10.00")) == []
     cut = only(row(2, Status.PARTIAL, "CO-59; CO-151", paid=40, adjusted="CO-59 10.00; CO-151 30.00"))
     assert (cut.reason, cut.amount) == ("CO-151", 30)
+
+
+def test_a_claim_for_another_payer_has_no_deadline_of_this_one() -> None:
+    """CO-109: the claim belongs to another payer, whose filing limit is not this payer's."""
+    assert only(row(2, Status.DENIED, "CO-109", adjusted="CO-109 80.00"), limit=90).deadline is None

@@ -475,6 +475,7 @@ class _Claim:
     clp: Segment
     adjustments: list[Adjustment] = field(default_factory=list)
     cas: list[Segment] = field(default_factory=list)  # the claim's own CAS segments
+    interest: Decimal = Decimal(0)  # AMT*I: prompt-pay interest, which some payers add to CLP04
     client: str = ""
     insured: str = ""
     date: dt.date | None = None
@@ -568,6 +569,8 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
                 service.date = date
             elif service is None and qualifier in ("232", "233") and date and not claim.date:
                 claim.date = date
+        elif kind == "AMT" and service is None and segment.code(1) == "I":
+            claim.interest += _money(reading, segment, 2)
         elif kind == "REF" and service is not None and segment.code(1) == "6R":
             service.line = segment.get(2)
     source = f"{reading.name} #{trace}" if trace else reading.name
@@ -592,9 +595,9 @@ def _balance_claim(reading: _Reading, claim: _Claim) -> None:
     expected = _money(reading, claim.clp, 3) - _money(reading, claim.clp, 4)
     lines = sum((a.amount for s in claim.services for a in s.adjustments), Decimal(0))
     own = sum((a.amount for a in claim.adjustments), Decimal(0))
-    if lines + own == expected:
+    if lines + own in (expected, expected + claim.interest):  # interest paid with the claim
         return
-    if claim.services and own and lines == expected:
+    if claim.services and own and lines in (expected, expected + claim.interest):
         claim.adjustments = []
         reading.warnings.append(
             f"{claim.cas[0].where()}: the claim's adjustments repeat its service lines' "

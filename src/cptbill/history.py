@@ -286,8 +286,9 @@ class Route(Model):
 #: Medicare filing within 12 months (42 CFR 424.44).
 #: Reasons that say the claim's data was wrong (CO-16, CO-4, ...): fixed by a corrected claim.
 INFORMATION_ERRORS = frozenset(
-    ("4", "5", "6", "7", "8", "9", "10", "11", "16", "125", "140", "146", "181", "182", "206", "207", "208")
-)
+    ("4", "5", "6", "7", "8", "9", "10", "11", "15", "16", "125", "140", "146", "181", "182", "206", "207",
+     "208")
+)  # fmt: skip
 _CORRECTED = Route(
     action="Send a corrected claim with the same code (frequency code 7 and the payer claim ID)",
     why="information missing or wrong on the claim; a corrected claim sent as a new claim is denied as a duplicate",
@@ -308,13 +309,30 @@ ROUTES: dict[str, Route] = {
     ),
     "50": Route(action="Appeal with the treatment notes and the prescription", why="not medically necessary"),
     "151": Route(action="Appeal with the treatment notes", why="the payer does not support this many units"),
+    "150": Route(
+        action="Appeal with the treatment notes",
+        why="the payer says the notes do not support this level of service",
+    ),
+    "252": Route(
+        action="Send the documentation the payer asks for (its remark code says which)",
+        why="an attachment or other documentation is required",
+    ),
+    "167": Route(
+        action="Check the diagnosis code: a corrected claim if it was wrong, else appeal with the notes",
+        why="the diagnosis is not covered for this service",
+    ),
+    "109": Route(
+        action="Send the claim to the client's right payer (check the insurance card and eligibility)",
+        why="this payer does not cover this client or service: another payer does",
+        to_payer=False,  # the other payer's filing limit, not this one's
+    ),
     "29": Route(
         action="Appeal only with proof of timely filing (e.g. the clearinghouse acceptance report); else write it off",
         why="filed after the payer's time limit",
     ),
     "18": Route(action="Nothing to do", why="exact duplicate of a claim already processed", to_payer=False),
     **dict.fromkeys(("96", "204", "B7", "170"), _NOT_COVERED),
-    **dict.fromkeys(("97", "236"), _BUNDLED),
+    **dict.fromkeys(("97", "234", "236"), _BUNDLED),
     "119": Route(
         action="Check the client's visit count and any secondary coverage",
         why="benefit maximum reached",
