@@ -60,7 +60,9 @@ IMPORTED = [*(FIXTURES / n for n in BUILT + FORMATS + WILD), *(REAL / n for n in
 BROKEN = {
     "empty.835": "the file is empty",
     "sessions.csv": "segment ISA at line 1",
-    "wrong-count.835": "segment SE at line 36: segment count is wrong",
+    # segments lost in the middle: the count is wrong and the money does not add up
+    "lost-claim.835": "segment SE at line 34: segment count is wrong (SE01 says 33, the transaction has 32), "
+    "and its claims do not add up to the payment",
     "truncated.835": "segment SE is missing after line 26",
     "claim.837": "segment GS at line 2",
     # the crash inputs of #12: one sentence, never a traceback
@@ -609,11 +611,15 @@ def test_lines_are_counted_from_the_top_of_the_file_even_after_blank_lines() -> 
     """A file that begins with blank lines (an 835 pasted from a program's string, indented):
     a message names the line an editor shows."""
     data = remittance_of(*CLAIM).replace(b"SE*14*0001", b"SE*15*0001")
-    with pytest.raises(CptbillError, match="segment SE at line 16: segment count is wrong"):
-        read_remittance_text("flat.835", data)
+    assert (
+        "flat.835: segment SE at line 16: segment count is wrong (SE01 says 15, the transaction has 14)"
+        in (read_remittance_text("flat.835", data).warnings[0])
+    )
     indented = b"\n\n" + b"\n".join(b"\t\t" + line for line in data.split(b"\n"))
-    with pytest.raises(CptbillError, match="segment SE at line 18: segment count is wrong"):
-        read_remittance_text("indented.835", indented)
+    assert (
+        "segment SE at line 18: segment count is wrong"
+        in read_remittance_text("indented.835", indented).warnings[0]
+    )
 
 
 def test_a_payment_that_does_not_add_up_is_a_warning() -> None:
@@ -943,10 +949,41 @@ def test_a_real_world_file_holding_its_interchange_twice_imports_it_once() -> No
     ]
 
 
-def test_a_real_world_file_with_a_broken_segment_count_is_refused() -> None:
-    """LinuxForHealth's demo file has a mistyped `CAS_CO` segment that SE01 does not count."""
-    with pytest.raises(CptbillError, match=r"segment SE at line 28: segment count is wrong \(SE01 says 25"):
-        read_remittance(REAL / "lfh-demo.835")
+def test_a_real_world_file_with_a_wrong_segment_count_is_read_when_its_payment_adds_up() -> None:
+    """LinuxForHealth's demo file has a mistyped `CAS_CO` segment that SE01 does not count: the
+    claims still make the payment, so it is read, with the count, the stray segment and the
+    claim whose adjustments it held (50.00 short) among the warnings."""
+    remittance = read_remittance(REAL / "lfh-demo.835")
+    assert (remittance.claims, remittance.claims_paid) == (2, Decimal("945.00"))
+    warnings = "\n".join(remittance.warnings)
+    assert (
+        "segment SE at line 28: segment count is wrong (SE01 says 25, the transaction has 26); the payment adds up"
+        in warnings
+    )
+    assert "segment CAS_CO at line 27: this segment is not expected here" in warnings
+    assert (
+        "segment CLP at line 20: the claim's adjustments (CAS) come to 655.00, not its billed less paid (705.00)"
+        in warnings
+    )
+    assert (
+        sum("segment count is wrong" in w for w in remittance.warnings) == 1
+    )  # said once, not by pyx12 again
+
+
+def test_a_wrong_segment_count_alone_is_a_warning_and_the_claims_are_imported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Public 835s are often edited by hand: a count that is off while every claim and the
+    payment add up loses no data (segments lost in the middle would not add up: lost-claim.835)."""
+    book = write_workbook(tmp_path / "billing.xlsx")
+    status, out, _ = run(capsys, "import-era", str(book), str(FIXTURES / "wrong-count.835"), "--json")
+    assert status == 0
+    result = json.loads(out)
+    assert result["warnings"] == [
+        "wrong-count.835: segment SE at line 36: segment count is wrong (SE01 says 33, the transaction has 34); "
+        "the payment adds up (BPR02), so the transaction is read"
+    ]
+    assert result["added"] == 4
 
 
 def test_files_as_they_arrive_read_as_the_same_remittance() -> None:
@@ -1006,14 +1043,14 @@ def test_read_errors_name_the_file_and_the_first_problem() -> None:
 
 
 def test_positions_are_file_lines_also_when_the_file_is_one_line(tmp_path: Path) -> None:
-    text = (FIXTURES / "wrong-count.835").read_text()
+    text = (FIXTURES / "lost-claim.835").read_text()
     one_line = tmp_path / "one-line.835"
     one_line.write_text(text.replace("\n", ""))
     with pytest.raises(CptbillError, match="segment SE at line 1: segment count is wrong"):
         read_remittance(one_line)
     crlf = tmp_path / "crlf.835"
     crlf.write_bytes(text.replace("\n", "\r\n").encode())
-    with pytest.raises(CptbillError, match="segment SE at line 36: segment count is wrong"):
+    with pytest.raises(CptbillError, match="segment SE at line 34: segment count is wrong"):
         read_remittance(crlf)
 
 

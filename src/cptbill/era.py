@@ -315,13 +315,16 @@ class _Unreadable(Exception):
 @dataclass
 class _Transaction:
     segments: list[Segment]
+    #: SE01 not counting the segments read: the transaction is read only when its payment adds up
+    miscount: str = ""
 
 
 def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
     """Check ISA/GS/ST nesting, counts and kinds; the 835 transactions inside.
 
     A trailer's control number that differs from its header's (IEA02, GE02, SE02) loses no data:
-    pyx12 lists it among the warnings, and the file is read.
+    pyx12 lists it among the warnings, and the file is read. So does a segment count (SE01) that
+    is wrong in a transaction whose payment adds up (`_map_transaction` decides).
     """
     transactions: list[_Transaction] = []
     isa: Segment | None = None
@@ -385,12 +388,13 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
             body.append(segment)
             if unterminated and segment is last:
                 break  # cut short inside its own SE: reported below as the missing IEA
+            miscount = ""
             if segment.get(1) != str(len(body)):
-                raise _Unreadable(
+                miscount = (
                     f"{segment.where()}: segment count is wrong "
                     f"(SE01 says {segment.get(1) or 'nothing'}, the transaction has {len(body)})"
                 )
-            transactions.append(_Transaction(body))
+            transactions.append(_Transaction(body, miscount))
             st = None
         else:
             body.append(segment)
@@ -452,7 +456,9 @@ def read_remittance_text(name: str, data: bytes) -> Remittance:
         ) from None
     except _Unreadable as problem:
         raise _refused(name, str(problem)) from None
-    warnings = [*remittance.warnings, *validate(found, marks)]
+    # pyx12 may find what the reading already says, in fewer words: said once
+    found_too = [w for w in validate(found, marks) if not any(o.startswith(w) for o in remittance.warnings)]
+    warnings = [*remittance.warnings, *found_too]
     if len(warnings) > MAX_WARNINGS:
         warnings = [*warnings[:MAX_WARNINGS], f"... and {len(warnings) - MAX_WARNINGS} more"]
     return remittance.model_copy(update={"warnings": tuple(f"{name}: {w}" for w in warnings)})
@@ -581,8 +587,18 @@ def _map_transaction(reading: _Reading, transaction: _Transaction) -> None:
         reading.claims += 1
         reading.claims_paid += _money(reading, claim.clp, 4)
         reading.lines.extend(_claim_rows(reading, claim, payer, tuple(payer_ids), source))
-    if bpr is not None:
-        _balance(reading, bpr, claims, adjustments)
+    balanced = bpr is not None and _balance(reading, bpr, claims, adjustments)
+    if transaction.miscount:
+        # Segments lost or added in the middle would show as money that does not add up: when it
+        # does, the count is what is wrong (public files are often edited by hand), not the data.
+        if not balanced:
+            raise _Unreadable(
+                f"{transaction.miscount}, and its claims do not add up to the payment (BPR02): "
+                "part of it is missing"
+            )
+        reading.warnings.append(
+            f"{transaction.miscount}; the payment adds up (BPR02), so the transaction is read"
+        )
 
 
 def _balance_claim(reading: _Reading, claim: _Claim) -> None:
@@ -612,9 +628,10 @@ def _balance_claim(reading: _Reading, claim: _Claim) -> None:
 
 def _balance(
     reading: _Reading, bpr: Segment, claims: Sequence[_Claim], adjustments: Sequence[ProviderAdjustment]
-) -> None:
-    """Warn when the claims paid less the provider adjustments are not the payment (BPR02; BPR03 D:
-    a debit, the provider pays), as a billing office checks an 835 against its check or EFT."""
+) -> bool:
+    """Whether the claims paid less the provider adjustments are the payment (BPR02; BPR03 D: a
+    debit, the provider pays), as a billing office checks an 835 against its check or EFT; a
+    warning when not."""
     payment = _money(reading, bpr, 2) * (-1 if bpr.get(3).upper() == "D" else 1)
     total = sum((_money(reading, c.clp, 4) for c in claims), Decimal(0)) - sum(
         (a.amount for a in adjustments), Decimal(0)
@@ -624,6 +641,7 @@ def _balance(
             f"{bpr.where()}: the claims paid (CLP04) less the provider adjustments (PLB) come to "
             f"{total:.2f}, not the payment's {payment:.2f}; check the payment against the check or EFT"
         )
+    return total == payment
 
 
 def _claim_rows(
