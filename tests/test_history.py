@@ -470,6 +470,17 @@ def test_only_true_denials_are_learned() -> None:
     assert denied_before(summit().key, "97124", outcomes(claims)) == 1
 
 
+def test_a_primary_payment_on_a_forwarded_claim_is_learned_as_paid() -> None:
+    """A crossover claim (CLP02 19) paid by the primary and forwarded to the next payer says what
+    the primary pays for the code; one paid nothing (all to the client's share) says nothing yet."""
+    history = outcomes([row(2, Status.FORWARDED, "CO-45; PR-2", paid=48, adjusted="CO-45 20.00; PR-2 12.00")])
+    found = history[(summit().key, "97124")]
+    assert (found.paid, found.denied, found.per_unit) == (1, 0, Decimal("24.00"))
+    assert found.describe() == "97124 paid 1, $24.00/unit"
+    nothing = outcomes([row(2, Status.FORWARDED, "PR-1", paid=0, adjusted="PR-1 80.00")])
+    assert (summit().key, "97124") not in nothing
+
+
 def test_a_sent_claim_settles_payer_items_but_not_a_client_bill() -> None:
     both = row(2, Status.DENIED, "CO-16; PR-1", owes=30, adjusted="CO-16 50.00; PR-1 30.00")
     resent = row(3, Status.SUBMITTED, paid=None)

@@ -169,8 +169,12 @@ def outcomes(claims: Iterable[Claim], when: dt.date | None = None) -> ClaimHisto
             continue
         if claim.status is Status.DENIED and not true_denial(claim):
             continue  # missing data or a duplicate: a corrected claim, not the payer's verdict on the code
-        tally = tallies.setdefault((name_key(claim.payer), claim.code), _Tally())
         status = claim.status
+        if status is Status.FORWARDED:
+            if claim.paid is None or claim.paid <= 0:
+                continue  # nothing paid yet: the next payer's answer is the one that tells
+            status = Status.PAID  # processed as primary and paid, then forwarded: what it pays
+        tally = tallies.setdefault((name_key(claim.payer), claim.code), _Tally())
         tally.counts[status.value] += 1
         if status is Status.DENIED:
             tally.reasons.update(split_reasons(claim.reason))
