@@ -773,6 +773,18 @@ def test_a_multiple_procedure_reduction_is_routine_not_a_cut() -> None:
     assert [(line.code, line.status) for line in lines] == [("97140", Status.PAID), ("97124", Status.PAID)]
 
 
+def test_a_managed_care_withhold_is_not_a_cut() -> None:
+    """CO-104 (a managed-care withhold) is the contract at work, like CO-45: the line is Paid."""
+    lines = read_remittance_text(
+        "withhold.835",
+        remittance_of(
+            "CLP*WH1*1*80*54**12*P8", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*80*54**2", "CAS*CO*45*20**104*6",
+        ),
+    ).lines  # fmt: skip
+    assert [(line.code, line.status) for line in lines] == [("97124", Status.PAID)]
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),

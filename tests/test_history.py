@@ -550,6 +550,15 @@ def test_a_multiple_procedure_reduction_needs_no_follow_up() -> None:
     assert (cut.reason, cut.amount) == ("CO-151", 30)
 
 
+def test_a_managed_care_withhold_needs_no_follow_up_and_a_missing_contract_rate_does() -> None:
+    """CO-104 is the contract's share the plan holds back and settles later; OA-147 says the payer
+    has no contracted rate on file: the rate must be loaded before the claim is reprocessed."""
+    assert items(row(2, Status.PAID, "CO-45; CO-104", paid=54, adjusted="CO-45 20.00; CO-104 6.00")) == []
+    rate = only(row(2, Status.DENIED, "OA-147", adjusted="OA-147 80.00"))
+    assert (rate.reason, rate.amount) == ("OA-147", 80)
+    assert rate.action.startswith("Ask the payer's provider relations to load your contracted rate")
+
+
 def test_a_claim_for_another_payer_has_no_deadline_of_this_one() -> None:
     """CO-109: the claim belongs to another payer, whose filing limit is not this payer's."""
     assert only(row(2, Status.DENIED, "CO-109", adjusted="CO-109 80.00"), limit=90).deadline is None

@@ -40,9 +40,10 @@ PRIOR_PAYER = "23"  # CARC 23: the impact of prior payer(s) adjudication, whatev
 
 #: Adjustments that do not make a paid line `Partial`: the contractual write-down (CO-45, and
 #: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), the multiple
-#: procedure payment reduction on therapy codes (CO-59), and what a prior payer paid (OA-23) or
-#: what exceeds the charges (OA-94) on a secondary claim.
-NOT_A_CUT = frozenset({"CO-45", "CO-42", "CO-A2", "CO-253", "CO-59", "OA-23", "OA-94"})
+#: procedure payment reduction on therapy codes (CO-59), a managed-care withhold (CO-104, the
+#: contract's share the plan settles later), and what a prior payer paid (OA-23) or what exceeds
+#: the charges (OA-94) on a secondary claim.
+NOT_A_CUT = frozenset({"CO-45", "CO-42", "CO-A2", "CO-253", "CO-59", "CO-104", "OA-23", "OA-94"})
 
 #: The "group" of a provider adjustment on Claims (`PLB-WO 15.00`), beside CAS's CO, PR, OA, PI.
 PLB = "PLB"

@@ -335,6 +335,10 @@ ROUTES: dict[str, Route] = {
         why="filed after the payer's time limit",
     ),
     "18": Route(action="Nothing to do", why="exact duplicate of a claim already processed", to_payer=False),
+    "147": Route(
+        action="Ask the payer's provider relations to load your contracted rate, then to reprocess the claim",
+        why="the payer has no contracted rate on file for you (expired or never loaded)",
+    ),
     **dict.fromkeys(("96", "204", "B7", "170"), _NOT_COVERED),
     **dict.fromkeys(("97", "234", "236"), _BUNDLED),
     "119": Route(
@@ -359,8 +363,9 @@ ROUTES: dict[str, Route] = {
 #: older fee-schedule spellings), Medicare sequestration (253) and the multiple procedure
 #: payment reduction (59: "processed based on multiple or concurrent procedure rules"; CMS
 #: applies it to "always therapy" codes such as 97140 and 97124, Medicare Claims Processing
-#: Manual, Pub. 100-04, ch. 5, on outpatient therapy).
-ROUTINE = frozenset({"45", "42", "A2", "253", "59"})
+#: Manual, Pub. 100-04, ch. 5, on outpatient therapy), and a managed-care withhold (104: the
+#: contract's share held back, settled by the plan later, nothing to correct or appeal).
+ROUTINE = frozenset({"45", "42", "A2", "253", "59", "104"})
 #: The client's share of an allowed service (the payer allowed it); other PR reasons make the
 #: client liable for what the payer did not allow (not covered, benefit maximum).
 CLIENT_SHARE = {"1": "deductible", "2": "coinsurance", "3": "copay"}
