@@ -271,3 +271,70 @@ def test_cms1500_home_visit_leaves_box_32_empty() -> None:
         if p.get((56, 23)) == rosa.claim_id
     )
     assert page[(44, 19)] == "12" and not any(col == 23 and 58 <= line <= 61 for line, col in page)
+
+
+# ----------------------------------------------------------------------------- from Excel and from a file
+
+
+def test_claims_script_in_excel_reads_the_therapists_sheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    import cptbill.excel
+    from test_excel import payload, run_script
+
+    def as_datetime(value: Any) -> Any:
+        return dt.datetime.combine(value, dt.time()) if isinstance(value, dt.date) else value
+
+    book = group_book()
+    sheets = {name: [[as_datetime(v) for v in row] for row in rows] for name, rows in book.sheets.items()}
+    sheets["Settings"] = [*sheets["Settings"], ["Month to recode", "2026-11"]]
+    monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(tmp_path / "data"))
+    run_script(payload(sheets, active="Sessions"), script="claims")
+    here = texts(group_book())
+    for name, data in here.items():
+        if name.endswith(".837"):
+            there = (tmp_path / "data" / name).read_text(encoding="ascii")
+            stable = [s for s in segments(there) if s[0] not in ("ISA", "GS", "BHT", "IEA")]
+            assert stable == [s for s in segments(data.decode()) if s[0] not in ("ISA", "GS", "BHT", "IEA")]
+            assert any(s[:2] == ["NM1", "82"] for s in stable), name
+
+
+def test_claims_command_on_a_group_workbook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The sample workbook made a group's: a Therapist column, a Therapists sheet, a service address."""
+    import openpyxl
+
+    from helpers import run as cli
+
+    path = tmp_path / "billing.xlsx"
+    assert cli(capsys, "new", str(path), "--sample")[0] == 0
+    wb = openpyxl.load_workbook(path)
+    ws = wb["Sessions"]
+    header = [cell.value for cell in ws[1]]
+    column = (
+        next(i for i, v in enumerate(header, start=1) if v is None) if None in header else len(header) + 1
+    )
+    ws.cell(1, column, "Therapist")
+    for row in range(2, ws.max_row + 1):
+        if ws.cell(row, 1).value is not None:
+            ws.cell(row, column, "Jane" if row % 2 else "Marco Diaz")
+    therapists = wb.create_sheet("Therapists")
+    for row in THERAPISTS[:3]:
+        therapists.append(row)
+    therapists["C2"] = 1666666668  # typed as a number
+    wb["Settings"].append(["Service address", "200 Oak St, Salem, OR 97301-5555"])
+    wb.save(path)
+    assert cli(capsys, "recode", str(path), "--month", "2026-11")[0] == 0
+    status, out, err = cli(capsys, "claims", str(path), "--month", "2026-11", "--json")
+    assert (status, err) == (0, "")
+    import json
+
+    summary = json.loads(out)
+    assert summary["claims"] > 20 and summary["incomplete"] == 2  # only Liam Novak's member ID, as before
+    for name in summary["files"]:
+        if name.endswith(".837"):
+            text = (tmp_path / name).read_text(encoding="ascii")
+            assert pyx12_errors(text) == [], name
+            assert ["NM1", "82", "1", "Smith", "Jane", "", "", "", "XX", "1666666668"] in segments(text)
+            assert any(s[:2] == ["NM1", "77"] for s in segments(text))
