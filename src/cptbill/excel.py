@@ -12,6 +12,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -265,16 +266,206 @@ def cptbestcode(payer: Any, claims: Any, payers: Any = None) -> list[list[Any]]:
 # ---------------------------------------------------------------- the recode script
 
 
+#: A block of a sheet: top, left, bottom, right (1-based, inclusive).
+Bounds = tuple[int, int, int, int]
+Kinds = tuple[str, ...]
+#: The ranges whose cells Excel will not take a value into one by one (or only by breaking them):
+#: merged cells, an array formula's results, a dynamic array formula's spilled results.
+_ALL: Kinds = ("merged", "array", "spill")
+#: What each is, after a cell's name, and what the user does about it (the file door's words).
+_GUARDED = {
+    "merged": ("inside the merged cells {ref}", "unmerge them"),
+    "array": ("in the results of an array formula ({ref})", "move the formula"),
+    "spill": ("in the spilled results of a formula ({ref})", "move the formula"),
+}
+
+
+@dataclass(frozen=True)
+class _Area:
+    """A block a held write covers, which of its cells get a value, and which ranges to look for."""
+
+    sheet: str
+    bounds: Bounds
+    writes: Callable[[int, int], bool]  # (row, column) -> whether the write gives that cell a value
+    kinds: Kinds = _ALL
+
+    @property
+    def top(self) -> int:
+        return self.bounds[0]
+
+    @property
+    def left(self) -> int:
+        return self.bounds[1]
+
+    @property
+    def bottom(self) -> int:
+        return self.bounds[2]
+
+    @property
+    def right(self) -> int:
+        return self.bounds[3]
+
+    def first_written(self, kind: str, bounds: Bounds) -> tuple[int, int] | None:
+        """The first cell (row, column) this write gives a value in a range it must not write into:
+        any cell of an array's or a spill's results, any but the first cell of merged cells."""
+        top, left = max(bounds[0], self.top), max(bounds[1], self.left)
+        bottom, right = min(bounds[2], self.bottom), min(bounds[3], self.right)
+        for row in range(top, bottom + 1):
+            for column in range(left, right + 1):
+                if (row, column) == bounds[:2] and kind == "merged":
+                    continue
+                if self.writes(row, column):
+                    return row, column
+        return None
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A write kept for `XlwingsBook.commit`: what it writes, in words, and the Excel calls."""
+
+    what: str
+    work: Callable[[], None]
+    areas: tuple[_Area, ...]
+
+
+def _said(call: Callable[[], Any]) -> Any:
+    """What Excel answers; False where this Excel cannot say (a Mac, an Excel without spills)."""
+    try:
+        return call()
+    except Exception:
+        return False
+
+
+def _kinds(area: Any, wanted: Kinds) -> Kinds:
+    """Which of `wanted` some cell of the range has (one Excel call each): True or None (some) counts."""
+    asks: dict[str, Callable[[], Any]] = {
+        "merged": lambda: area.merge_cells,
+        "array": lambda: area.has_array,
+        "spill": lambda: area.api.HasSpill,
+    }
+    return tuple(kind for kind in wanted if _said(asks[kind]) is not False)
+
+
+def _first_guarded(target: Any, column: int, top: int, bottom: int, kinds: Kinds) -> int | None:
+    """The first row from `top` to `bottom` of a column whose cell has one of `kinds` (halving)."""
+    if not _kinds(target.range((top, column), (bottom, column)), kinds):
+        return None
+    while top < bottom:
+        middle = (top + bottom) // 2
+        if _kinds(target.range((top, column), (middle, column)), kinds):
+            bottom = middle
+        else:
+            top = middle + 1
+    return top
+
+
+def _guarded_at(cell: Any, kinds: Kinds) -> list[tuple[str, Bounds]]:
+    """The merged range, array formula and spill one cell lies in, of `kinds`, with their bounds."""
+    found = []
+    if "merged" in kinds and _said(lambda: cell.merge_cells):
+        merged = cell.merge_area
+        found.append(("merged", (merged.row, merged.column, merged.last_cell.row, merged.last_cell.column)))
+    if "array" in kinds and _said(lambda: cell.has_array):
+        found.append(("array", address_bounds(cell.api.CurrentArray.Address)))
+    if "spill" in kinds and _said(lambda: cell.api.HasSpill):
+        found.append(("spill", address_bounds(cell.api.SpillParent.SpillingToRange.Address)))
+    return found
+
+
+_ADDRESS = re.compile(r"\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?")
+
+
+def address_bounds(address: str) -> Bounds:
+    """Excel's address of a range ("$F$2:$F$9", "$F$2") as bounds."""
+    match = _ADDRESS.fullmatch(address.split("!")[-1].strip())
+    if match is None:
+        raise ValueError(f"not a range address: {address}")
+    left, top = _column_number(match.group(1)), int(match.group(2))
+    if match.group(3) is None:
+        return top, left, top, left
+    return top, left, int(match.group(4)), _column_number(match.group(3))
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
+
+
+def column_letters(number: int) -> str:
+    """1 -> A, 28 -> AB."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def cell_name(cell: tuple[int, int]) -> str:
+    """(row, column) as F3."""
+    return f"{column_letters(cell[1])}{cell[0]}"
+
+
+def range_name(bounds: Bounds) -> str:
+    """Bounds as F2:F9 (F2 for one cell)."""
+    first, last = cell_name(bounds[:2]), cell_name((bounds[2], bounds[3]))
+    return first if first == last else f"{first}:{last}"
+
+
+def _reason(error: BaseException) -> str:
+    """An error's own words in one line: a COM error's description, else its text."""
+    info = getattr(error, "excepinfo", None)
+    args: tuple[Any, ...] = tuple(error.args)
+    if not info and len(args) > 2 and isinstance(args[2], tuple):  # pywintypes.com_error's args
+        info = args[2]
+    if isinstance(info, tuple) and len(info) > 2 and info[2]:
+        text = str(info[2])
+    elif type(error).__module__ == "builtins":  # Python's own words may quote a cell: name it only
+        text = type(error).__name__
+    else:  # Office.js's or xlwings' words about the write
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _listed(items: Sequence[str], most: int = 4) -> str:
+    """Items in words: "a", "a and b", "a, b and c", "a, b, c, d and 3 more"."""
+    items = list(dict.fromkeys(items))
+    if len(items) > most:
+        return f"{', '.join(items[:most])} and {len(items) - most} more"
+    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]])) if items else ""
+
+
+def stopped(error: BaseException, done: Sequence[str], undone: Sequence[str]) -> str:
+    """One sentence for a write Excel refused part way: what was written and what was not."""
+    written = (
+        f"{_listed(done)} {'was' if len(done) == 1 else 'were'} written"
+        if done
+        else "nothing before it was written"
+    )
+    return (
+        f"Excel refused to write {undone[0]} ({_reason(error)}), so cptbill stopped there: {written}; "
+        f"{_listed(undone)} {'was' if len(undone) == 1 else 'were'} not, or only in part; "
+        "fix what Excel names and run it again (it writes its cells anew)."
+    )
+
+
 class XlwingsBook:
     """The core's `Book` interface over an open xlwings workbook: reads once, writes in blocks."""
 
-    def __init__(self, book: xw.Book) -> None:
+    def __init__(self, book: xw.Book, hold: bool = False) -> None:
         self.book = book
         self.remote = getattr(book.app.engine, "type", "") == "remote"
         self._names = [sheet.name for sheet in book.sheets]
         self._values: dict[str, list[list[Any]]] = {}
         self._before: dict[tuple[str, int, int], Any] = {}  # what each cell written held when read
         self.added_sheet = False
+        #: With `hold`: the writes, kept until `commit` checks them all and carries them out.
+        self._held: list[_Held] | None = [] if hold else None
+        self._existing = set(self._names)  # the sheets Excel held when the door opened
+        #: Per sheet, the merged and spilled areas found by `commit`: cells a run never writes over.
+        self._guarded: dict[str, list[Bounds]] = {}
 
     def sheet_names(self) -> list[str]:
         return list(self._names)
@@ -302,13 +493,77 @@ class XlwingsBook:
         return self._values[sheet]
 
     def _sheet(self, name: str) -> Any:
+        """The sheet to write, added (after the last one) when the workbook has none of that name."""
         if name not in self._names:
-            sheets = self.book.sheets
-            sheets.add(name=name, after=sheets[len(sheets) - 1])
             self._names.append(name)
             self._values[name] = []
             self.added_sheet = True
-        return self.book.sheets[name]
+            self._do(f"the new sheet {name}", lambda: self._add_sheet(name))
+        return self.book.sheets[name] if self._held is None else None
+
+    def _add_sheet(self, name: str) -> None:
+        sheets = self.book.sheets
+        sheets.add(name=name, after=sheets[len(sheets) - 1])
+
+    def _do(self, what: str, work: Callable[[], None], areas: Sequence[_Area] = ()) -> None:
+        """Carry out a write now, or (holding) keep it, with the areas it writes, for `commit`."""
+        if self._held is None:
+            work()
+        else:
+            self._held.append(_Held(what, work, tuple(areas)))
+
+    def commit(self) -> None:
+        """Carry out the writes held, all or none: first refuse (CptbillError, nothing written) when
+        one would write into a merged range or an array formula's or a spill's results; then a
+        write Excel refuses stops the rest with one sentence saying what was written and what not.
+        """
+        held, self._held = self._held or [], None
+        if not self.remote:  # Office.js answers such questions only to an async script: see check_lite
+            for write in held:
+                for area in write.areas:
+                    self._refuse_guarded(area)
+        for i, write in enumerate(held):
+            try:
+                write.work()
+            except Exception as error:  # Excel's (COM's, Office.js's) own error: say where it stopped
+                raise CptbillError(
+                    stopped(error, [w.what for w in held[:i]], [w.what for w in held[i:]])
+                ) from None
+
+    def _refuse_guarded(self, area: _Area) -> None:
+        """CptbillError naming the first cell of `area` to write that lies in a merged range (other
+        than its first cell, which holds the value) or in an array formula's or a spill's results.
+
+        A few Excel calls per area; only where one says "some", halving finds the ranges.
+        """
+        if area.sheet not in self._existing:
+            return
+        target = self.book.sheets[area.sheet]
+        kinds = _kinds(target.range((area.top, area.left), (area.bottom, area.right)), area.kinds)
+        for column in range(area.left, area.right + 1) if kinds else ():
+            row = area.top
+            while row <= area.bottom:
+                hit = _first_guarded(target, column, row, area.bottom, kinds)
+                if hit is None:
+                    break
+                found = _guarded_at(target.range((hit, column)), kinds)
+                for kind, bounds in found:
+                    self._guarded.setdefault(area.sheet, []).append(bounds)
+                    cell = area.first_written(kind, bounds)
+                    if cell is not None:
+                        what, fix = _GUARDED[kind]
+                        raise CptbillError(
+                            f"cptbill would write the cell {area.sheet}!{cell_name(cell)}, "
+                            f"{what.format(ref=range_name(bounds))}; {fix}, and try again. Nothing was written."
+                        )
+                row = max([hit, *(b[2] for _, b in found if b[1] <= column <= b[3])]) + 1
+
+    def _kept_area(self, sheet: str, row: int, column: int) -> bool:
+        """Whether a cell lies in a merged range or a spill found by `commit` (a run keeps it)."""
+        return any(
+            top <= row <= bottom and left <= column <= right
+            for top, left, bottom, right in self._guarded.get(sheet, ())
+        )
 
     def _remember(self, sheet: str, row: int, column: int, block: Sequence[Sequence[Any]]) -> None:
         rows = self._snapshot(sheet)
@@ -336,7 +591,21 @@ class XlwingsBook:
             return
         for row in cells:
             self._before.setdefault((sheet, row, column), self._current(sheet, row, column))
-        target = self._sheet(sheet)
+        self._sheet(sheet)
+        cells = dict(cells)
+        first, last = min(cells), max(cells)
+        self._do(
+            f"{sheet}!{range_name((first, column, last, column))}",
+            lambda: self._write_column(sheet, column, cells, number_format),
+            [_Area(sheet, (first, column, last, column), lambda r, _: r in cells)],
+        )
+        for row, value in cells.items():
+            self._remember(sheet, row, column, [[value]])
+
+    def _write_column(
+        self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None
+    ) -> None:
+        target = self.book.sheets[sheet]
         first, last = min(cells), max(cells)
         if self.remote:
             prepare = self.book.app.engine.impl.prepare_xl_data_element
@@ -356,8 +625,6 @@ class XlwingsBook:
                 if number_format:
                     area.number_format = number_format
                 area.value = block if number_format == "@" else _as_typed(block)  # text cells keep text
-        for row, value in cells.items():
-            self._remember(sheet, row, column, [[value]])
 
     def _current(self, sheet: str, row: int, column: int) -> Any:
         """A cell's value as read (with the door's own writes since)."""
@@ -367,17 +634,18 @@ class XlwingsBook:
 
     def _runs(self, sheet: str, column: int, cells: dict[int, Any]) -> list[tuple[int, int]]:
         """The first and last row of each run to write: from a written row to a written row, split
-        at the rows between whose cell holds a formula or an error (formulas read in one call)."""
+        at the rows between whose cell holds a formula or an error (formulas read in one call), or
+        lies in a merged range or a spill that `commit` found."""
         written = sorted(cells)
         first, last = written[0], written[-1]
         if last - first + 1 == len(written):
             return [(first, last)]
-        read = self._sheet(sheet).range((first, column), (last, column)).formula
+        read = self.book.sheets[sheet].range((first, column), (last, column)).formula
         formulas = [read] if not isinstance(read, list | tuple) else [_first(r) for r in read]
 
         def kept(row: int) -> bool:
             formula = formulas[row - first] if row - first < len(formulas) else None
-            if _is_formula(formula):
+            if _is_formula(formula) or self._kept_area(sheet, row, column):
                 return True
             return _error(self._current(sheet, row, column)) is not None
 
@@ -396,11 +664,11 @@ class XlwingsBook:
             block.insert(0, list(header))
         self._write_block(sheet, start, block, keep_blanks=start > 1)
         if start > 1 and block:
-            self._grow_tables(sheet, start - 1, len(block))
+            self._do(f"the tables of {sheet} grown", lambda: self._grow_tables(sheet, start - 1, len(block)))
 
     def _grow_tables(self, sheet: str, last: int, added: int) -> None:
         """A table that ended at the sheet's last row takes in the rows appended below it (as in a file)."""
-        target = self._sheet(sheet)
+        target = self.book.sheets[sheet]
         for table in target.tables:
             area = table.range
             if area is not None and area.last_cell.row == last:
@@ -410,16 +678,33 @@ class XlwingsBook:
         self, sheet: str, header: Sequence[str], rows: core.Rows, formats: Sequence[str | None] = ()
     ) -> None:
         existed = sheet in self._names
-        target = self._sheet(sheet)
+        self._sheet(sheet)
         if existed and self._snapshot(sheet):
-            target.clear_contents()
+            self._do(f"the {sheet} sheet cleared", lambda: self._clear(sheet))
         self._values[sheet] = []
-        self._write_block(sheet, 1, [list(header), *[list(r) for r in rows]])
-        for i, number_format in enumerate(formats, start=1):
-            if number_format and rows:
-                target.range((2, i), (len(rows) + 1, i)).number_format = number_format
+        self._write_block(sheet, 1, [list(header), *[list(r) for r in rows]], kinds=())
+        chosen = [(i, f) for i, f in enumerate(formats, start=1) if f and rows]
+        if chosen:
+            self._do(f"the number formats of {sheet}", lambda: self._formats(sheet, len(rows) + 1, chosen))
 
-    def _write_block(self, sheet: str, row: int, block: list[list[Any]], keep_blanks: bool = False) -> None:
+    def _clear(self, sheet: str) -> None:
+        """Empty one of cptbill's own sheets: its array formulas and spills go with their cells and,
+        as in the file door, which builds the sheet anew, its merged cells are unmerged."""
+        target = self.book.sheets[sheet]
+        target.clear_contents()
+        if not self.remote:  # Office.js cannot say while a script runs
+            every = target.cells
+            if _said(lambda: every.merge_cells) is not False:
+                every.unmerge()
+
+    def _formats(self, sheet: str, last: int, chosen: Sequence[tuple[int, str]]) -> None:
+        target = self.book.sheets[sheet]
+        for column, number_format in chosen:
+            target.range((2, column), (last, column)).number_format = number_format
+
+    def _write_block(
+        self, sheet: str, row: int, block: list[list[Any]], keep_blanks: bool = False, kinds: Kinds = _ALL
+    ) -> None:
         """Write a block of rows from column A; with `keep_blanks`, a blank of the block leaves the
         cell under it as it is (rows appended below the data may hold formulas showing nothing,
         say a column of formulas filled down ahead of the data)."""
@@ -427,7 +712,18 @@ class XlwingsBook:
             return
         width = max(len(r) for r in block)
         block = [r + [None] * (width - len(r)) for r in block]
-        target = self._sheet(sheet)
+        self._sheet(sheet)
+        bounds = (row, 1, row + len(block) - 1, width)
+        self._do(
+            f"{sheet}!{range_name(bounds)}",
+            lambda: self._put_block(sheet, row, block, keep_blanks),
+            [_Area(sheet, bounds, lambda r, c: not keep_blanks or block[r - row][c - 1] is not None, kinds)],
+        )
+        self._remember(sheet, row, 1, block)
+
+    def _put_block(self, sheet: str, row: int, block: list[list[Any]], keep_blanks: bool) -> None:
+        target = self.book.sheets[sheet]
+        width = len(block[0])
         area = target.range((row, 1), (row + len(block) - 1, width))
         if keep_blanks and self.remote:  # Office.js leaves a cell sent as null unchanged
             prepare = self.book.app.engine.impl.prepare_xl_data_element
@@ -438,14 +734,13 @@ class XlwingsBook:
                 (r, c)
                 for r, (values, cells) in enumerate(zip(block, formulas, strict=False))
                 for c, (value, formula) in enumerate(zip(values, cells, strict=False))
-                if value is None and _is_formula(formula)
+                if value is None and (_is_formula(formula) or self._kept_area(sheet, row + r, c + 1))
             }
             for top, left, bottom, right in _around(block, kept):
                 piece = [values[left : right + 1] for values in block[top : bottom + 1]]
                 target.range((row + top, left + 1), (row + bottom, right + 1)).value = _as_typed(piece)
         else:
             area.value = _as_typed(block)
-        self._remember(sheet, row, 1, block)
 
     def _formulas(self, area: Any, height: int) -> list[list[Any]]:
         """The formulas of a block (a constant as text, "" when blank), read in one call, as rows."""
@@ -476,9 +771,12 @@ class XlwingsBook:
             return not is_blank(self._before.get((sheet, row, column), self._current(sheet, row, column)))
 
         fills = {row: FLAG_FILL if on else None for row, on in flagged.items() if on or was_flagged(row)}
-        if not fills:
-            return
-        target = self._sheet(sheet)
+        if fills:
+            self._sheet(sheet)
+            self._do(f"the flag fill of {sheet}", lambda: self._fill(sheet, fills, width))
+
+    def _fill(self, sheet: str, fills: dict[int, str | None], width: int) -> None:
+        target = self.book.sheets[sheet]
         first, last = min(fills), max(fills)
         if self.remote and hasattr(xw.Range, "set_colors"):  # xlwings >= 0.37.5
             # One setRangeColors action per block of at most 10,000 cells (xlwings' limit).
@@ -502,7 +800,11 @@ class XlwingsBook:
         values = sorted(chart.value_columns)
         if values != list(range(values[0], values[-1] + 1)):
             return  # a chart's source is one block of columns
-        target = self._sheet(sheet)
+        self._sheet(sheet)
+        self._do(f"the chart {chart.title} on {sheet}", lambda: self._chart(sheet, chart, values))
+
+    def _chart(self, sheet: str, chart: BarChartSpec, values: list[int]) -> None:
+        target = self.book.sheets[sheet]
         try:
             for existing in list(target.charts):
                 if existing.name == chart.title:
@@ -612,7 +914,7 @@ def run_recode(book: xw.Book, month: str = "") -> core.Plan:
 
     Raises CptbillError for what the user must fix (no session sheet, a bad month, ...).
     """
-    door = XlwingsBook(book)
+    door = XlwingsBook(book, hold=True)
     chosen = "" if month is None else str(month).strip()
     chosen = chosen or settings_month(door) or ""
     active = book.sheets.active
@@ -623,19 +925,40 @@ def run_recode(book: xw.Book, month: str = "") -> core.Plan:
             sheet = active.name
     # The same steps as `cptbill recode`: the session sheets, Changes, Learned, then the report sheets.
     plan, _ = core.recode(door, chosen or None, sheet=sheet, after=[reports.refresh])
+    door.commit()
     if door.added_sheet:  # adding the Changes sheet made it active: go back
-        active.activate()
+        _back_to(active)
     return plan
 
 
 def _friendly(book: xw.Book, job: Callable[[], T]) -> T | None:
-    """Run a script's job; a user mistake becomes one sentence in a message box, not a traceback."""
+    """Run a script's job; a user mistake, or any other error, becomes one sentence in a message
+    box, not a traceback. The job's door writes only once all is planned (`XlwingsBook.commit`),
+    and turns an error of Excel's while writing into a CptbillError saying what it wrote."""
     try:
         return job()
     except CptbillError as error:
-        print(f"cptbill: {error}")
-        book.app.alert(str(error), title="cptbill", mode="critical")
-        return None
+        _tell(book, str(error))
+    except Exception as error:  # a fault of cptbill's, met before the door wrote anything
+        _tell(
+            book,
+            f"cptbill stopped on an unexpected error ({_reason(error)}) before writing anything: "
+            "nothing in the workbook changed. Please report it with the steps that led to it.",
+        )
+    return None
+
+
+def _tell(book: xw.Book, text: str) -> None:
+    print(f"cptbill: {text}")
+    book.app.alert(text, title="cptbill", mode="critical")
+
+
+def _back_to(sheet: Any) -> None:
+    """Make a sheet active again (a nicety: a runtime that cannot does not stop the job)."""
+    try:
+        sheet.activate()
+    except Exception:
+        return
 
 
 def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
@@ -656,12 +979,13 @@ def run_report(book: xw.Book, month: str = "") -> reports.Report:
     The month given, else Settings > Month to recode, else every month.
     """
     chosen = parse_month(month)
-    door = XlwingsBook(book)
+    door = XlwingsBook(book, hold=True)
     chosen = chosen or settings_month(door)
     active = book.sheets.active
     result = reports.write_report(door, core.load(door), None, chosen)
+    door.commit()
     if door.added_sheet:
-        active.activate()
+        _back_to(active)
     return result
 
 
@@ -698,11 +1022,12 @@ def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) 
             "No .835 file found in xlwings Lite's Import/Export area: drop your remittance files "
             "there (xlwings Lite menu > Files > Import/Export), then run import_era again."
         )
-    door = XlwingsBook(book)
+    door = XlwingsBook(book, hold=True)
     active = book.sheets.active
     result = import_remittances(door, None, files)
+    door.commit()
     if door.added_sheet:
-        active.activate()
+        _back_to(active)
     return result
 
 
@@ -764,20 +1089,33 @@ def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | 
     The month is the one given, else the Settings value `Month to recode`. Files go under /data in
     xlwings Lite (Files > Import/Export, to download) and beside the workbook in classic xlwings.
     """
-    door = XlwingsBook(book)
+    door = XlwingsBook(book, hold=True)
     chosen = str(month or "").strip() or settings_month(door) or ""
     active = book.sheets.active
     submission = submit.run_claims(door, chosen)
     if folder is None:
         folder = IMPORT_FOLDER if door.remote else Path(book.fullname).resolve().parent
     target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    for name, data in submission.files.items():  # each file whole or not at all
-        temporary = target / f".~cptbill-{name}"
-        temporary.write_bytes(data)
-        os.replace(temporary, target / name)
+    written: list[Path] = []  # each file whole or not at all, and none unless Claims records them
+    try:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            for name, data in submission.files.items():
+                written.append(target / f".~cptbill-{name}")
+                written[-1].write_bytes(data)
+        except OSError as error:
+            raise CptbillError(
+                f"cptbill could not write the claims files in {target} ({error.strerror or 'refused'}): "
+                "nothing was written, neither the files nor the Claims sheet."
+            ) from None
+        door.commit()
+        for temporary, name in zip(written, submission.files, strict=True):
+            os.replace(temporary, target / name)
+    finally:
+        for temporary in written:
+            temporary.unlink(missing_ok=True)
     if door.added_sheet:
-        active.activate()
+        _back_to(active)
     return submission
 
 
