@@ -11,7 +11,8 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -372,6 +373,18 @@ def _guarded_at(cell: Any, kinds: Kinds) -> list[tuple[str, Bounds]]:
     return found
 
 
+async def _merge_area_lite(cell: Any) -> Bounds:
+    """The merged range a cell lies in, asked of xlwings Lite (the cell alone when Excel won't say)."""
+    try:
+        return address_bounds((await cell.get_merge_area()).address)
+    except Exception:  # xlwings' Range cannot take Office.js's address with its sheet ("Sheet1!G3:G4")
+        pass
+    try:
+        return address_bounds(await cell.impl._get_range_data("merge_area"))
+    except Exception:
+        return cell.row, cell.column, cell.row, cell.column
+
+
 _ADDRESS = re.compile(r"\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?")
 
 
@@ -437,8 +450,9 @@ def _listed(items: Sequence[str], most: int = 4) -> str:
     return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]])) if items else ""
 
 
-def stopped(error: BaseException, done: Sequence[str], undone: Sequence[str]) -> str:
+def stopped(error: BaseException, held: Sequence[_Held], failed: int) -> str:
     """One sentence for a write Excel refused part way: what was written and what was not."""
+    done, undone = [w.what for w in held[:failed]], [w.what for w in held[failed:]]
     written = (
         f"{_listed(done)} {'was' if len(done) == 1 else 'were'} written"
         if done
@@ -518,17 +532,78 @@ class XlwingsBook:
         write Excel refuses stops the rest with one sentence saying what was written and what not.
         """
         held, self._held = self._held or [], None
-        if not self.remote:  # Office.js answers such questions only to an async script: see check_lite
+        if not self.remote:  # Office.js answers such questions only to an async script: commit_lite
             for write in held:
                 for area in write.areas:
                     self._refuse_guarded(area)
         for i, write in enumerate(held):
             try:
                 write.work()
-            except Exception as error:  # Excel's (COM's, Office.js's) own error: say where it stopped
-                raise CptbillError(
-                    stopped(error, [w.what for w in held[:i]], [w.what for w in held[i:]])
-                ) from None
+            except Exception as error:  # Excel's (COM's) own error: say where it stopped
+                raise CptbillError(stopped(error, held, i)) from None
+
+    async def commit_lite(self) -> None:
+        """`commit` in xlwings Lite (an async script): before the first write, Excel is asked
+        whether a cell to write lies in merged cells (one question per written block, where the
+        xlwings installed can ask; xlwings' bridge to Office.js cannot tell array formulas or
+        spills). Then each write goes to Excel on its own (`Book.flush`), so a write Excel refuses
+        stops the rest and the sentence says what was written. Elsewhere (xlwings Server) the
+        writes go back to Excel after the script, as one batch.
+        """
+        if self._held is None or not self.remote:
+            self.commit()
+            return
+        held, self._held = self._held, None
+        lite = sys.platform == "emscripten"
+        for write in held if lite else ():
+            for area in write.areas:
+                await self._refuse_merged_lite(area)
+        for i, write in enumerate(held):
+            try:
+                write.work()
+                if lite:
+                    await self.book.flush()
+            except Exception as error:  # Office.js's own error: say where it stopped
+                raise CptbillError(stopped(error, held, i)) from None
+
+    async def _refuse_merged_lite(self, area: _Area) -> None:
+        """`_refuse_guarded` for merged cells, through xlwings Lite's async questions."""
+        if area.sheet not in self._existing or "merged" not in area.kinds:
+            return
+        target = self.book.sheets[area.sheet]
+
+        async def merged(top: int, left: int, bottom: int, right: int) -> bool:
+            try:
+                return await target.range((top, left), (bottom, right)).get_merge_cells() is not False
+            except Exception:  # an xlwings (or Excel) that cannot say: the writes will tell
+                return False
+
+        if not await merged(*area.bounds):
+            return
+        for column in range(area.left, area.right + 1):
+            row = area.top
+            while row <= area.bottom and await merged(row, column, area.bottom, column):
+                top, bottom = row, area.bottom
+                while top < bottom:
+                    middle = (top + bottom) // 2
+                    if await merged(top, column, middle, column):
+                        bottom = middle
+                    else:
+                        top = middle + 1
+                bounds = await _merge_area_lite(target.range((top, column)))
+                self._guarded.setdefault(area.sheet, []).append(bounds)
+                self._refuse_at(area, "merged", bounds)
+                row = max(top, bounds[2]) + 1
+
+    def _refuse_at(self, area: _Area, kind: str, bounds: Bounds) -> None:
+        """CptbillError naming the first cell `area` writes in a range of `kind` it must not write."""
+        cell = area.first_written(kind, bounds)
+        if cell is not None:
+            what, fix = _GUARDED[kind]
+            raise CptbillError(
+                f"cptbill would write the cell {area.sheet}!{cell_name(cell)}, "
+                f"{what.format(ref=range_name(bounds))}; {fix}, and try again. Nothing was written."
+            )
 
     def _refuse_guarded(self, area: _Area) -> None:
         """CptbillError naming the first cell of `area` to write that lies in a merged range (other
@@ -549,13 +624,7 @@ class XlwingsBook:
                 found = _guarded_at(target.range((hit, column)), kinds)
                 for kind, bounds in found:
                     self._guarded.setdefault(area.sheet, []).append(bounds)
-                    cell = area.first_written(kind, bounds)
-                    if cell is not None:
-                        what, fix = _GUARDED[kind]
-                        raise CptbillError(
-                            f"cptbill would write the cell {area.sheet}!{cell_name(cell)}, "
-                            f"{what.format(ref=range_name(bounds))}; {fix}, and try again. Nothing was written."
-                        )
+                    self._refuse_at(area, kind, bounds)
                 row = max([hit, *(b[2] for _, b in found if b[1] <= column <= b[3])]) + 1
 
     def _kept_area(self, sheet: str, row: int, column: int) -> bool:
@@ -606,15 +675,18 @@ class XlwingsBook:
         self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None
     ) -> None:
         target = self.book.sheets[sheet]
-        first, last = min(cells), max(cells)
         if self.remote:
             prepare = self.book.app.engine.impl.prepare_xl_data_element
             typed = _as_typed([[v] for v in cells.values()]) if number_format != "@" else None
             sent = dict(zip(cells, (row[0] for row in typed), strict=True)) if typed else cells
-            area = target.range((first, column), (last, column))
-            if number_format:
-                area.number_format = number_format
-            area.raw_value = [[prepare(sent[r], {}) if r in sent else None] for r in range(first, last + 1)]
+            # One block, split only around the merged cells commit_lite found between the lines.
+            for top, bottom in _split(sorted(cells), lambda row: self._kept_area(sheet, row, column)):
+                area = target.range((top, column), (bottom, column))
+                if number_format:
+                    area.number_format = number_format
+                area.raw_value = [
+                    [prepare(sent[r], {}) if r in sent else None] for r in range(top, bottom + 1)
+                ]
         else:
             for top, bottom in self._runs(sheet, column, cells):
                 block = [
@@ -649,13 +721,7 @@ class XlwingsBook:
                 return True
             return _error(self._current(sheet, row, column)) is not None
 
-        runs = [[first, first]]
-        for previous, row in itertools.pairwise(written):
-            if any(kept(between) for between in range(previous + 1, row)):
-                runs.append([row, row])
-            else:
-                runs[-1][1] = row
-        return [(top, bottom) for top, bottom in runs]
+        return _split(written, kept)
 
     def append_rows(self, sheet: str, header: Sequence[str], rows: core.Rows) -> None:
         block = [list(r) for r in rows]
@@ -885,6 +951,17 @@ def _around(block: list[list[Any]], kept: set[tuple[int, int]]) -> list[tuple[in
     return pieces
 
 
+def _split(written: list[int], kept: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """Runs (first, last) from written row to written row (sorted), split at a row between kept."""
+    runs = [[written[0], written[0]]]
+    for previous, row in itertools.pairwise(written):
+        if any(kept(between) for between in range(previous + 1, row)):
+            runs.append([row, row])
+        else:
+            runs[-1][1] = row
+    return [(top, bottom) for top, bottom in runs]
+
+
 def _first(row: Any) -> Any:
     """The first cell of a row Excel gives as a tuple (or a lone value)."""
     return row[0] if isinstance(row, list | tuple) and row else row
@@ -908,12 +985,42 @@ def settings_month(door: XlwingsBook) -> str | None:
         ) from None
 
 
-def run_recode(book: xw.Book, month: str = "") -> core.Plan:
-    """Recode the open workbook: the month given, else Settings > Month to recode, else the active
-    session sheet, else every one.
+#: A script's work: it plans (reading, holding the writes), yields its door once to have the writes
+#: carried out (`_run`, or `_run_lite` in xlwings Lite), then finishes and returns its result.
+Steps = Generator[XlwingsBook, None, T]
 
-    Raises CptbillError for what the user must fix (no session sheet, a bad month, ...).
-    """
+
+def _run(steps: Steps[T]) -> T:
+    """Carry out a script's steps in classic xlwings (and xlwings Server): writes all or none."""
+    door = next(steps)
+    try:
+        door.commit()
+    except BaseException:
+        steps.close()
+        raise
+    return _finish(steps)
+
+
+async def _run_lite(steps: Steps[T]) -> T:
+    """Carry out a script's steps in xlwings Lite, where Excel answers only to an async script."""
+    door = next(steps)
+    try:
+        await door.commit_lite()
+    except BaseException:
+        steps.close()
+        raise
+    return _finish(steps)
+
+
+def _finish(steps: Steps[T]) -> T:
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("a script's steps yield their door once")
+
+
+def _recode_steps(book: xw.Book, month: str = "") -> Steps[core.Plan]:
     door = XlwingsBook(book, hold=True)
     chosen = "" if month is None else str(month).strip()
     chosen = chosen or settings_month(door) or ""
@@ -925,10 +1032,20 @@ def run_recode(book: xw.Book, month: str = "") -> core.Plan:
             sheet = active.name
     # The same steps as `cptbill recode`: the session sheets, Changes, Learned, then the report sheets.
     plan, _ = core.recode(door, chosen or None, sheet=sheet, after=[reports.refresh])
-    door.commit()
+    yield door
     if door.added_sheet:  # adding the Changes sheet made it active: go back
         _back_to(active)
     return plan
+
+
+def run_recode(book: xw.Book, month: str = "") -> core.Plan:
+    """Recode the open workbook: the month given, else Settings > Month to recode, else the active
+    session sheet, else every one.
+
+    Raises CptbillError for what the user must fix (no session sheet, a bad month, a cell to
+    write inside merged cells, ...), or when Excel refuses a write (saying what was written).
+    """
+    return _run(_recode_steps(book, month))
 
 
 def _friendly(book: xw.Book, job: Callable[[], T]) -> T | None:
@@ -937,18 +1054,29 @@ def _friendly(book: xw.Book, job: Callable[[], T]) -> T | None:
     and turns an error of Excel's while writing into a CptbillError saying what it wrote."""
     try:
         return job()
-    except CptbillError as error:
-        _tell(book, str(error))
-    except Exception as error:  # a fault of cptbill's, met before the door wrote anything
-        _tell(
-            book,
-            f"cptbill stopped on an unexpected error ({_reason(error)}) before writing anything: "
-            "nothing in the workbook changed. Please report it with the steps that led to it.",
-        )
+    except Exception as error:
+        _tell(book, error)
     return None
 
 
-def _tell(book: xw.Book, text: str) -> None:
+async def _friendly_lite(book: xw.Book, steps: Callable[[], Steps[T]]) -> T | None:
+    """`_friendly` for xlwings Lite's async scripts."""
+    try:
+        return await _run_lite(steps())
+    except Exception as error:
+        _tell(book, error)
+    return None
+
+
+def _tell(book: xw.Book, error: Exception) -> None:
+    """An error in a message box, in one sentence."""
+    if isinstance(error, CptbillError):
+        text = str(error)
+    else:  # a fault of cptbill's, met before the door wrote anything
+        text = (
+            f"cptbill stopped on an unexpected error ({_reason(error)}) before writing anything: "
+            "nothing in the workbook changed. Please report it with the steps that led to it."
+        )
     print(f"cptbill: {text}")
     book.app.alert(text, title="cptbill", mode="critical")
 
@@ -963,7 +1091,10 @@ def _back_to(sheet: Any) -> None:
 
 def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
     """Recode an open workbook, reporting a user mistake in a message box."""
-    plan = _friendly(book, lambda: run_recode(book, month))
+    return _recoded(_friendly(book, lambda: run_recode(book, month)))
+
+
+def _recoded(plan: core.Plan | None) -> core.Plan | None:
     if plan is not None:
         flags = ", ".join(f"{flag} {count}" for flag, count in plan.flag_counts().items()) or "none"
         print(
@@ -973,25 +1104,32 @@ def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
     return plan
 
 
-def run_report(book: xw.Book, month: str = "") -> reports.Report:
-    """Write the Summary, Follow-up and Shortfalls sheets of the open workbook, as `cptbill report` does.
-
-    The month given, else Settings > Month to recode, else every month.
-    """
+def _report_steps(book: xw.Book, month: str = "") -> Steps[reports.Report]:
     chosen = parse_month(month)
     door = XlwingsBook(book, hold=True)
     chosen = chosen or settings_month(door)
     active = book.sheets.active
     result = reports.write_report(door, core.load(door), None, chosen)
-    door.commit()
+    yield door
     if door.added_sheet:
         _back_to(active)
     return result
 
 
+def run_report(book: xw.Book, month: str = "") -> reports.Report:
+    """Write the Summary, Follow-up and Shortfalls sheets of the open workbook, as `cptbill report` does.
+
+    The month given, else Settings > Month to recode, else every month.
+    """
+    return _run(_report_steps(book, month))
+
+
 def report_book(book: xw.Book, month: str = "") -> reports.Report | None:
     """The report on an open workbook, reporting a user mistake in a message box."""
-    result = _friendly(book, lambda: run_report(book, month))
+    return _reported(_friendly(book, lambda: run_report(book, month)))
+
+
+def _reported(result: reports.Report | None) -> reports.Report | None:
     if result is not None:
         print(f"cptbill: report written for {result.month or 'all months'}")
     return result
@@ -1006,12 +1144,7 @@ def remittance_files(folder: str | os.PathLike[str] = IMPORT_FOLDER) -> list[Pat
     return sorted(found, key=lambda p: p.relative_to(root).as_posix().casefold())
 
 
-def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult:
-    """Add the new service lines of every .835 file in xlwings Lite's /data to the Claims sheet.
-
-    The same reading, checks and deduplication as `cptbill import-era`: lines already on the
-    Claims sheet are skipped, and a broken file stops the import before anything is written.
-    """
+def _import_era_steps(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> Steps[ImportResult]:
     from cptbill.era import import_remittances
 
     files = remittance_files(IMPORT_FOLDER if folder is None else folder)
@@ -1025,10 +1158,19 @@ def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) 
     door = XlwingsBook(book, hold=True)
     active = book.sheets.active
     result = import_remittances(door, None, files)
-    door.commit()
+    yield door
     if door.added_sheet:
         _back_to(active)
     return result
+
+
+def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult:
+    """Add the new service lines of every .835 file in xlwings Lite's /data to the Claims sheet.
+
+    The same reading, checks and deduplication as `cptbill import-era`: lines already on the
+    Claims sheet are skipped, and a broken file stops the import before anything is written.
+    """
+    return _run(_import_era_steps(book, folder))
 
 
 def import_summary(result: ImportResult) -> str:
@@ -1063,7 +1205,10 @@ def import_summary(result: ImportResult) -> str:
 
 def import_era_book(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult | None:
     """Import the remittances, showing the summary (or a mistake) in a message box."""
-    result = _friendly(book, lambda: run_import_era(book, folder))
+    return _imported(book, _friendly(book, lambda: run_import_era(book, folder)))
+
+
+def _imported(book: xw.Book, result: ImportResult | None) -> ImportResult | None:
     if result is not None:
         text = import_summary(result)
         print(f"cptbill: {text}")
@@ -1071,24 +1216,9 @@ def import_era_book(book: xw.Book, folder: str | os.PathLike[str] | None = None)
     return result
 
 
-@_office_js_script
-def recode(book: xw.Book, month: str = "") -> None:
-    """Recode the month (YYYY-MM; blank: Settings > Month to recode, else the active session sheet)."""
-    recode_book(book, month)
-
-
-@_office_js_script
-def report(book: xw.Book, month: str = "") -> None:
-    """Write the Summary, Follow-up and Shortfalls sheets (month blank: Settings > Month to recode)."""
-    report_book(book, month)
-
-
-def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | None = None) -> Submission:
-    """Write the month's claims files as `cptbill claims` does, and record the lines sent on Claims.
-
-    The month is the one given, else the Settings value `Month to recode`. Files go under /data in
-    xlwings Lite (Files > Import/Export, to download) and beside the workbook in classic xlwings.
-    """
+def _claims_steps(
+    book: xw.Book, month: str = "", folder: str | os.PathLike[str] | None = None
+) -> Steps[Submission]:
     door = XlwingsBook(book, hold=True)
     chosen = str(month or "").strip() or settings_month(door) or ""
     active = book.sheets.active
@@ -1108,7 +1238,7 @@ def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | 
                 f"cptbill could not write the claims files in {target} ({error.strerror or 'refused'}): "
                 "nothing was written, neither the files nor the Claims sheet."
             ) from None
-        door.commit()
+        yield door
         for temporary, name in zip(written, submission.files, strict=True):
             os.replace(temporary, target / name)
     finally:
@@ -1119,9 +1249,21 @@ def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | 
     return submission
 
 
+def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | None = None) -> Submission:
+    """Write the month's claims files as `cptbill claims` does, and record the lines sent on Claims.
+
+    The month is the one given, else the Settings value `Month to recode`. Files go under /data in
+    xlwings Lite (Files > Import/Export, to download) and beside the workbook in classic xlwings.
+    """
+    return _run(_claims_steps(book, month, folder))
+
+
 def claims_book(book: xw.Book, month: str = "") -> Submission | None:
     """The claims of an open workbook, reporting a user mistake in a message box."""
-    result = _friendly(book, lambda: run_claims(book, month))
+    return _claimed(_friendly(book, lambda: run_claims(book, month)))
+
+
+def _claimed(result: Submission | None) -> Submission | None:
     if result is not None:
         summary = result.summary()
         print(
@@ -1132,21 +1274,37 @@ def claims_book(book: xw.Book, month: str = "") -> Submission | None:
     return result
 
 
+# xlwings Lite's scripts are async: only an async script can ask Excel about merged cells before
+# writing, and learn which write Excel refused (see XlwingsBook.commit_lite).
+
+
 @_office_js_script
-def claims(book: xw.Book, month: str = "") -> None:
+async def recode(book: xw.Book, month: str = "") -> None:
+    """Recode the month (YYYY-MM; blank: Settings > Month to recode, else the active session sheet)."""
+    _recoded(await _friendly_lite(book, lambda: _recode_steps(book, month)))
+
+
+@_office_js_script
+async def report(book: xw.Book, month: str = "") -> None:
+    """Write the Summary, Follow-up and Shortfalls sheets (month blank: Settings > Month to recode)."""
+    _reported(await _friendly_lite(book, lambda: _report_steps(book, month)))
+
+
+@_office_js_script
+async def claims(book: xw.Book, month: str = "") -> None:
     """Write the month's 837P files and CMS-1500 PDFs (under /data in xlwings Lite) and record them on Claims."""
-    claims_book(book, month)
+    _claimed(await _friendly_lite(book, lambda: _claims_steps(book, month)))
+
+
+@_office_js_script
+async def import_era(book: xw.Book) -> None:
+    """Add the service lines of the .835 files in Files > Import/Export to the Claims sheet."""
+    _imported(book, await _friendly_lite(book, lambda: _import_era_steps(book)))
 
 
 def claims_caller(month: str = "") -> None:
     """Classic xlwings: write the claims files beside the workbook that called (RunPython macro)."""
     claims_book(xw.Book.caller(), month)
-
-
-@_office_js_script
-def import_era(book: xw.Book) -> None:
-    """Add the service lines of the .835 files in Files > Import/Export to the Claims sheet."""
-    import_era_book(book)
 
 
 def recode_caller(month: str = "") -> None:
