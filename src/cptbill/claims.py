@@ -67,6 +67,21 @@ RECEIVER_NAME = "Receiver name"
 PLACE_OF_SERVICE = "Place of service"  # also an optional session column
 TEST_FILE = "Test file"  # yes: the 837 is marked as a test (ISA15 = T)
 CHARGE_PREFIX = "Charge "  # `Charge 97124` on Settings (the practice's fee per unit) or Payers
+# Settings, optional: the one therapist who treats under a group's NPI (lines with no Therapist)
+RENDERING_PROVIDER = "Rendering provider"  # `Last, First`
+RENDERING_NPI = "Rendering NPI"
+RENDERING_TAXONOMY = "Rendering taxonomy"
+# Settings, optional: where the sessions are given when that is not the Billing address
+SERVICE_FACILITY = "Service facility"  # its name; blank = the Billing provider's
+SERVICE_ADDRESS = "Service address"  # `street, city, ST ZIP+4`
+SERVICE_FACILITY_NPI = "Service facility NPI"  # only an organisation other than the billing provider
+
+# Therapists sheet (group practices), optional: one row per therapist treating under the billing provider
+THERAPISTS = "Therapists"
+THERAPIST = "Therapist"  # the name as on the session sheets' optional `Therapist` column
+NAME_ON_CLAIMS = "Name on claims"  # `Last, First`; blank = the Therapist cell
+NPI = "NPI"  # the therapist's own (individual, Type 1) NPI
+CREDENTIALS = "Credentials"  # e.g. LMT, DC, PT: printed after the name in box 31
 
 # Optional session columns read by claims only
 DIAGNOSIS_POINTER = "Diagnosis"  # e.g. 1 or 1,2 or AB; blank = all of the client's diagnoses
@@ -89,6 +104,11 @@ _PLAN_ALIASES = {"pip": "auto", "workers' comp": "workers comp", "workers compen
 
 RELATIONSHIPS = {"self": "18", "spouse": "01", "child": "19", "other": "G8"}
 PLACES = {"office": "11", "home": "12", "11": "11", "12": "12"}
+# Sessions at the client's home name no service facility (837P 2310C, box 32): the place of service
+# (CLM05-1, 24B) says where; X12 RFI 423 (the facility loop "is not used" for a patient's home) and
+# Medicare's item 32 (Pub. 100-04 ch. 26: the service location "for all services other than those
+# furnished in place of service home - 12").
+HOME = "12"
 
 #: Flags that keep a line off a claim until fixed; the others are information. CLAIM_INCOMPLETE
 #: (carried on the line by recodes) is not among them: each claims run works it out again.
@@ -141,6 +161,38 @@ class Name:
 
 
 @dataclass(frozen=True)
+class Rendering:
+    """The therapist who gave a session, when not the billing provider (837P 2310B/2420A, box 24J)."""
+
+    name: Name
+    npi: str
+    taxonomy: str = ""
+    credentials: str = ""
+
+    def signed(self) -> str:
+        """`FIRST LAST CREDENTIALS` as box 31 prints the rendering provider."""
+        return " ".join(p for p in (self.name.first, self.name.last, self.credentials) if p)
+
+
+@dataclass(frozen=True)
+class Facility:
+    """Where the sessions were given when that is not the billing address (837P 2310C, box 32)."""
+
+    name: str
+    address: Address
+    npi: str = ""  # only a facility outside the billing provider's organisation has its own here
+
+
+@dataclass(frozen=True)
+class TherapistInfo:
+    """One row of the Therapists sheet, read; `problems` are its missing or malformed items."""
+
+    row: int
+    rendering: Rendering
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ClientInfo:
     """One row of the Clients sheet, read; `problems` are its missing or malformed items."""
 
@@ -186,6 +238,10 @@ class Provider:
     test: bool = False
     charges: Mapping[str, Decimal] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # what an 837 or a form needs and Settings lacks
+    rendering: Rendering | None = None  # Rendering provider/NPI: who treats when a line names no one
+    rendering_problems: tuple[str, ...] = ()  # of those settings: flag the lines that use them
+    facility: Facility | None = None  # Service address (and facility), when not the billing address
+    facility_problems: tuple[str, ...] = ()  # of those settings: flag the claims that need them
 
 
 @dataclass(frozen=True)
@@ -211,6 +267,7 @@ class ServiceLine:
     pointers: tuple[int, ...]  # 1-based into the claim's diagnoses
     place: str
     rows: tuple[tuple[str, int], ...]  # the session lines (sheet, row) it bills
+    rendering: Rendering | None = None  # None: the billing provider treated
 
 
 @dataclass(frozen=True)
@@ -223,6 +280,12 @@ class Claim:
     date: dt.date
     lines: tuple[ServiceLine, ...]
     corrects: str = ""  # the payer's claim number of the claim this one replaces (frequency 7)
+    facility: Facility | None = None  # 2310C / box 32: sessions given away from the billing address
+
+    @property
+    def rendering(self) -> Rendering | None:
+        """The claim's rendering provider (2310B, box 31): its first line's; other lines say their own."""
+        return self.lines[0].rendering if self.lines else None
 
     @property
     def total(self) -> Decimal:
@@ -474,6 +537,8 @@ def parse_provider(rows: Rows) -> Provider:
     place = PLACES.get(get(PLACE_OF_SERVICE).casefold() or "11")
     if place is None:
         problems.append(f"{PLACE_OF_SERVICE} is not 11 (office) or 12 (home) ({where})")
+    rendering, rendering_problems = _rendering_setting(values)
+    facility, facility_problems = _facility_setting(values, name, address)
     return Provider(
         name=name,
         npi=npi,
@@ -489,7 +554,101 @@ def parse_provider(rows: Rows) -> Provider:
         test=get(TEST_FILE).casefold() in ("yes", "y", "x", "true", "1"),
         charges=_charges(values, where, problems),
         problems=tuple(problems),
+        rendering=rendering,
+        rendering_problems=rendering_problems,
+        facility=facility,
+        facility_problems=facility_problems,
     )
+
+
+_TAXONOMY = re.compile(r"^[0-9]{3}[0-9A-Z]{6}X$")  # NUCC provider taxonomy: 225700000X (massage therapist)
+
+
+def _rendering_setting(values: Mapping[str, Any]) -> tuple[Rendering | None, tuple[str, ...]]:
+    """Rendering provider, NPI and taxonomy: the therapist treating under a group NPI on every line."""
+    name_text = _text(values.get(header_key(RENDERING_PROVIDER)))
+    npi = _digits(values.get(header_key(RENDERING_NPI)))
+    taxonomy = _text(values.get(header_key(RENDERING_TAXONOMY))).upper()
+    if not (name_text or npi):
+        return None, ()
+    name = split_name(name_text) if name_text else None
+    columns = (RENDERING_PROVIDER, RENDERING_NPI, RENDERING_TAXONOMY)
+    problems = _person_problems(name, npi, taxonomy, c.SETTINGS, columns)
+    return Rendering(split_name(name_text), npi, taxonomy), tuple(problems)
+
+
+def _person_problems(
+    name: Name | None, npi: str, taxonomy: str, where: str, columns: tuple[str, str, str]
+) -> list[str]:
+    """What a rendering provider's name, NPI and taxonomy lack: both names, a valid NPI."""
+    name_column, npi_column, taxonomy_column = columns
+    problems = []
+    if name is None:
+        problems.append(f"no {name_column} ({where})")
+    elif not name.person:
+        problems.append(f"{name_column} needs a last and first name, 'Last, First' ({where})")
+    if not npi:
+        problems.append(f"no {npi_column} ({where})")
+    elif not npi_valid(npi):
+        problems.append(f"{npi_column} fails its check digit ({where})")
+    if taxonomy and not _TAXONOMY.match(taxonomy):
+        problems.append(f"{taxonomy_column} is not a 10-character taxonomy code like 225700000X ({where})")
+    return problems
+
+
+def _facility_setting(
+    values: Mapping[str, Any], billing: Name, billing_address: Address | None
+) -> tuple[Facility | None, tuple[str, ...]]:
+    """Service facility, address and NPI: where sessions are given, when not at the Billing address.
+
+    X222A1 2310C: "Required when the location of health care service is different than that carried
+    in Loop ID-2010AA (Billing Provider)"; the same address is no facility (omitted, as the guide says).
+    """
+    where = c.SETTINGS
+    problems: list[str] = []
+    try:
+        address = parse_address(values.get(header_key(SERVICE_ADDRESS)))
+    except ValueError:
+        return None, (f"{SERVICE_ADDRESS} is not 'street, city, ST ZIP+4' ({where})",)
+    if address is None:
+        return None, ()
+    if len(address.zip) != 9:
+        problems.append(f"{SERVICE_ADDRESS} needs the 9-digit ZIP+4 ({where})")
+    npi = _digits(values.get(header_key(SERVICE_FACILITY_NPI)))
+    if npi and not npi_valid(npi):
+        problems.append(f"{SERVICE_FACILITY_NPI} fails its check digit ({where})")
+    if billing_address is not None and _same_place(address, billing_address):
+        return None, ()
+    name = _text(values.get(header_key(SERVICE_FACILITY))) or billing.form()
+    return Facility(name, address, npi), tuple(problems)
+
+
+def _same_place(a: Address, b: Address) -> bool:
+    def key(x: Address) -> tuple[str, ...]:
+        street = re.sub(r"[^a-z0-9]+", " ", x.street.casefold()).strip()
+        return (street, x.city.casefold(), x.state, x.zip[:5])
+
+    return key(a) == key(b)
+
+
+def parse_therapists(rows: Rows) -> dict[str, TherapistInfo]:
+    """The Therapists sheet by the name key of its Therapist column (first row wins for a name)."""
+    therapists: dict[str, TherapistInfo] = {}
+    if not rows:
+        return therapists
+    index = column_index(rows[0])
+    for row_number, row in enumerate(rows[1:], start=2):
+        typed = _text(cell(row, index, THERAPIST))
+        if row_is_blank(row) or not typed:
+            continue
+        where = f"{THERAPISTS} row {row_number}"
+        name = split_name(_text(cell(row, index, NAME_ON_CLAIMS)) or typed)
+        npi = _digits(cell(row, index, NPI))
+        taxonomy = _text(cell(row, index, TAXONOMY)).upper()
+        problems = _person_problems(name, npi, taxonomy, where, (NAME_ON_CLAIMS, NPI, TAXONOMY))
+        rendering = Rendering(name, npi, taxonomy, _text(cell(row, index, CREDENTIALS)).upper())
+        therapists.setdefault(name_key(typed), TherapistInfo(row_number, rendering, tuple(problems)))
+    return therapists
 
 
 def envelope_problems(provider: Provider) -> list[str]:
@@ -541,16 +700,19 @@ class LineExtras:
     pointers: tuple[int, ...] = ()  # () = all of the client's diagnoses
     place: str = ""  # "" = the Settings value
     problems: tuple[str, ...] = ()
+    therapist: str | None = None  # None: the sheet has no Therapist column; "": the cell is blank
 
 
 def parse_line_extras(sheet: str, rows: Rows) -> dict[int, LineExtras]:
-    """Modifiers, Diagnosis and Place of service of each session row (1-based row numbers)."""
+    """Modifiers, Diagnosis, Place of service and Therapist of each session row (1-based row numbers)."""
     extras: dict[int, LineExtras] = {}
     if not rows:
         return extras
     index = column_index(rows[0])
-    if not any(header_key(n) in index for n in (c.MODIFIERS, DIAGNOSIS_POINTER, PLACE_OF_SERVICE)):
+    columns = (c.MODIFIERS, DIAGNOSIS_POINTER, PLACE_OF_SERVICE, THERAPIST)
+    if not any(header_key(n) in index for n in columns):
         return extras
+    named = header_key(THERAPIST) in index
     for row_number, row in enumerate(rows[1:], start=2):
         if row_is_blank(row):
             continue
@@ -568,7 +730,8 @@ def parse_line_extras(sheet: str, rows: Rows) -> dict[int, LineExtras]:
         place = PLACES.get(raw_place, "") if raw_place else ""
         if raw_place and not place:
             problems.append(f"place of service is not 11 (office) or 12 (home) ({where})")
-        extras[row_number] = LineExtras(modifiers, pointers, place, tuple(problems))
+        therapist = _text(cell(row, index, THERAPIST)) if named else None
+        extras[row_number] = LineExtras(modifiers, pointers, place, tuple(problems), therapist)
     return extras
 
 
@@ -646,13 +809,14 @@ def make_claims(
     *,
     electronic: Mapping[str, bool],
     resend: bool = False,
+    therapists: Mapping[str, TherapistInfo] | None = None,
 ) -> Batch:
     """Group the lines in scope into claims (one per client, payer and date of service).
 
     `results` are a check's results for the lines in scope (their flags); `electronic` says per
     payer key whether its claims go as an 837 (then its Payer ID and the envelope IDs are needed).
     Each missing item flags the lines of its own claim only. `sent` are the Claims sheet's rows
-    (their payers under the Payers sheet's names).
+    (their payers under the Payers sheet's names). `therapists` is the Therapists sheet, by name key.
     """
     batch = Batch()
     sent_by: dict[tuple[Any, ...], list[ClaimRow]] = {}
@@ -700,7 +864,11 @@ def make_claims(
             problems += client.problems
         if corrected is not None and not corrected.payer_claim_id:
             problems.append(f"a corrected claim needs the Payer claim ID ({c.CLAIMS} row {corrected.row})")
-        service_lines, line_problems = _service_lines(day, client, payer, provider, extras)
+        service_lines, line_problems = _service_lines(day, client, payer, provider, extras, therapists or {})
+        facility = None
+        if service_lines and service_lines[0].place != HOME:
+            facility = provider.facility
+            problems += provider.facility_problems
         if problems or any(line_problems.values()):
             for line in day:
                 notes = [*problems, *line_problems.get((line.sheet, line.row), [])]
@@ -715,6 +883,7 @@ def make_claims(
                 date=date,
                 lines=service_lines,
                 corrects=corrected.payer_claim_id if corrected is not None else corrected_in_flight(earlier),
+                facility=facility,
             )
         )
     return batch
@@ -726,10 +895,18 @@ def _service_lines(
     payer: PayerInfo,
     provider: Provider,
     extras: Mapping[tuple[str, int], LineExtras],
+    therapists: Mapping[str, TherapistInfo],
 ) -> tuple[tuple[ServiceLine, ...], dict[tuple[str, int], list[str]]]:
-    """The claim's service lines: session lines of one code, modifiers, pointers and place added up."""
+    """The claim's service lines: session lines of one code, modifiers, place and therapist added up.
+
+    Lines of one client, payer and day given by different therapists stay one claim, each service
+    line naming its own rendering provider (837P 2420A where it differs from the claim's 2310B; box
+    24J): X222A1 has 2420A for exactly this, the day's units were figured for the day (CMS pools its
+    timed minutes), and two claims for one client, code and day are what payers' duplicate edits deny.
+    """
     problems: dict[tuple[str, int], list[str]] = {}
     merged: dict[tuple[Any, ...], list[Line]] = {}
+    renderings = {(line.sheet, line.row): _rendering(line, extras, provider, therapists) for line in day}
     line_pointers: dict[tuple[str, int], tuple[int, ...]] = {}
     diagnoses = len(client.diagnoses) if client else 0
     for line in day:
@@ -747,10 +924,13 @@ def _service_lines(
         if payer.charges.get(line.code, provider.charges.get(line.code)) is None:
             own.append(f"no {CHARGE_PREFIX}{line.code} on {c.SETTINGS} or {c.PAYERS}")
         place = extra.place or provider.place_of_service
-        merged.setdefault((line.code, modifiers, place), []).append(line)
+        rendering, rendering_problems = renderings[where]
+        own += rendering_problems
+        key = (line.code, modifiers, place) if rendering is None else (line.code, modifiers, place, rendering)
+        merged.setdefault(key, []).append(line)
         line_pointers[where] = pointers
     result = []
-    for number, ((code, modifiers, place), group) in enumerate(merged.items(), start=1):
+    for number, ((code, modifiers, place, *rendering_of), group) in enumerate(merged.items(), start=1):
         units = sum(line.units or 0 for line in group)
         # One code on one day is one line (a payer reads two as a duplicate): its pointers are joined.
         pointers = tuple(dict.fromkeys(p for line in group for p in line_pointers[(line.sheet, line.row)]))[
@@ -767,9 +947,44 @@ def _service_lines(
                 pointers=pointers,
                 place=place,
                 rows=tuple((line.sheet, line.row) for line in group),
+                rendering=rendering_of[0] if rendering_of else None,
             )
         )
     return tuple(result), problems
+
+
+def _rendering(
+    line: Line,
+    extras: Mapping[tuple[str, int], LineExtras],
+    provider: Provider,
+    therapists: Mapping[str, TherapistInfo],
+) -> tuple[Rendering | None, list[str]]:
+    """Who gave the line when not the billing provider (None: the billing provider), and what is missing.
+
+    The line's Therapist (on the Therapists sheet), else the Settings Rendering provider. A group
+    (the billing provider an organisation) whose sheet names therapists must name one on each line.
+    A rendering provider who is the billing provider (same NPI) is no rendering provider: X222A1
+    sends 2310B only "when the Rendering Provider NM1 information is different than that carried in
+    Loop ID-2010AA".
+    """
+    where = f"{line.sheet} row {line.row}"
+    typed = extras.get((line.sheet, line.row), LineExtras()).therapist
+    if typed:
+        found = therapists.get(name_key(typed))
+        if found is None:
+            return None, [f"{THERAPIST} is not on the {THERAPISTS} sheet ({where})"]
+        if found.problems:
+            return None, list(found.problems)
+        rendering: Rendering | None = found.rendering
+    elif provider.rendering is not None or provider.rendering_problems:
+        if provider.rendering_problems:
+            return None, list(provider.rendering_problems)
+        rendering = provider.rendering
+    elif (typed is not None or therapists) and not provider.name.person:
+        return None, [f"no {THERAPIST} ({where}): a group's claims name the therapist who treated"]
+    else:
+        return None, []
+    return (None if rendering is None or rendering.npi == provider.npi else rendering), []
 
 
 def claims_rows(claims: Sequence[Claim], source: str, sent_on: dt.date) -> list[dict[str, Any]]:
@@ -814,10 +1029,13 @@ def slug(name: str) -> str:
 __all__ = [
     "Claim",
     "ClientInfo",
+    "Facility",
     "Provider",
+    "Rendering",
     "ServiceLine",
     "make_claims",
     "npi_valid",
     "parse_clients",
     "parse_provider",
+    "parse_therapists",
 ]

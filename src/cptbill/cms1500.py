@@ -160,7 +160,12 @@ def form_fields(
         _put(f, f"24E-{n}", row, 45, 4, "".join("ABCD"[p - 1] for p in service.pointers))
         _money(f, f"24F-{n}", row, 54, service.charge)
         _put(f, f"24G-{n}", row, 59, 3, str(service.units), right=True)
-        _put(f, f"24J-{n}", row, 68, 10, provider.npi)
+        # 24J: the rendering provider's NPI (unshaded); a therapist's taxonomy, qualifier ZZ, shaded (NUCC)
+        rendering = service.rendering
+        _put(f, f"24J-{n}", row, 68, 10, rendering.npi if rendering is not None else provider.npi)
+        if rendering is not None and rendering.taxonomy:
+            _put(f, f"24I-{n}", row - 1, 65, 2, "ZZ")
+            _put(f, f"24J-tax-{n}", row - 1, 68, 10, rendering.taxonomy)
     _put(f, "25", 56, 1, 15, provider.tax_id)
     _put(f, "25-kind", 56, 17 if provider.tax_id_type == "SSN" else 19, 1, "X")
     _put(f, "26", 56, 23, 14, claim.claim_id)
@@ -174,6 +179,16 @@ def form_fields(
         _put(f, "33-street", 59, 50, 29, provider.address.street)
         city = f"{provider.address.city}, {provider.address.state} {_zip(provider.address.zip)}"
         _put(f, "33-city", 60, 50, 29, city)
+    treated = {service.rendering for service in lines}
+    only = treated.pop() if len(treated) == 1 else None
+    if only is not None:  # one therapist on every line of the form: named in box 31
+        _put(f, "31-name", 59, 1, 21, only.signed())
+    if claim.facility is not None:  # box 32 (NUCC: name, street, city state ZIP, no comma; 32a NPI)
+        where = claim.facility.address
+        _put(f, "32", 58, 23, 26, claim.facility.name)
+        _put(f, "32-street", 59, 23, 26, where.street)
+        _put(f, "32-city", 60, 23, 26, f"{where.city} {where.state} {where.zip}")
+        _put(f, "32a", 61, 23, 10, claim.facility.npi)
     _put(f, "31", 60, 1, 21, "SIGNATURE ON FILE")
     _put(f, "31-date", 61, 6, 10, signed.strftime("%m/%d/%y"))
     _put(f, "33a", 61, 50, 10, provider.npi)

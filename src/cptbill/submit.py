@@ -10,6 +10,7 @@ from typing import Any
 from cptbill import contract as c
 from cptbill.book import Book, append_claims, check, find_sheet, owned_columns
 from cptbill.claims import (
+    THERAPISTS,
     Batch,
     Claim,
     claims_rows,
@@ -18,6 +19,7 @@ from cptbill.claims import (
     parse_line_extras,
     parse_payer_extras,
     parse_provider,
+    parse_therapists,
     slug,
     with_flags,
 )
@@ -94,9 +96,11 @@ def run_claims(
     payer_info = parse_payer_extras(loaded.payers_rows, payers)
     electronic = {key: fmt == "837" or (fmt is None and bool(p.payer_id)) for key, p in payers.items()}
     provider = parse_provider(book.read(settings_sheet) if settings_sheet else [])
+    therapists_sheet = find_sheet(book, THERAPISTS)
     batch = make_claims(
         lines, results, payer_info, parse_clients(book.read(clients_sheet) if clients_sheet else []),
         provider, extras, loaded.claims or [], electronic=electronic, resend=resend,
+        therapists=parse_therapists(book.read(therapists_sheet) if therapists_sheet else []),
     )  # fmt: skip
     submission = Submission(month=chosen, claims=batch.claims, batch=batch)
     by_payer: dict[str, list[Claim]] = {}

@@ -602,6 +602,14 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                     "something are flagged CLAIM_INCOMPLETE and held back. Optional session columns: "
                     "Modifiers, Diagnosis (pointers such as 1,2) and Place of service (11 office, 12 home).",
                 ),
+                (
+                    "Group practices",
+                    "Billing under the group's NPI: add a Therapist column to the sessions and a sheet "
+                    "named Therapists (Therapist as you write it, Name on claims as Last, First, the "
+                    "therapist's own NPI, Taxonomy, Credentials); with one therapist, Rendering provider "
+                    "and Rendering NPI in Settings instead. Sessions given away from the Billing address: "
+                    "Service address (and Service facility) in Settings; home visits leave it out.",
+                ),
             ],
         ),
         ("What the flags mean", flags),

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cptbill.claims import PLAN_TYPES, Address, Claim, Name, Provider
+from cptbill.claims import PLAN_TYPES, Address, Claim, Name, Provider, Rendering
 
 VERSION = "005010X222A1"
 SEGMENT_END = "~\n"  # one segment per line: easy to read, and pyx12's positions are lines
@@ -59,6 +59,14 @@ def _name(qualifier: str, name: Name, id_qualifier: str = "", identifier: str = 
 
 def _address(address: Address) -> list[str]:
     return [_segment("N3", address.street), _segment("N4", address.city, address.state, address.zip)]
+
+
+def _rendering(rendering: Rendering) -> list[str]:
+    """NM1*82 (the therapist's name and NPI) and, when known, PRV*PE*PXC with the therapist's taxonomy."""
+    found = [_name("82", rendering.name, "XX", rendering.npi)]
+    if rendering.taxonomy:
+        found.append(_segment("PRV", "PE", "PXC", rendering.taxonomy))
+    return found
 
 
 def _date(day: dt.date) -> str:
@@ -166,6 +174,14 @@ def _claim(body: list[str], claim: Claim, provider: Provider, parent_number: int
     body.append(_segment("HI", *codes))
     if client.referring is not None:
         body.append(_name("DN", client.referring, "XX", client.referring_npi))
+    if claim.rendering is not None:  # 2310B: the therapist who treated, when not the billing provider
+        body += _rendering(claim.rendering)
+    if claim.facility is not None:  # 2310C: sessions given away from the billing address
+        facility = claim.facility
+        npi = ("XX", facility.npi) if facility.npi else ("", "")
+        body.append(_segment("NM1", "77", "2", facility.name, "", "", "", "", *npi))
+        body += _address(facility.address)
+    billing = Rendering(provider.name, provider.npi, provider.taxonomy) if provider.name.person else None
     for line in claim.lines:
         procedure = ("HC", line.code, *line.modifiers)
         pointers = tuple(str(p) for p in line.pointers)
@@ -184,6 +200,11 @@ def _claim(body: list[str], claim: Claim, provider: Provider, parent_number: int
             _segment("DTP", "472", "D8", _date(claim.date)),
             _segment("REF", "6R", str(line.number)),
         ]
+        # 2420A: a line given by another therapist than the claim's 2310B names its own
+        if line.rendering != claim.rendering:
+            own = line.rendering or billing
+            if own is not None:
+                body += _rendering(own)
     return last
 
 
