@@ -7,6 +7,7 @@ results; a cell the rules cannot use becomes an Excel error value in its place.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 import os
@@ -373,6 +374,14 @@ def _guarded_at(cell: Any, kinds: Kinds) -> list[tuple[str, Bounds]]:
     return found
 
 
+def _lite_client() -> bool:
+    """Whether xlwings Lite's client in Excel is there to answer (Pyodide alone has none)."""
+    if sys.platform != "emscripten":
+        return False
+    bridge = importlib.import_module("js")  # Pyodide's own module for the JavaScript around it
+    return hasattr(bridge, "xlwings")
+
+
 async def _merge_area_lite(cell: Any) -> Bounds:
     """The merged range a cell lies in, asked of xlwings Lite (the cell alone when Excel won't say)."""
     try:
@@ -547,14 +556,14 @@ class XlwingsBook:
         whether a cell to write lies in merged cells (one question per written block, where the
         xlwings installed can ask; xlwings' bridge to Office.js cannot tell array formulas or
         spills). Then each write goes to Excel on its own (`Book.flush`), so a write Excel refuses
-        stops the rest and the sentence says what was written. Elsewhere (xlwings Server) the
-        writes go back to Excel after the script, as one batch.
+        stops the rest and the sentence says what was written. Elsewhere (xlwings Server, Pyodide
+        without the add-in around it) the writes go back to Excel after the script, as one batch.
         """
         if self._held is None or not self.remote:
             self.commit()
             return
         held, self._held = self._held, None
-        lite = sys.platform == "emscripten"
+        lite = _lite_client()
         for write in held if lite else ():
             for area in write.areas:
                 await self._refuse_merged_lite(area)
