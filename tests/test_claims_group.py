@@ -98,6 +98,26 @@ def test_therapists_sheet_read() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("typed", "on_claims", "name", "credentials"),
+    [
+        ("Jane Smith, LMT", None, ("Smith", "Jane"), "LMT"),
+        ("JS", "Smith, Jane, DC", ("Smith", "Jane"), "DC"),
+        ("Jane Smith PT", None, ("Smith", "Jane"), "PT"),
+        ("Jane", "Smith, Jane", ("Smith", "Jane"), ""),
+        ("Kim Do", None, ("Do", "Kim"), ""),
+    ],
+)
+def test_a_credential_after_the_name_is_not_a_first_name(
+    typed: str, on_claims: str | None, name: tuple[str, str], credentials: str
+) -> None:
+    (found,) = parse_therapists([THERAPISTS[0], [typed, on_claims, "1666666668", None, None]]).values()
+    assert ((found.rendering.name.last, found.rendering.name.first), found.rendering.credentials) == (
+        name, credentials,
+    )  # fmt: skip
+    assert found.problems == ()
+
+
 def test_group_837_names_the_therapist_in_2310b_and_pyx12_accepts_it() -> None:
     submission = run(group_book())
     written = [name for name in submission.files if name.endswith(".837")]

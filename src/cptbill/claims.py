@@ -631,6 +631,12 @@ def _same_place(a: Address, b: Address) -> bool:
     return key(a) == key(b)
 
 
+_CREDENTIAL = re.compile(
+    r",?\s+(LMT|LMP|LMBT|CMT|RMT|NCMT|DC|PT|DPT|MPT|PTA|OT|OTR|OTR/L|COTA|ATC|MD|DO|NP|PA|PA-C)\.?$",
+    re.IGNORECASE,
+)
+
+
 def parse_therapists(rows: Rows) -> dict[str, TherapistInfo]:
     """The Therapists sheet by the name key of its Therapist column (first row wins for a name)."""
     therapists: dict[str, TherapistInfo] = {}
@@ -642,11 +648,16 @@ def parse_therapists(rows: Rows) -> dict[str, TherapistInfo]:
         if row_is_blank(row) or not typed:
             continue
         where = f"{THERAPISTS} row {row_number}"
-        name = split_name(_text(cell(row, index, NAME_ON_CLAIMS)) or typed)
+        written = _text(cell(row, index, NAME_ON_CLAIMS)) or typed
+        suffix = _CREDENTIAL.search(written)  # `Jane Smith, LMT`: the credential is no first name
+        if suffix and not (suffix[0].startswith(",") or suffix[1].isupper()):
+            suffix = None  # `Kim Do` is a last name; `Kim DO` or `Kim, DO` a credential
+        name = split_name(written[: suffix.start()] if suffix else written)
+        credentials = _text(cell(row, index, CREDENTIALS)).upper() or (suffix[1].upper() if suffix else "")
         npi = _digits(cell(row, index, NPI))
         taxonomy = _text(cell(row, index, TAXONOMY)).upper()
         problems = _person_problems(name, npi, taxonomy, where, (NAME_ON_CLAIMS, NPI, TAXONOMY))
-        rendering = Rendering(name, npi, taxonomy, _text(cell(row, index, CREDENTIALS)).upper())
+        rendering = Rendering(name, npi, taxonomy, credentials)
         therapists.setdefault(name_key(typed), TherapistInfo(row_number, rendering, tuple(problems)))
     return therapists
 
