@@ -687,6 +687,35 @@ def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_
 # ---------------------------------------------------------------- cells the door does not change
 
 
+Bounds = tuple[int, int, int, int]
+
+
+def _within(cell: tuple[int, int], bounds: Bounds) -> bool:
+    return bounds[0] <= cell[0] <= bounds[2] and bounds[1] <= cell[1] <= bounds[3]
+
+
+def address(bounds: Bounds) -> str:
+    """As COM's Range.Address gives it: $F$2:$G$9."""
+
+    def cell(row: int, column: int) -> str:
+        return f"${chr(64 + column)}${row}"
+
+    first, last = cell(*bounds[:2]), cell(*bounds[2:])
+    return first if first == last else f"{first}:{last}"
+
+
+class ComError(Exception):
+    """As pywintypes.com_error carries Excel's refusal: (hresult, text, excepinfo, argerr)."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(
+            -2147352567,
+            "Exception occurred.",
+            (0, "Microsoft Excel", description, None, 0, -2146827284),
+            None,
+        )
+
+
 class DesktopRange:
     """A block of a `DesktopSheet` as classic xlwings (Excel over COM) gives it; each use is a call."""
 
@@ -707,6 +736,7 @@ class DesktopRange:
     @value.setter
     def value(self, block: list[list[Any]]) -> None:
         self.sheet.calls.append(("set value", self.top, self.bottom, self.left))
+        self.sheet.refuse(self, block)
         for row, values in zip(self._cells(), block, strict=True):
             for cell, value in zip(row, values, strict=True):
                 kept = value[1:] if isinstance(value, str) and value.startswith("'") else value
@@ -749,6 +779,61 @@ class DesktopRange:
     def last_cell(self) -> DesktopRange:
         return DesktopRange(self.sheet, self.bottom, self.right, self.bottom, self.right)
 
+    def _answer(self, ranges: list[Bounds]) -> bool | None:
+        """As COM answers MergeCells, HasArray, HasSpill: True (all cells), False (none), None (some)."""
+        inside = 0
+        for top, left, bottom, right in ranges:  # ranges of one kind never overlap
+            rows = min(bottom, self.bottom) - max(top, self.top) + 1
+            columns = min(right, self.right) - max(left, self.left) + 1
+            inside += max(rows, 0) * max(columns, 0)
+        cells = (self.bottom - self.top + 1) * (self.right - self.left + 1)
+        return True if inside == cells else False if not inside else None
+
+    @property
+    def merge_cells(self) -> bool | None:
+        self.sheet.calls.append(("merge_cells", self.top, self.bottom, self.left))
+        return self._answer(self.sheet.merged)
+
+    @property
+    def merge_area(self) -> DesktopRange:
+        self.sheet.calls.append(("merge_area", self.top, self.bottom, self.left))
+        found = next((b for b in self.sheet.merged if _within((self.top, self.left), b)), None)
+        return DesktopRange(self.sheet, *found) if found else self
+
+    def unmerge(self) -> None:
+        self.sheet.calls.append(("unmerge", self.top, self.bottom, self.left))
+        self.sheet.merged = [b for b in self.sheet.merged if self._answer([b]) is False]
+
+    @property
+    def has_array(self) -> bool | None:
+        self.sheet.calls.append(("has_array", self.top, self.bottom, self.left))
+        return self._answer(self.sheet.arrays)
+
+    @property
+    def api(self) -> Any:
+        """The COM object: HasSpill, CurrentArray and SpillParent.SpillingToRange, with .Address."""
+        outer = self
+
+        class Api:
+            @property
+            def HasSpill(self) -> bool | None:
+                outer.sheet.calls.append(("HasSpill", outer.top, outer.bottom, outer.left))
+                return outer._answer(outer.sheet.spills)
+
+            def _address(self, ranges: list[Bounds]) -> Any:
+                found = next(b for b in ranges if _within((outer.top, outer.left), b))
+                return type("ComRange", (), {"Address": address(found)})()
+
+            @property
+            def CurrentArray(self) -> Any:
+                return self._address(outer.sheet.arrays)
+
+            @property
+            def SpillParent(self) -> Any:
+                return type("Parent", (), {"SpillingToRange": self._address(outer.sheet.spills)})()
+
+        return Api()
+
     @property
     def row(self) -> int:
         return self.top
@@ -771,6 +856,24 @@ class DesktopSheet:
         self.fills: dict[tuple[int, int], Any] = {}
         self.calls: list[tuple[Any, ...]] = []
         self.tables: list[Any] = []
+        self.merged: list[Bounds] = []  # top, left, bottom, right
+        self.arrays: list[Bounds] = []  # legacy array formulas (Ctrl+Shift+Enter)
+        self.spills: list[Bounds] = []  # dynamic arrays' spilled results, the formula's cell first
+        self.broken: list[Bounds] = []  # spills a value was typed into: Excel shows #SPILL!
+        self.refused: dict[int, str] = {}  # column -> what Excel says when a value goes there
+
+    def refuse(self, area: DesktopRange, block: list[list[Any]]) -> None:
+        """What Excel refuses (a COM error, nothing written): a value into part of merged cells or of
+        an array formula; a value in a spill's results is taken, but the spill breaks."""
+        cells = {cell for row in area._cells() for cell in row}
+        for bounds in self.merged + self.arrays:
+            inside = {cell for cell in cells if _within(cell, bounds)}
+            whole = len(inside) == (bounds[2] - bounds[0] + 1) * (bounds[3] - bounds[1] + 1)
+            if inside and not whole and (bounds in self.arrays or inside != {bounds[:2]}):
+                raise ComError("Cannot change part of a merged cell or an array.")
+        if area.left in self.refused:
+            raise ComError(self.refused[area.left])
+        self.broken += [b for b in self.spills if any(_within(cell, b) for cell in cells)]
 
     def range(self, start: tuple[int, int], end: tuple[int, int] | None = None) -> DesktopRange:
         end = end or start
@@ -781,12 +884,26 @@ class DesktopSheet:
         cells = [*self.values, *self.formulas] or [(1, 1)]
         return DesktopRange(self, 1, 1, max(r for r, _ in cells), max(c for _, c in cells))
 
+    @property
+    def cells(self) -> DesktopRange:
+        return DesktopRange(self, 1, 1, 1_048_576, 16_384)
+
     def clear_contents(self) -> None:
+        self.calls.append(("clear",))
         self.values.clear()
         self.formulas.clear()
 
     def activate(self) -> None:
         pass
+
+    @property
+    def writes(self) -> list[tuple[Any, ...]]:
+        """The calls that changed something."""
+        return [
+            call
+            for call in self.calls
+            if call[0] in ("set value", "set format", "set color", "clear", "unmerge")
+        ]
 
 
 class DesktopSheets(list[DesktopSheet]):
@@ -813,10 +930,17 @@ class DesktopBook:
         class Engine:
             type = "desktop"
 
+        alerts: list[tuple[str, str]] = []
+
         class App:
             engine = Engine()
 
+            def alert(self, text: str, title: str = "", mode: str = "") -> None:
+                alerts.append((text, mode))
+
         self.app = App()
+        self.alerts = alerts
+        self.fullname = "book.xlsx"
 
 
 def _unsorted_sessions(count: int) -> list[list[Any]]:
@@ -994,3 +1118,184 @@ def test_desktop_recode_clears_only_the_fill_of_lines_it_unflags() -> None:
 def test_office_js_recode_clears_only_the_fill_of_lines_it_unflags() -> None:
     data = payload({"Sessions": _fill_lines(), "Payers": PAYERS}, active="Sessions")
     assert fills(run_script(data, month="2026-11"), 0) == {3: FLAG_FILL, 4: None}
+
+
+# ---------------------------------------------------------------- all or nothing
+
+
+def _recoded_desktop(**guarded: Bounds) -> DesktopBook:
+    """Six lines (November in rows 2, 4, 6) with merged cells, array formulas or spills added."""
+    book = DesktopBook({"Sessions": _unsorted_sessions(6), "Payers": PAYERS})
+    sessions = book.sheets["Sessions"]
+    for kind, bounds in guarded.items():
+        getattr(sessions, kind.rstrip("_0123456789")).append(bounds)
+        top, left, bottom, right = bounds
+        if kind.startswith("arrays"):  # every cell of a legacy array formula shows its formula
+            for row in range(top, bottom + 1):
+                sessions.formulas[(row, left)] = "=D3:D4*2"
+        if kind.startswith("spills"):  # the formula in the first cell, its results below or beside
+            sessions.formulas[(top, left)] = "=SEQUENCE(3)"
+            for row in range(top, bottom + 1):
+                for column in range(left, right + 1):
+                    sessions.values[(row, column)] = row
+    return book
+
+
+@pytest.mark.parametrize(
+    ("kind", "bounds", "said"),
+    [
+        ("merged", (3, 7, 4, 7), "Sessions!G4, inside the merged cells G3:G4; unmerge them"),
+        ("merged", (4, 5, 4, 6), "Sessions!F4, inside the merged cells E4:F4; unmerge them"),
+        ("arrays", (5, 8, 6, 8), "Sessions!H6, in the results of an array formula (H5:H6); move the formula"),
+        (
+            "spills",
+            (5, 7, 7, 7),
+            "Sessions!G6, in the spilled results of a formula (G5:G7); move the formula",
+        ),
+    ],
+)
+def test_desktop_recode_refuses_a_cell_in_merged_cells_or_an_array_before_writing_anything(
+    kind: str, bounds: Bounds, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = _recoded_desktop(**{kind: bounds})
+    assert cptbill.excel.recode_book(book, "2026-11") is None
+    assert book.alerts == [
+        (f"cptbill would write the cell {said}, and try again. Nothing was written.", "critical")
+    ]
+    assert [s.name for s in book.sheets] == ["Sessions", "Payers"]  # no Changes sheet either
+    assert not any(sheet.writes for sheet in book.sheets)
+    assert not book.sheets["Sessions"].broken
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_desktop_recode_writes_a_first_merged_cell_and_keeps_out_of_spills_between_its_lines() -> None:
+    # G2 (a November line) is the first of the merged G2:G3; October's row 5 holds a spill from F5.
+    book = _recoded_desktop(merged=(2, 7, 3, 7), spills=(5, 6, 5, 8))
+    sessions = book.sheets["Sessions"]
+    plan = cptbill.excel.recode_book(book, "2026-11")
+    assert plan is not None and {r.row for r in plan.results} == {2, 4, 6}
+    assert book.alerts == []
+    assert [sessions.values.get((r, 7)) for r in (2, 4, 6)] == [3, 3, 3]
+    assert sessions.merged == [(2, 7, 3, 7)] and not sessions.broken
+    assert [sessions.values.get((5, c)) for c in (6, 7, 8)] == [5, 5, 5]
+    assert sessions.formulas[(5, 6)] == "=SEQUENCE(3)"
+
+
+def test_desktop_guard_asks_excel_a_few_questions_per_written_column() -> None:
+    book = _recoded_desktop()
+    book.sheets["Sessions"].values.update(
+        {(r, c): v for r, row in enumerate(_unsorted_sessions(3000), 1) for c, v in enumerate(row, 1) if v}
+    )
+    assert cptbill.excel.recode_book(book, "2026-11") is not None and book.alerts == []
+    sessions = book.sheets["Sessions"]
+    asked = [call for call in sessions.calls if call[0] in ("merge_cells", "has_array", "HasSpill")]
+    columns = {call[3] for call in sessions.calls if call[0] == "set value"}
+    assert len(asked) == 3 * len(columns) and len(columns) >= 3
+    # Where merged cells lie in a column, halving finds them: not one question per line.
+    book = _recoded_desktop(merged=(2999, 7, 3000, 7))
+    book.sheets["Sessions"].values.update(
+        {(r, c): v for r, row in enumerate(_unsorted_sessions(3000), 1) for c, v in enumerate(row, 1) if v}
+    )
+    assert cptbill.excel.recode_book(book, "2026-11") is None
+    assert book.alerts[0][0].startswith("cptbill would write the cell Sessions!G3000, inside the merged")
+    assert len([call for call in book.sheets["Sessions"].calls if call[0] != "value"]) < 60
+
+
+def test_an_excel_error_while_writing_is_one_sentence_saying_what_was_and_was_not_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    book = _recoded_desktop()
+    sessions = book.sheets["Sessions"]
+    sessions.refused[8] = "Excel ran out of resources while attempting to calculate one or more formulas."
+    assert cptbill.excel.recode_book(book, "2026-11") is None
+    [(text, mode)] = book.alerts
+    assert mode == "critical"
+    assert text.startswith(
+        "Excel refused to write Sessions!H2:H6 (Excel ran out of resources while attempting to calculate "
+        "one or more formulas.), so cptbill stopped there: Sessions!F2:F6 and Sessions!G2:G6 were written; "
+        "Sessions!H2:H6, the new sheet Changes, "
+    )
+    assert text.endswith(
+        " were not, or only in part; fix what Excel names and run it again (it writes its cells anew)."
+    )
+    assert "Traceback" not in capsys.readouterr().out
+    assert [s.name for s in book.sheets] == ["Sessions", "Payers"]  # it stopped before adding Changes
+    assert {call[3] for call in sessions.calls if call[0] == "set value"} == {6, 7, 8}
+    # Refused at the first write: nothing before it.
+    book = _recoded_desktop()
+    book.sheets["Sessions"].refused[6] = "Not enough memory."
+    assert cptbill.excel.recode_book(book, "2026-11") is None
+    assert book.alerts[0][0].startswith(
+        "Excel refused to write Sessions!F2:F6 (Not enough memory.), so cptbill stopped there: nothing before it "
+        "was written; Sessions!F2:F6, Sessions!G2:G6, Sessions!H2:H6, the new sheet Changes and "
+    )
+
+
+def test_an_unexpected_error_before_writing_is_one_sentence_without_cell_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise KeyError("Ann Client")
+
+    monkeypatch.setattr(cptbill.excel.core, "recode", broken)
+    book = _recoded_desktop()
+    assert cptbill.excel.recode_book(book, "2026-11") is None
+    assert book.alerts == [
+        (
+            "cptbill stopped on an unexpected error (KeyError) before writing anything: nothing in the "
+            "workbook changed. Please report it with the steps that led to it.",
+            "critical",
+        )
+    ]
+    assert "Ann" not in capsys.readouterr().out
+    # In xlwings Lite too: one alert, no traceback.
+    actions = run_script(payload({"Sessions": month_lines(3), "Payers": PAYERS}, active="Sessions"))
+    assert [a["func"] for a in actions] == ["alert"] and "KeyError" in actions[0]["args"][0]
+
+
+def test_desktop_import_era_refuses_merged_cells_where_its_rows_go(tmp_path: Path) -> None:
+    folder = _drop(tmp_path / "data", "summit-paid-denied.835")
+    book = DesktopBook({"Sessions": month_lines(3), "Payers": PAYERS, "Claims": CLAIMS})
+    claims = book.sheets["Claims"]
+    claims.merged.append((5, 1, 5, 2))  # a note merged across A5:B5 under the claims
+    assert cptbill.excel.import_era_book(book, folder) is None
+    assert book.alerts == [
+        (
+            "cptbill would write the cell Claims!B5, inside the merged cells A5:B5; unmerge them, and try "
+            "again. Nothing was written.",
+            "critical",
+        )
+    ]
+    assert not any(sheet.writes for sheet in book.sheets)
+    claims.merged.clear()
+    assert cptbill.excel.import_era_book(book, folder) is not None
+    assert book.alerts[-1][1] == "info" and claims.values.get((4, 1)) is not None
+
+
+def test_desktop_report_unmerges_its_own_sheet_as_the_file_door_rebuilds_it() -> None:
+    book = DesktopBook(
+        {"Sessions": month_lines(6), "Payers": PAYERS, "Summary": [["Old title", None], ["x", 1], ["y", 2]]}
+    )
+    summary = book.sheets["Summary"]
+    summary.merged.append((2, 1, 3, 1))
+    assert cptbill.excel.report_book(book, "2026-11") is not None and book.alerts == []
+    assert summary.merged == [] and ("unmerge", 1, 1_048_576, 1) in summary.calls
+    assert summary.values[(1, 1)] != "Old title"
+
+
+def test_desktop_claims_refuse_before_writing_files_or_the_claims_sheet(tmp_path: Path) -> None:
+    from claims_book import claims_book
+
+    sheets = claims_book().sheets
+    book = DesktopBook(sheets)
+    claims = book.sheets["Claims"]
+    below = len(sheets["Claims"]) + 1
+    claims.merged.append((below, 2, below + 1, 2))  # B: the Client column of the first rows added
+    with pytest.raises(cptbill.excel.CptbillError, match=f"Claims!B{below + 1}, inside the merged cells"):
+        cptbill.excel.run_claims(book, "2026-11", folder=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert not any(sheet.writes for sheet in book.sheets)
+    claims.merged.clear()
+    submission = cptbill.excel.run_claims(book, "2026-11", folder=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(submission.files)
+    assert claims.values.get((below, 1)) is not None

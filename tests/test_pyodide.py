@@ -55,7 +55,7 @@ ERA_FILES = {  # where the user dropped them in xlwings Lite's Import/Export are
     "october/harbor-reversal-plb.835": FIXTURES / "harbor-reversal-plb.835",
 }
 
-DRIVER = """
+DRIVER = r"""
 import json, sys
 sys.path.insert(0, "/home/pyodide/addin")
 import main  # the workbook's main.py, as xlwings Lite imports it
@@ -68,17 +68,64 @@ call = {"version": xw.__version__, "runtime": "1.4", "client": "Office.js"}
 async def formula(name, *args):
     return await xlwings.server.custom_functions_call({**call, "func_name": name, "args": list(args)}, main)
 
-async def script(name, data):
+import re
+import js
+from pyodide.code import run_js
+
+class Answer(dict):
+    def to_py(self):
+        return dict(self)
+
+# xlwings Lite's client in Excel, as far as the scripts use it: it carries out the actions sent
+# (refusing those `refuse` picks, as Office.js does, with a JavaScript error) and answers
+# questions about merged cells.
+class Client:
+
+    def __init__(self):
+        self.applied, self.merged, self.refuse, self.asked = [], [], None, 0
+
+    async def runActions(self, actions):
+        for action in actions.to_py()["actions"]:
+            if self.refuse is not None and self.refuse(action):
+                run_js("throw new Error('InvalidArgument: The argument is invalid or missing.')")
+            self.applied.append(action)
+
+    async def getRangeData(self, sheet, address, keys):
+        self.asked += 1
+        top, left, bottom, right = bounds(address)
+        cells = {(r, c) for r in range(top, bottom + 1) for c in range(left, right + 1)}
+        inside = {cell for b in self.merged for cell in cells if b[0] <= cell[0] <= b[2] and b[1] <= cell[1] <= b[3]}
+        area = next((b for b in self.merged if b[0] <= top <= b[2] and b[1] <= left <= b[3]), None)
+        return Answer({
+            "merge_cells": inside == cells if inside in (set(), cells) else None,
+            "merge_area": None if area is None else f"{sheet}!{name(area[:2])}:{name(area[2:])}",
+        })
+
+def bounds(address):
+    found = [(int(row), sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(col))))
+             for col, row in re.findall(r"\$?([A-Z]+)\$?(\d+)", address)]
+    return (*found[0], *found[-1])
+
+def name(cell):
+    return f"{chr(64 + cell[1])}{cell[0]}"
+
+client = js.xlwings = Client()
+
+async def script(name, data, merged=(), refuse=None):
+    client.applied, client.merged, client.refuse, client.asked = [], list(merged), refuse, 0
     book = xw.Book(json=data)
     await xlwings.server.custom_scripts_call(main, name, typehint_to_value={xw.Book: book})
-    return book.json()["actions"]
+    return client.applied + book.json()["actions"]
 
 units = await formula("cptunits", job["minutes"])
 codes = await formula("cptcode", job["payer_names"], job["payers"])
 flags = await formula("cptflags", job["sessions"], job["payers"])
 loaded = sorted(m for m in ("typer", "rich", "click", "openpyxl", "pyx12") if m in sys.modules)
 recode = await script("recode", job["book"])
+asked = client.asked
 import_era = await script("import_era", job["era_book"])
+merged = await script("recode", job["book"], merged=[(3, 7, 4, 7)])
+refused = await script("recode", job["book"], refuse=lambda a: a["func"] == "setValues" and a["start_column"] == 7)
 json.dumps({
     "platform": sys.platform,
     "python": sys.version.split()[0],
@@ -90,7 +137,10 @@ json.dumps({
     "flags": flags,
     "loaded_by_formulas": loaded,
     "recode": recode,
+    "asked": asked,
     "import_era": import_era,
+    "merged": merged,
+    "refused": refused,
 })
 """
 
@@ -209,6 +259,28 @@ def test_lite_addin_runs_from_main_py_alone_in_pyodide(
     assert owned(after_there["Sessions"])[0][0] in ("97124", "97140")
     assert owned(after_there["Sessions"])[-3:] == [(None, None, None, None)] * 3
     assert [r[1:] for r in after_there["Changes"]] == [r[1:] for r in after_here["Changes"]]
+    # Before writing, one question about merged cells per block written (Excel answers only there).
+    blocks = {(a["sheet_position"], a["start_column"]) for a in here if a["func"] == "setValues"}
+    assert 0 < result["asked"] <= len(blocks)
+
+    # A cell to write inside merged cells: one sentence, and nothing at all sent to Excel.
+    assert [a["func"] for a in result["merged"]] == ["alert"]
+    assert result["merged"][0]["args"][0] == (
+        "cptbill would write the cell Sessions!G4, inside the merged cells G3:G4; unmerge them, and try "
+        "again. Nothing was written."
+    )
+    # A write Office.js refuses (here: the Expected column): one sentence saying what was written.
+    refused = result["refused"]
+    assert refused[-1]["func"] == "alert" and "alert" not in [a["func"] for a in refused[:-1]]
+    text = refused[-1]["args"][0]
+    assert text.startswith("Excel refused to write Sessions!H2:H")
+    assert "(JsException: Error: InvalidArgument: The argument is invalid or missing.)" in text
+    assert re.search(
+        r"stopped there: Sessions!F2:F\d+ and Sessions!G2:G\d+ were written; Sessions!H2:H", text
+    )
+    written = [a for a in refused if a["func"] == "setValues"]
+    assert {a["start_column"] for a in written} == {5, 6}  # Code and Units: sent before Expected, kept
+    assert written == [a for a in here if a["func"] == "setValues"][: len(written)]
 
     # import_era: the same Claims rows and the same message box as CPython for the same files.
     monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(data))

@@ -7,11 +7,14 @@ results; a cell the rules cannot use becomes an Excel error value in its place.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -265,16 +268,227 @@ def cptbestcode(payer: Any, claims: Any, payers: Any = None) -> list[list[Any]]:
 # ---------------------------------------------------------------- the recode script
 
 
+#: A block of a sheet: top, left, bottom, right (1-based, inclusive).
+Bounds = tuple[int, int, int, int]
+Kinds = tuple[str, ...]
+#: The ranges whose cells Excel will not take a value into one by one (or only by breaking them):
+#: merged cells, an array formula's results, a dynamic array formula's spilled results.
+_ALL: Kinds = ("merged", "array", "spill")
+#: What each is, after a cell's name, and what the user does about it (the file door's words).
+_GUARDED = {
+    "merged": ("inside the merged cells {ref}", "unmerge them"),
+    "array": ("in the results of an array formula ({ref})", "move the formula"),
+    "spill": ("in the spilled results of a formula ({ref})", "move the formula"),
+}
+
+
+@dataclass(frozen=True)
+class _Area:
+    """A block a held write covers, which of its cells get a value, and which ranges to look for."""
+
+    sheet: str
+    bounds: Bounds
+    writes: Callable[[int, int], bool]  # (row, column) -> whether the write gives that cell a value
+    kinds: Kinds = _ALL
+
+    @property
+    def top(self) -> int:
+        return self.bounds[0]
+
+    @property
+    def left(self) -> int:
+        return self.bounds[1]
+
+    @property
+    def bottom(self) -> int:
+        return self.bounds[2]
+
+    @property
+    def right(self) -> int:
+        return self.bounds[3]
+
+    def first_written(self, kind: str, bounds: Bounds) -> tuple[int, int] | None:
+        """The first cell (row, column) this write gives a value in a range it must not write into:
+        any cell of an array's or a spill's results, any but the first cell of merged cells."""
+        top, left = max(bounds[0], self.top), max(bounds[1], self.left)
+        bottom, right = min(bounds[2], self.bottom), min(bounds[3], self.right)
+        for row in range(top, bottom + 1):
+            for column in range(left, right + 1):
+                if (row, column) == bounds[:2] and kind == "merged":
+                    continue
+                if self.writes(row, column):
+                    return row, column
+        return None
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A write kept for `XlwingsBook.commit`: what it writes, in words, and the Excel calls."""
+
+    what: str
+    work: Callable[[], None]
+    areas: tuple[_Area, ...]
+
+
+def _said(call: Callable[[], Any]) -> Any:
+    """What Excel answers; False where this Excel cannot say (a Mac, an Excel without spills)."""
+    try:
+        return call()
+    except Exception:
+        return False
+
+
+def _kinds(area: Any, wanted: Kinds) -> Kinds:
+    """Which of `wanted` some cell of the range has (one Excel call each): True or None (some) counts."""
+    asks: dict[str, Callable[[], Any]] = {
+        "merged": lambda: area.merge_cells,
+        "array": lambda: area.has_array,
+        "spill": lambda: area.api.HasSpill,
+    }
+    return tuple(kind for kind in wanted if _said(asks[kind]) is not False)
+
+
+def _first_guarded(target: Any, column: int, top: int, bottom: int, kinds: Kinds) -> int | None:
+    """The first row from `top` to `bottom` of a column whose cell has one of `kinds` (halving)."""
+    if not _kinds(target.range((top, column), (bottom, column)), kinds):
+        return None
+    while top < bottom:
+        middle = (top + bottom) // 2
+        if _kinds(target.range((top, column), (middle, column)), kinds):
+            bottom = middle
+        else:
+            top = middle + 1
+    return top
+
+
+def _guarded_at(cell: Any, kinds: Kinds) -> list[tuple[str, Bounds]]:
+    """The merged range, array formula and spill one cell lies in, of `kinds`, with their bounds."""
+    found = []
+    if "merged" in kinds and _said(lambda: cell.merge_cells):
+        merged = cell.merge_area
+        found.append(("merged", (merged.row, merged.column, merged.last_cell.row, merged.last_cell.column)))
+    if "array" in kinds and _said(lambda: cell.has_array):
+        found.append(("array", address_bounds(cell.api.CurrentArray.Address)))
+    if "spill" in kinds and _said(lambda: cell.api.HasSpill):
+        found.append(("spill", address_bounds(cell.api.SpillParent.SpillingToRange.Address)))
+    return found
+
+
+def _lite_client() -> bool:
+    """Whether xlwings Lite's client in Excel is there to answer (Pyodide alone has none)."""
+    if sys.platform != "emscripten":
+        return False
+    bridge = importlib.import_module("js")  # Pyodide's own module for the JavaScript around it
+    return hasattr(bridge, "xlwings")
+
+
+async def _merge_area_lite(cell: Any) -> Bounds:
+    """The merged range a cell lies in, asked of xlwings Lite (the cell alone when Excel won't say)."""
+    try:
+        return address_bounds((await cell.get_merge_area()).address)
+    except Exception:  # xlwings' Range cannot take Office.js's address with its sheet ("Sheet1!G3:G4")
+        pass
+    try:
+        return address_bounds(await cell.impl._get_range_data("merge_area"))
+    except Exception:
+        return cell.row, cell.column, cell.row, cell.column
+
+
+_ADDRESS = re.compile(r"\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?")
+
+
+def address_bounds(address: str) -> Bounds:
+    """Excel's address of a range ("$F$2:$F$9", "$F$2") as bounds."""
+    match = _ADDRESS.fullmatch(address.split("!")[-1].strip())
+    if match is None:
+        raise ValueError(f"not a range address: {address}")
+    left, top = _column_number(match.group(1)), int(match.group(2))
+    if match.group(3) is None:
+        return top, left, top, left
+    return top, left, int(match.group(4)), _column_number(match.group(3))
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
+
+
+def column_letters(number: int) -> str:
+    """1 -> A, 28 -> AB."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def cell_name(cell: tuple[int, int]) -> str:
+    """(row, column) as F3."""
+    return f"{column_letters(cell[1])}{cell[0]}"
+
+
+def range_name(bounds: Bounds) -> str:
+    """Bounds as F2:F9 (F2 for one cell)."""
+    first, last = cell_name(bounds[:2]), cell_name((bounds[2], bounds[3]))
+    return first if first == last else f"{first}:{last}"
+
+
+def _reason(error: BaseException) -> str:
+    """An error's own words in one line: a COM error's description, else its text."""
+    info = getattr(error, "excepinfo", None)
+    args: tuple[Any, ...] = tuple(error.args)
+    if not info and len(args) > 2 and isinstance(args[2], tuple):  # pywintypes.com_error's args
+        info = args[2]
+    if isinstance(info, tuple) and len(info) > 2 and info[2]:
+        text = str(info[2])
+    elif type(error).__module__ == "builtins":  # Python's own words may quote a cell: name it only
+        text = type(error).__name__
+    else:  # Office.js's or xlwings' words about the write
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _listed(items: Sequence[str], most: int = 4) -> str:
+    """Items in words: "a", "a and b", "a, b and c", "a, b, c, d and 3 more"."""
+    items = list(dict.fromkeys(items))
+    if len(items) > most:
+        return f"{', '.join(items[:most])} and {len(items) - most} more"
+    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]])) if items else ""
+
+
+def stopped(error: BaseException, held: Sequence[_Held], failed: int) -> str:
+    """One sentence for a write Excel refused part way: what was written and what was not."""
+    done, undone = [w.what for w in held[:failed]], [w.what for w in held[failed:]]
+    written = (
+        f"{_listed(done)} {'was' if len(done) == 1 else 'were'} written"
+        if done
+        else "nothing before it was written"
+    )
+    return (
+        f"Excel refused to write {undone[0]} ({_reason(error)}), so cptbill stopped there: {written}; "
+        f"{_listed(undone)} {'was' if len(undone) == 1 else 'were'} not, or only in part; "
+        "fix what Excel names and run it again (it writes its cells anew)."
+    )
+
+
 class XlwingsBook:
     """The core's `Book` interface over an open xlwings workbook: reads once, writes in blocks."""
 
-    def __init__(self, book: xw.Book) -> None:
+    def __init__(self, book: xw.Book, hold: bool = False) -> None:
         self.book = book
         self.remote = getattr(book.app.engine, "type", "") == "remote"
         self._names = [sheet.name for sheet in book.sheets]
         self._values: dict[str, list[list[Any]]] = {}
         self._before: dict[tuple[str, int, int], Any] = {}  # what each cell written held when read
         self.added_sheet = False
+        #: With `hold`: the writes, kept until `commit` checks them all and carries them out.
+        self._held: list[_Held] | None = [] if hold else None
+        self._existing = set(self._names)  # the sheets Excel held when the door opened
+        #: Per sheet, the merged and spilled areas found by `commit`: cells a run never writes over.
+        self._guarded: dict[str, list[Bounds]] = {}
 
     def sheet_names(self) -> list[str]:
         return list(self._names)
@@ -302,13 +516,132 @@ class XlwingsBook:
         return self._values[sheet]
 
     def _sheet(self, name: str) -> Any:
+        """The sheet to write, added (after the last one) when the workbook has none of that name."""
         if name not in self._names:
-            sheets = self.book.sheets
-            sheets.add(name=name, after=sheets[len(sheets) - 1])
             self._names.append(name)
             self._values[name] = []
             self.added_sheet = True
-        return self.book.sheets[name]
+            self._do(f"the new sheet {name}", lambda: self._add_sheet(name))
+        return self.book.sheets[name] if self._held is None else None
+
+    def _add_sheet(self, name: str) -> None:
+        sheets = self.book.sheets
+        sheets.add(name=name, after=sheets[len(sheets) - 1])
+
+    def _do(self, what: str, work: Callable[[], None], areas: Sequence[_Area] = ()) -> None:
+        """Carry out a write now, or (holding) keep it, with the areas it writes, for `commit`."""
+        if self._held is None:
+            work()
+        else:
+            self._held.append(_Held(what, work, tuple(areas)))
+
+    def commit(self) -> None:
+        """Carry out the writes held, all or none: first refuse (CptbillError, nothing written) when
+        one would write into a merged range or an array formula's or a spill's results; then a
+        write Excel refuses stops the rest with one sentence saying what was written and what not.
+        """
+        held, self._held = self._held or [], None
+        if not self.remote:  # Office.js answers such questions only to an async script: commit_lite
+            for write in held:
+                for area in write.areas:
+                    self._refuse_guarded(area)
+        for i, write in enumerate(held):
+            try:
+                write.work()
+            except Exception as error:  # Excel's (COM's) own error: say where it stopped
+                raise CptbillError(stopped(error, held, i)) from None
+
+    async def commit_lite(self) -> None:
+        """`commit` in xlwings Lite (an async script): before the first write, Excel is asked
+        whether a cell to write lies in merged cells (one question per written block, where the
+        xlwings installed can ask; xlwings' bridge to Office.js cannot tell array formulas or
+        spills). Then each write goes to Excel on its own (`Book.flush`), so a write Excel refuses
+        stops the rest and the sentence says what was written. Elsewhere (xlwings Server, Pyodide
+        without the add-in around it) the writes go back to Excel after the script, as one batch.
+        """
+        if self._held is None or not self.remote:
+            self.commit()
+            return
+        held, self._held = self._held, None
+        lite = _lite_client()
+        for write in held if lite else ():
+            for area in write.areas:
+                await self._refuse_merged_lite(area)
+        for i, write in enumerate(held):
+            try:
+                write.work()
+                if lite:
+                    await self.book.flush()
+            except Exception as error:  # Office.js's own error: say where it stopped
+                raise CptbillError(stopped(error, held, i)) from None
+
+    async def _refuse_merged_lite(self, area: _Area) -> None:
+        """`_refuse_guarded` for merged cells, through xlwings Lite's async questions."""
+        if area.sheet not in self._existing or "merged" not in area.kinds:
+            return
+        target = self.book.sheets[area.sheet]
+
+        async def merged(top: int, left: int, bottom: int, right: int) -> bool:
+            try:
+                return await target.range((top, left), (bottom, right)).get_merge_cells() is not False
+            except Exception:  # an xlwings (or Excel) that cannot say: the writes will tell
+                return False
+
+        if not await merged(*area.bounds):
+            return
+        for column in range(area.left, area.right + 1):
+            row = area.top
+            while row <= area.bottom and await merged(row, column, area.bottom, column):
+                top, bottom = row, area.bottom
+                while top < bottom:
+                    middle = (top + bottom) // 2
+                    if await merged(top, column, middle, column):
+                        bottom = middle
+                    else:
+                        top = middle + 1
+                bounds = await _merge_area_lite(target.range((top, column)))
+                self._guarded.setdefault(area.sheet, []).append(bounds)
+                self._refuse_at(area, "merged", bounds)
+                row = max(top, bounds[2]) + 1
+
+    def _refuse_at(self, area: _Area, kind: str, bounds: Bounds) -> None:
+        """CptbillError naming the first cell `area` writes in a range of `kind` it must not write."""
+        cell = area.first_written(kind, bounds)
+        if cell is not None:
+            what, fix = _GUARDED[kind]
+            raise CptbillError(
+                f"cptbill would write the cell {area.sheet}!{cell_name(cell)}, "
+                f"{what.format(ref=range_name(bounds))}; {fix}, and try again. Nothing was written."
+            )
+
+    def _refuse_guarded(self, area: _Area) -> None:
+        """CptbillError naming the first cell of `area` to write that lies in a merged range (other
+        than its first cell, which holds the value) or in an array formula's or a spill's results.
+
+        A few Excel calls per area; only where one says "some", halving finds the ranges.
+        """
+        if area.sheet not in self._existing:
+            return
+        target = self.book.sheets[area.sheet]
+        kinds = _kinds(target.range((area.top, area.left), (area.bottom, area.right)), area.kinds)
+        for column in range(area.left, area.right + 1) if kinds else ():
+            row = area.top
+            while row <= area.bottom:
+                hit = _first_guarded(target, column, row, area.bottom, kinds)
+                if hit is None:
+                    break
+                found = _guarded_at(target.range((hit, column)), kinds)
+                for kind, bounds in found:
+                    self._guarded.setdefault(area.sheet, []).append(bounds)
+                    self._refuse_at(area, kind, bounds)
+                row = max([hit, *(b[2] for _, b in found if b[1] <= column <= b[3])]) + 1
+
+    def _kept_area(self, sheet: str, row: int, column: int) -> bool:
+        """Whether a cell lies in a merged range or a spill found by `commit` (a run keeps it)."""
+        return any(
+            top <= row <= bottom and left <= column <= right
+            for top, left, bottom, right in self._guarded.get(sheet, ())
+        )
 
     def _remember(self, sheet: str, row: int, column: int, block: Sequence[Sequence[Any]]) -> None:
         rows = self._snapshot(sheet)
@@ -336,16 +669,33 @@ class XlwingsBook:
             return
         for row in cells:
             self._before.setdefault((sheet, row, column), self._current(sheet, row, column))
-        target = self._sheet(sheet)
+        self._sheet(sheet)
+        cells = dict(cells)
         first, last = min(cells), max(cells)
+        self._do(
+            f"{sheet}!{range_name((first, column, last, column))}",
+            lambda: self._write_column(sheet, column, cells, number_format),
+            [_Area(sheet, (first, column, last, column), lambda r, _: r in cells)],
+        )
+        for row, value in cells.items():
+            self._remember(sheet, row, column, [[value]])
+
+    def _write_column(
+        self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None
+    ) -> None:
+        target = self.book.sheets[sheet]
         if self.remote:
             prepare = self.book.app.engine.impl.prepare_xl_data_element
             typed = _as_typed([[v] for v in cells.values()]) if number_format != "@" else None
             sent = dict(zip(cells, (row[0] for row in typed), strict=True)) if typed else cells
-            area = target.range((first, column), (last, column))
-            if number_format:
-                area.number_format = number_format
-            area.raw_value = [[prepare(sent[r], {}) if r in sent else None] for r in range(first, last + 1)]
+            # One block, split only around the merged cells commit_lite found between the lines.
+            for top, bottom in _split(sorted(cells), lambda row: self._kept_area(sheet, row, column)):
+                area = target.range((top, column), (bottom, column))
+                if number_format:
+                    area.number_format = number_format
+                area.raw_value = [
+                    [prepare(sent[r], {}) if r in sent else None] for r in range(top, bottom + 1)
+                ]
         else:
             for top, bottom in self._runs(sheet, column, cells):
                 block = [
@@ -356,8 +706,6 @@ class XlwingsBook:
                 if number_format:
                     area.number_format = number_format
                 area.value = block if number_format == "@" else _as_typed(block)  # text cells keep text
-        for row, value in cells.items():
-            self._remember(sheet, row, column, [[value]])
 
     def _current(self, sheet: str, row: int, column: int) -> Any:
         """A cell's value as read (with the door's own writes since)."""
@@ -367,27 +715,22 @@ class XlwingsBook:
 
     def _runs(self, sheet: str, column: int, cells: dict[int, Any]) -> list[tuple[int, int]]:
         """The first and last row of each run to write: from a written row to a written row, split
-        at the rows between whose cell holds a formula or an error (formulas read in one call)."""
+        at the rows between whose cell holds a formula or an error (formulas read in one call), or
+        lies in a merged range or a spill that `commit` found."""
         written = sorted(cells)
         first, last = written[0], written[-1]
         if last - first + 1 == len(written):
             return [(first, last)]
-        read = self._sheet(sheet).range((first, column), (last, column)).formula
+        read = self.book.sheets[sheet].range((first, column), (last, column)).formula
         formulas = [read] if not isinstance(read, list | tuple) else [_first(r) for r in read]
 
         def kept(row: int) -> bool:
             formula = formulas[row - first] if row - first < len(formulas) else None
-            if _is_formula(formula):
+            if _is_formula(formula) or self._kept_area(sheet, row, column):
                 return True
             return _error(self._current(sheet, row, column)) is not None
 
-        runs = [[first, first]]
-        for previous, row in itertools.pairwise(written):
-            if any(kept(between) for between in range(previous + 1, row)):
-                runs.append([row, row])
-            else:
-                runs[-1][1] = row
-        return [(top, bottom) for top, bottom in runs]
+        return _split(written, kept)
 
     def append_rows(self, sheet: str, header: Sequence[str], rows: core.Rows) -> None:
         block = [list(r) for r in rows]
@@ -396,11 +739,11 @@ class XlwingsBook:
             block.insert(0, list(header))
         self._write_block(sheet, start, block, keep_blanks=start > 1)
         if start > 1 and block:
-            self._grow_tables(sheet, start - 1, len(block))
+            self._do(f"the tables of {sheet} grown", lambda: self._grow_tables(sheet, start - 1, len(block)))
 
     def _grow_tables(self, sheet: str, last: int, added: int) -> None:
         """A table that ended at the sheet's last row takes in the rows appended below it (as in a file)."""
-        target = self._sheet(sheet)
+        target = self.book.sheets[sheet]
         for table in target.tables:
             area = table.range
             if area is not None and area.last_cell.row == last:
@@ -410,16 +753,33 @@ class XlwingsBook:
         self, sheet: str, header: Sequence[str], rows: core.Rows, formats: Sequence[str | None] = ()
     ) -> None:
         existed = sheet in self._names
-        target = self._sheet(sheet)
+        self._sheet(sheet)
         if existed and self._snapshot(sheet):
-            target.clear_contents()
+            self._do(f"the {sheet} sheet cleared", lambda: self._clear(sheet))
         self._values[sheet] = []
-        self._write_block(sheet, 1, [list(header), *[list(r) for r in rows]])
-        for i, number_format in enumerate(formats, start=1):
-            if number_format and rows:
-                target.range((2, i), (len(rows) + 1, i)).number_format = number_format
+        self._write_block(sheet, 1, [list(header), *[list(r) for r in rows]], kinds=())
+        chosen = [(i, f) for i, f in enumerate(formats, start=1) if f and rows]
+        if chosen:
+            self._do(f"the number formats of {sheet}", lambda: self._formats(sheet, len(rows) + 1, chosen))
 
-    def _write_block(self, sheet: str, row: int, block: list[list[Any]], keep_blanks: bool = False) -> None:
+    def _clear(self, sheet: str) -> None:
+        """Empty one of cptbill's own sheets: its array formulas and spills go with their cells and,
+        as in the file door, which builds the sheet anew, its merged cells are unmerged."""
+        target = self.book.sheets[sheet]
+        target.clear_contents()
+        if not self.remote:  # Office.js cannot say while a script runs
+            every = target.cells
+            if _said(lambda: every.merge_cells) is not False:
+                every.unmerge()
+
+    def _formats(self, sheet: str, last: int, chosen: Sequence[tuple[int, str]]) -> None:
+        target = self.book.sheets[sheet]
+        for column, number_format in chosen:
+            target.range((2, column), (last, column)).number_format = number_format
+
+    def _write_block(
+        self, sheet: str, row: int, block: list[list[Any]], keep_blanks: bool = False, kinds: Kinds = _ALL
+    ) -> None:
         """Write a block of rows from column A; with `keep_blanks`, a blank of the block leaves the
         cell under it as it is (rows appended below the data may hold formulas showing nothing,
         say a column of formulas filled down ahead of the data)."""
@@ -427,7 +787,18 @@ class XlwingsBook:
             return
         width = max(len(r) for r in block)
         block = [r + [None] * (width - len(r)) for r in block]
-        target = self._sheet(sheet)
+        self._sheet(sheet)
+        bounds = (row, 1, row + len(block) - 1, width)
+        self._do(
+            f"{sheet}!{range_name(bounds)}",
+            lambda: self._put_block(sheet, row, block, keep_blanks),
+            [_Area(sheet, bounds, lambda r, c: not keep_blanks or block[r - row][c - 1] is not None, kinds)],
+        )
+        self._remember(sheet, row, 1, block)
+
+    def _put_block(self, sheet: str, row: int, block: list[list[Any]], keep_blanks: bool) -> None:
+        target = self.book.sheets[sheet]
+        width = len(block[0])
         area = target.range((row, 1), (row + len(block) - 1, width))
         if keep_blanks and self.remote:  # Office.js leaves a cell sent as null unchanged
             prepare = self.book.app.engine.impl.prepare_xl_data_element
@@ -438,14 +809,13 @@ class XlwingsBook:
                 (r, c)
                 for r, (values, cells) in enumerate(zip(block, formulas, strict=False))
                 for c, (value, formula) in enumerate(zip(values, cells, strict=False))
-                if value is None and _is_formula(formula)
+                if value is None and (_is_formula(formula) or self._kept_area(sheet, row + r, c + 1))
             }
             for top, left, bottom, right in _around(block, kept):
                 piece = [values[left : right + 1] for values in block[top : bottom + 1]]
                 target.range((row + top, left + 1), (row + bottom, right + 1)).value = _as_typed(piece)
         else:
             area.value = _as_typed(block)
-        self._remember(sheet, row, 1, block)
 
     def _formulas(self, area: Any, height: int) -> list[list[Any]]:
         """The formulas of a block (a constant as text, "" when blank), read in one call, as rows."""
@@ -476,9 +846,12 @@ class XlwingsBook:
             return not is_blank(self._before.get((sheet, row, column), self._current(sheet, row, column)))
 
         fills = {row: FLAG_FILL if on else None for row, on in flagged.items() if on or was_flagged(row)}
-        if not fills:
-            return
-        target = self._sheet(sheet)
+        if fills:
+            self._sheet(sheet)
+            self._do(f"the flag fill of {sheet}", lambda: self._fill(sheet, fills, width))
+
+    def _fill(self, sheet: str, fills: dict[int, str | None], width: int) -> None:
+        target = self.book.sheets[sheet]
         first, last = min(fills), max(fills)
         if self.remote and hasattr(xw.Range, "set_colors"):  # xlwings >= 0.37.5
             # One setRangeColors action per block of at most 10,000 cells (xlwings' limit).
@@ -502,7 +875,11 @@ class XlwingsBook:
         values = sorted(chart.value_columns)
         if values != list(range(values[0], values[-1] + 1)):
             return  # a chart's source is one block of columns
-        target = self._sheet(sheet)
+        self._sheet(sheet)
+        self._do(f"the chart {chart.title} on {sheet}", lambda: self._chart(sheet, chart, values))
+
+    def _chart(self, sheet: str, chart: BarChartSpec, values: list[int]) -> None:
+        target = self.book.sheets[sheet]
         try:
             for existing in list(target.charts):
                 if existing.name == chart.title:
@@ -583,6 +960,17 @@ def _around(block: list[list[Any]], kept: set[tuple[int, int]]) -> list[tuple[in
     return pieces
 
 
+def _split(written: list[int], kept: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """Runs (first, last) from written row to written row (sorted), split at a row between kept."""
+    runs = [[written[0], written[0]]]
+    for previous, row in itertools.pairwise(written):
+        if any(kept(between) for between in range(previous + 1, row)):
+            runs.append([row, row])
+        else:
+            runs[-1][1] = row
+    return [(top, bottom) for top, bottom in runs]
+
+
 def _first(row: Any) -> Any:
     """The first cell of a row Excel gives as a tuple (or a lone value)."""
     return row[0] if isinstance(row, list | tuple) and row else row
@@ -606,13 +994,43 @@ def settings_month(door: XlwingsBook) -> str | None:
         ) from None
 
 
-def run_recode(book: xw.Book, month: str = "") -> core.Plan:
-    """Recode the open workbook: the month given, else Settings > Month to recode, else the active
-    session sheet, else every one.
+#: A script's work: it plans (reading, holding the writes), yields its door once to have the writes
+#: carried out (`_run`, or `_run_lite` in xlwings Lite), then finishes and returns its result.
+Steps = Generator[XlwingsBook, None, T]
 
-    Raises CptbillError for what the user must fix (no session sheet, a bad month, ...).
-    """
-    door = XlwingsBook(book)
+
+def _run(steps: Steps[T]) -> T:
+    """Carry out a script's steps in classic xlwings (and xlwings Server): writes all or none."""
+    door = next(steps)
+    try:
+        door.commit()
+    except BaseException:
+        steps.close()
+        raise
+    return _finish(steps)
+
+
+async def _run_lite(steps: Steps[T]) -> T:
+    """Carry out a script's steps in xlwings Lite, where Excel answers only to an async script."""
+    door = next(steps)
+    try:
+        await door.commit_lite()
+    except BaseException:
+        steps.close()
+        raise
+    return _finish(steps)
+
+
+def _finish(steps: Steps[T]) -> T:
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("a script's steps yield their door once")
+
+
+def _recode_steps(book: xw.Book, month: str = "") -> Steps[core.Plan]:
+    door = XlwingsBook(book, hold=True)
     chosen = "" if month is None else str(month).strip()
     chosen = chosen or settings_month(door) or ""
     active = book.sheets.active
@@ -623,24 +1041,69 @@ def run_recode(book: xw.Book, month: str = "") -> core.Plan:
             sheet = active.name
     # The same steps as `cptbill recode`: the session sheets, Changes, Learned, then the report sheets.
     plan, _ = core.recode(door, chosen or None, sheet=sheet, after=[reports.refresh])
+    yield door
     if door.added_sheet:  # adding the Changes sheet made it active: go back
-        active.activate()
+        _back_to(active)
     return plan
 
 
+def run_recode(book: xw.Book, month: str = "") -> core.Plan:
+    """Recode the open workbook: the month given, else Settings > Month to recode, else the active
+    session sheet, else every one.
+
+    Raises CptbillError for what the user must fix (no session sheet, a bad month, a cell to
+    write inside merged cells, ...), or when Excel refuses a write (saying what was written).
+    """
+    return _run(_recode_steps(book, month))
+
+
 def _friendly(book: xw.Book, job: Callable[[], T]) -> T | None:
-    """Run a script's job; a user mistake becomes one sentence in a message box, not a traceback."""
+    """Run a script's job; a user mistake, or any other error, becomes one sentence in a message
+    box, not a traceback. The job's door writes only once all is planned (`XlwingsBook.commit`),
+    and turns an error of Excel's while writing into a CptbillError saying what it wrote."""
     try:
         return job()
-    except CptbillError as error:
-        print(f"cptbill: {error}")
-        book.app.alert(str(error), title="cptbill", mode="critical")
-        return None
+    except Exception as error:
+        _tell(book, error)
+    return None
+
+
+async def _friendly_lite(book: xw.Book, steps: Callable[[], Steps[T]]) -> T | None:
+    """`_friendly` for xlwings Lite's async scripts."""
+    try:
+        return await _run_lite(steps())
+    except Exception as error:
+        _tell(book, error)
+    return None
+
+
+def _tell(book: xw.Book, error: Exception) -> None:
+    """An error in a message box, in one sentence."""
+    if isinstance(error, CptbillError):
+        text = str(error)
+    else:  # a fault of cptbill's, met before the door wrote anything
+        text = (
+            f"cptbill stopped on an unexpected error ({_reason(error)}) before writing anything: "
+            "nothing in the workbook changed. Please report it with the steps that led to it."
+        )
+    print(f"cptbill: {text}")
+    book.app.alert(text, title="cptbill", mode="critical")
+
+
+def _back_to(sheet: Any) -> None:
+    """Make a sheet active again (a nicety: a runtime that cannot does not stop the job)."""
+    try:
+        sheet.activate()
+    except Exception:
+        return
 
 
 def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
     """Recode an open workbook, reporting a user mistake in a message box."""
-    plan = _friendly(book, lambda: run_recode(book, month))
+    return _recoded(_friendly(book, lambda: run_recode(book, month)))
+
+
+def _recoded(plan: core.Plan | None) -> core.Plan | None:
     if plan is not None:
         flags = ", ".join(f"{flag} {count}" for flag, count in plan.flag_counts().items()) or "none"
         print(
@@ -650,24 +1113,32 @@ def recode_book(book: xw.Book, month: str = "") -> core.Plan | None:
     return plan
 
 
+def _report_steps(book: xw.Book, month: str = "") -> Steps[reports.Report]:
+    chosen = parse_month(month)
+    door = XlwingsBook(book, hold=True)
+    chosen = chosen or settings_month(door)
+    active = book.sheets.active
+    result = reports.write_report(door, core.load(door), None, chosen)
+    yield door
+    if door.added_sheet:
+        _back_to(active)
+    return result
+
+
 def run_report(book: xw.Book, month: str = "") -> reports.Report:
     """Write the Summary, Follow-up and Shortfalls sheets of the open workbook, as `cptbill report` does.
 
     The month given, else Settings > Month to recode, else every month.
     """
-    chosen = parse_month(month)
-    door = XlwingsBook(book)
-    chosen = chosen or settings_month(door)
-    active = book.sheets.active
-    result = reports.write_report(door, core.load(door), None, chosen)
-    if door.added_sheet:
-        active.activate()
-    return result
+    return _run(_report_steps(book, month))
 
 
 def report_book(book: xw.Book, month: str = "") -> reports.Report | None:
     """The report on an open workbook, reporting a user mistake in a message box."""
-    result = _friendly(book, lambda: run_report(book, month))
+    return _reported(_friendly(book, lambda: run_report(book, month)))
+
+
+def _reported(result: reports.Report | None) -> reports.Report | None:
     if result is not None:
         print(f"cptbill: report written for {result.month or 'all months'}")
     return result
@@ -682,12 +1153,7 @@ def remittance_files(folder: str | os.PathLike[str] = IMPORT_FOLDER) -> list[Pat
     return sorted(found, key=lambda p: p.relative_to(root).as_posix().casefold())
 
 
-def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult:
-    """Add the new service lines of every .835 file in xlwings Lite's /data to the Claims sheet.
-
-    The same reading, checks and deduplication as `cptbill import-era`: lines already on the
-    Claims sheet are skipped, and a broken file stops the import before anything is written.
-    """
+def _import_era_steps(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> Steps[ImportResult]:
     from cptbill.era import import_remittances
 
     files = remittance_files(IMPORT_FOLDER if folder is None else folder)
@@ -698,12 +1164,22 @@ def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) 
             "No .835 file found in xlwings Lite's Import/Export area: drop your remittance files "
             "there (xlwings Lite menu > Files > Import/Export), then run import_era again."
         )
-    door = XlwingsBook(book)
+    door = XlwingsBook(book, hold=True)
     active = book.sheets.active
     result = import_remittances(door, None, files)
+    yield door
     if door.added_sheet:
-        active.activate()
+        _back_to(active)
     return result
+
+
+def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult:
+    """Add the new service lines of every .835 file in xlwings Lite's /data to the Claims sheet.
+
+    The same reading, checks and deduplication as `cptbill import-era`: lines already on the
+    Claims sheet are skipped, and a broken file stops the import before anything is written.
+    """
+    return _run(_import_era_steps(book, folder))
 
 
 def import_summary(result: ImportResult) -> str:
@@ -738,7 +1214,10 @@ def import_summary(result: ImportResult) -> str:
 
 def import_era_book(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult | None:
     """Import the remittances, showing the summary (or a mistake) in a message box."""
-    result = _friendly(book, lambda: run_import_era(book, folder))
+    return _imported(book, _friendly(book, lambda: run_import_era(book, folder)))
+
+
+def _imported(book: xw.Book, result: ImportResult | None) -> ImportResult | None:
     if result is not None:
         text = import_summary(result)
         print(f"cptbill: {text}")
@@ -746,16 +1225,37 @@ def import_era_book(book: xw.Book, folder: str | os.PathLike[str] | None = None)
     return result
 
 
-@_office_js_script
-def recode(book: xw.Book, month: str = "") -> None:
-    """Recode the month (YYYY-MM; blank: Settings > Month to recode, else the active session sheet)."""
-    recode_book(book, month)
-
-
-@_office_js_script
-def report(book: xw.Book, month: str = "") -> None:
-    """Write the Summary, Follow-up and Shortfalls sheets (month blank: Settings > Month to recode)."""
-    report_book(book, month)
+def _claims_steps(
+    book: xw.Book, month: str = "", folder: str | os.PathLike[str] | None = None
+) -> Steps[Submission]:
+    door = XlwingsBook(book, hold=True)
+    chosen = str(month or "").strip() or settings_month(door) or ""
+    active = book.sheets.active
+    submission = submit.run_claims(door, chosen)
+    if folder is None:
+        folder = IMPORT_FOLDER if door.remote else Path(book.fullname).resolve().parent
+    target = Path(folder)
+    written: list[Path] = []  # each file whole or not at all, and none unless Claims records them
+    try:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            for name, data in submission.files.items():
+                written.append(target / f".~cptbill-{name}")
+                written[-1].write_bytes(data)
+        except OSError as error:
+            raise CptbillError(
+                f"cptbill could not write the claims files in {target} ({error.strerror or 'refused'}): "
+                "nothing was written, neither the files nor the Claims sheet."
+            ) from None
+        yield door
+        for temporary, name in zip(written, submission.files, strict=True):
+            os.replace(temporary, target / name)
+    finally:
+        for temporary in written:
+            temporary.unlink(missing_ok=True)
+    if door.added_sheet:
+        _back_to(active)
+    return submission
 
 
 def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | None = None) -> Submission:
@@ -764,26 +1264,15 @@ def run_claims(book: xw.Book, month: str = "", folder: str | os.PathLike[str] | 
     The month is the one given, else the Settings value `Month to recode`. Files go under /data in
     xlwings Lite (Files > Import/Export, to download) and beside the workbook in classic xlwings.
     """
-    door = XlwingsBook(book)
-    chosen = str(month or "").strip() or settings_month(door) or ""
-    active = book.sheets.active
-    submission = submit.run_claims(door, chosen)
-    if folder is None:
-        folder = IMPORT_FOLDER if door.remote else Path(book.fullname).resolve().parent
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    for name, data in submission.files.items():  # each file whole or not at all
-        temporary = target / f".~cptbill-{name}"
-        temporary.write_bytes(data)
-        os.replace(temporary, target / name)
-    if door.added_sheet:
-        active.activate()
-    return submission
+    return _run(_claims_steps(book, month, folder))
 
 
 def claims_book(book: xw.Book, month: str = "") -> Submission | None:
     """The claims of an open workbook, reporting a user mistake in a message box."""
-    result = _friendly(book, lambda: run_claims(book, month))
+    return _claimed(_friendly(book, lambda: run_claims(book, month)))
+
+
+def _claimed(result: Submission | None) -> Submission | None:
     if result is not None:
         summary = result.summary()
         print(
@@ -794,21 +1283,37 @@ def claims_book(book: xw.Book, month: str = "") -> Submission | None:
     return result
 
 
+# xlwings Lite's scripts are async: only an async script can ask Excel about merged cells before
+# writing, and learn which write Excel refused (see XlwingsBook.commit_lite).
+
+
 @_office_js_script
-def claims(book: xw.Book, month: str = "") -> None:
+async def recode(book: xw.Book, month: str = "") -> None:
+    """Recode the month (YYYY-MM; blank: Settings > Month to recode, else the active session sheet)."""
+    _recoded(await _friendly_lite(book, lambda: _recode_steps(book, month)))
+
+
+@_office_js_script
+async def report(book: xw.Book, month: str = "") -> None:
+    """Write the Summary, Follow-up and Shortfalls sheets (month blank: Settings > Month to recode)."""
+    _reported(await _friendly_lite(book, lambda: _report_steps(book, month)))
+
+
+@_office_js_script
+async def claims(book: xw.Book, month: str = "") -> None:
     """Write the month's 837P files and CMS-1500 PDFs (under /data in xlwings Lite) and record them on Claims."""
-    claims_book(book, month)
+    _claimed(await _friendly_lite(book, lambda: _claims_steps(book, month)))
+
+
+@_office_js_script
+async def import_era(book: xw.Book) -> None:
+    """Add the service lines of the .835 files in Files > Import/Export to the Claims sheet."""
+    _imported(book, await _friendly_lite(book, lambda: _import_era_steps(book)))
 
 
 def claims_caller(month: str = "") -> None:
     """Classic xlwings: write the claims files beside the workbook that called (RunPython macro)."""
     claims_book(xw.Book.caller(), month)
-
-
-@_office_js_script
-def import_era(book: xw.Book) -> None:
-    """Add the service lines of the .835 files in Files > Import/Export to the Claims sheet."""
-    import_era_book(book)
 
 
 def recode_caller(month: str = "") -> None:
