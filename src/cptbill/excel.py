@@ -274,7 +274,7 @@ Kinds = tuple[str, ...]
 #: The ranges whose cells Excel will not take a value into one by one (or only by breaking them):
 #: merged cells, an array formula's results, a dynamic array formula's spilled results.
 _ALL: Kinds = ("merged", "array", "spill")
-#: What each is, after a cell's name, and what the user does about it (the file door's words).
+#: What each is, after a cell's name, and what the user does about it (the file door's words where it has them).
 _GUARDED = {
     "merged": ("inside the merged cells {ref}", "unmerge them"),
     "array": ("in the results of an array formula ({ref})", "move the formula"),
@@ -515,14 +515,13 @@ class XlwingsBook:
                 self._values[sheet] = []
         return self._values[sheet]
 
-    def _sheet(self, name: str) -> Any:
-        """The sheet to write, added (after the last one) when the workbook has none of that name."""
+    def _sheet(self, name: str) -> None:
+        """Have a sheet to write: one is added (after the last) when the workbook has none of that name."""
         if name not in self._names:
             self._names.append(name)
             self._values[name] = []
             self.added_sheet = True
             self._do(f"the new sheet {name}", lambda: self._add_sheet(name))
-        return self.book.sheets[name] if self._held is None else None
 
     def _add_sheet(self, name: str) -> None:
         sheets = self.book.sheets
