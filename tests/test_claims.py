@@ -554,6 +554,7 @@ def test_cms1500_boxes_hold_the_claims_data() -> None:
         (44, 68): "1472583693", (56, 1): "931234567", (56, 19): "X", (56, 23): tom.claim_id,
         (56, 38): "X", (56, 57 - len(dollars)): dollars, (56, 58): cents,
         (58, 50): "WILLOW MASSAGE THERAPY LLC", (61, 50): "1472583693", (61, 63): "ZZ225700000X",
+        (60, 50): "SALEM OR 973011234",  # box 33: no comma between town and state (NUCC)
     }  # fmt: skip
     for where, text in expected.items():
         assert page.get(where) == text, (where, page.get(where), text)

@@ -177,8 +177,9 @@ def form_fields(
     _put(f, "33", 58, 50, 29, provider.name.form())
     if provider.address is not None:
         _put(f, "33-street", 59, 50, 29, provider.address.street)
-        city = f"{provider.address.city}, {provider.address.state} {_zip(provider.address.zip)}"
-        _put(f, "33-city", 60, 50, 29, city)
+        # NUCC item 33: a space between town and state, no comma; the ZIP as in box 32
+        where = provider.address
+        _put(f, "33-city", 60, 50, 29, f"{where.city} {where.state} {where.zip}")
     treated = {service.rendering for service in lines}
     only = treated.pop() if len(treated) == 1 else None
     if only is not None:  # one therapist on every line of the form: named in box 31
