@@ -303,7 +303,7 @@ def only(*claims: Claim, **kw: Any) -> FollowUp:
         (Status.PAID, "CO-45 20.00; PR-2 15.00", BILL_CLIENT, 15),
         (Status.PAID, "CO-45 20.00; PR-3 20.00", BILL_CLIENT, 20),
         # another payer: bill it or wait for it
-        (Status.OTHER_PAYER, "OA-23 80.00", "Check the other payer's payment", 80),
+        (Status.OTHER_PAYER, "OA-23", "Check the other payer's payment", 80),  # no amounts: all of it
         (Status.FORWARDED, "OA-23 80.00", "Wait for the next payer's answer", 80),
         # information errors: a corrected claim with the same code
         (Status.DENIED, "CO-16 80.00", "Send a corrected claim with the same code (frequency code 7", 80),
@@ -479,6 +479,25 @@ def test_a_primary_payment_on_a_forwarded_claim_is_learned_as_paid() -> None:
     assert found.describe() == "97124 paid 1, $24.00/unit"
     nothing = outcomes([row(2, Status.FORWARDED, "PR-1", paid=0, adjusted="PR-1 80.00")])
     assert (summit().key, "97124") not in nothing
+
+
+def test_what_another_payer_covers_is_not_chased_but_what_is_left_is() -> None:
+    """DOMAIN.md: another payer's payment already covers it: "none, or bill the next payer"."""
+    covered = row(2, Status.OTHER_PAYER, "OA-23", adjusted="OA-23 80.00")
+    assert items(covered) == []
+    share = only(row(2, Status.OTHER_PAYER, "OA-23; PR-2", adjusted="OA-23 65.00; PR-2 15.00"))
+    assert (share.action, share.amount) == (
+        "Check the other payer's payment; bill the next payer for what is left",
+        15,
+    )
+    unexplained = only(row(2, Status.OTHER_PAYER, "OA-23", adjusted="OA-23 50.00"))
+    assert unexplained.amount == 30  # what no amount explains
+    # a crossover the primary paid leaves the next payer only the client's share
+    assert items(row(2, Status.FORWARDED, "CO-45", paid=60, adjusted="CO-45 20.00")) == []
+    coinsurance = only(row(2, Status.FORWARDED, "CO-45; PR-2", paid=48, adjusted="CO-45 20.00; PR-2 12.00"))
+    assert coinsurance.amount == 12
+    # forwarded unpaid (not this payer's claim): all of it goes to the next payer
+    assert only(row(2, Status.FORWARDED, "OA-23", adjusted="OA-23 80.00")).amount == 80
 
 
 def test_a_sent_claim_settles_payer_items_but_not_a_client_bill() -> None:

@@ -506,6 +506,22 @@ def follow_ups(
 _ANSWERS = (Status.DENIED, Status.PARTIAL, Status.PATIENT, Status.OTHER_PAYER, Status.FORWARDED)
 
 
+def _left_for_next_payer(
+    claim: Claim, status: Status, found: Sequence[tuple[str, Decimal | None]], unpaid: Decimal
+) -> Decimal:
+    """What a Forwarded or Other payer row leaves for the next payer when the client owes nothing.
+
+    Another payer's payment covers it (OA-23 on a secondary claim) and a primary that paid and
+    forwarded (a crossover) leave only the client's share: when the adjustments' amounts explain
+    the rest, nothing (DOMAIN.md: "none, or bill the next payer"). A claim forwarded unpaid (not
+    this payer's) goes to the next payer whole, as does what no amount explains.
+    """
+    if status is Status.FORWARDED and not (claim.paid and claim.paid > 0):
+        return unpaid
+    explained = sum((amount for code, amount in found if amount and not code.startswith("PR-")), Decimal(0))
+    return unpaid - explained
+
+
 def _dated(item: FollowUp, when: dt.date) -> FollowUp:
     return item.model_copy(update={"overdue": item.deadline is not None and when > item.deadline})
 
@@ -563,7 +579,10 @@ def _items(claim: Claim, payer: Payer | None, either: bool) -> list[FollowUp]:
             why=kind
             + (f"; the client's share ({_patient_words(found)}) goes to that payer first" if owes else ""),
         )
-        return [_item(claim, payer, "; ".join(c for c, _ in found) or status.value, route, owes or unpaid)]
+        left = owes or _left_for_next_payer(claim, status, found, unpaid)
+        if left <= 0:
+            return []  # the payers' payments and adjustments cover it all: nothing to chase
+        return [_item(claim, payer, "; ".join(c for c, _ in found) or status.value, route, left)]
     if owes > 0:
         liable = {_number(c) for c, a in found if c.startswith("PR-") and a != 0} - set(CLIENT_SHARE)
         why = (
