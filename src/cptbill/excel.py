@@ -562,7 +562,7 @@ class XlwingsBook:
             self.commit()
             return
         held, self._held = self._held, None
-        lite = _lite_client()
+        lite = _lite_client() and hasattr(self.book, "flush")  # an older xlwings sends all at the end
         for write in held if lite else ():
             for area in write.areas:
                 await self._refuse_merged_lite(area)
