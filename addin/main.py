@@ -1,5 +1,5 @@
-# cptbill add-in for xlwings Lite (cptbill 0.2.0): paste this whole file into the main.py tab of the xlwings Lite editor.
-"""cptbill 0.2.0 for xlwings Lite (written by `cptbill addin`; see addin/README.md).
+# cptbill add-in for xlwings Lite (cptbill 0.3.0): paste this whole file into the main.py tab of the xlwings Lite editor.
+"""cptbill 0.3.0 for xlwings Lite (written by `cptbill addin`; see addin/README.md).
 
 Formulas: CPTUNITS, CPTCODE, CPTEXPECTED, CPTFLAGS, CPTBESTCODE.
 Scripts: recode and report (the month is Settings > Month to recode; blank = the active sheet),
@@ -17,10 +17,10 @@ import sys
 import tempfile
 
 _ARCHIVE = """
-UEsDBBQAAAAIAAAAIQCZdv1gtgAAAC0BAAATAAAAY3B0YmlsbC9fX2luaXRfXy5weVWOwU4DMQxE7/mKkc/LquJYiRPqDyBxQmiV
-BrdEzcYrOwvl76kDFeWU8XNmxkSUlrbPpWyR5I0xR7N45Lv2zhqXLxibZamGgyhytVVjTQx35HrEQWVGrNidExd8ip72IqeRiELo
-u9/0kVVFDXleRBsef+jO4YDnmpt1/d+zOr9antbCA2IpkmK7qL4MYZo+WP3CacIDaDPejxtyfPnZ0QvdltEA8iR//2p9ugny8Vrk
-ulfRa/gGUEsDBBQAAAAIAAAAIQAf9GL7RRgAAMdMAAAPAAAAY3B0YmlsbC9ib29rLnB53Txrb9tGtt/1K2aVC5hsaCEu7if1qqib
+UEsDBBQAAAAIAAAAIQADHaSgtgAAAC0BAAATAAAAY3B0YmlsbC9fX2luaXRfXy5weVWOwU4DMQxE7/mKkc/LqhK3SpxQfwCJE0Kr
+NLglajZe2Vkof08dqCinjJ8zMyaitLR9LmWLJG+MOZrFI9+1d9a4fMHYLEs1HESRq60aa2K4I9cjDiozYsXunLjgU/S0FzmNRBRC
+3/2mj6wqasjzItrw+EN3Dgc819ys6/+e1fnV8rQWHhBLkRTbRfVlCNP0weoXThMeQJvxftyQ48vPjl7otowGkCf5+1fr002Qj9ci
+172KXsM3UEsDBBQAAAAIAAAAIQAf9GL7RRgAAMdMAAAPAAAAY3B0YmlsbC9ib29rLnB53Txrb9tGtt/1K2aVC5hsaCEu7if1qqib
 OG1Q5wHbabYQBJmWRhZrilRJKo6vV//9nte8SMrJArvA4hZoJA1nzpw578fQw+HwfaFVvUnzXGVFo6tVutBKf9bVg1qWZaXK1UpX
 daLSYqmatVaLtV7c0a9KL8qlVn+WN7W6r7Km0YVKb9OsqBuVNaPhcDgYrKpyo+bz1a7ZVXo+V9lmW1YNLC/KJm2ysqgHAxlbpo1u
 so1Waa2WDa9clHmuFzRvlN4szPKXgG16k+tEXeq/drpYaJ4OINJFnta1rpWDykOJWmU6X8pEvcjgyGbSK/7Jz1a7YtGUZW5BLFI4
@@ -1520,7 +1520,7 @@ Uy9OU3YH81nIvHtvy+jdY5GNYoeGf5bosHJKPrHHEnOaUp3ZpfsKZK24oJsolfaeKga6iXjxwjQROaXG
 I0QDVVfQTSl35vp/c23aFsTX9y2V7N1cb/CPT9/3Kmm5JGN9y5QdJfPKS+6EW4fi7y4ayFo2N6GEPFUHUDqgCg7WKjz9MNSF3Qxk
 9RObxNDaLO88pBxbEF70awUB/UCVgYeQdT4+uHzcHPmLRIj3vX53NGCe8jcV7bdbKGsRJqRCVspWXpjfC/yYqtxFL1BSek8a3YfF
 FovOzjPfD8NqMiz3W4ANXllBArfUQVeCBeoI3pi/zV9DRgSc0jsQ7LFbrdZ87gXBfI5ViuubJFSifiOBP+3LDT5r/Q9QSwECFAMU
-AAAACAAAACEAmXb9YLYAAAAtAQAAEwAAAAAAAAAAAAAApAEAAAAAY3B0YmlsbC9fX2luaXRfXy5weVBLAQIUAxQAAAAIAAAAIQAf
+AAAACAAAACEAAx2koLYAAAAtAQAAEwAAAAAAAAAAAAAApAEAAAAAY3B0YmlsbC9fX2luaXRfXy5weVBLAQIUAxQAAAAIAAAAIQAf
 9GL7RRgAAMdMAAAPAAAAAAAAAAAAAACkAecAAABjcHRiaWxsL2Jvb2sucHlQSwECFAMUAAAACAAAACEAf+t2vrkGAAArEgAAEwAA
 AAAAAAAAAAAApAFZGQAAY3B0YmlsbC9jaGVja2luZy5weVBLAQIUAxQAAAAIAAAAIQBqp7pZ1jEAAL6pAAARAAAAAAAAAAAAAACk
 AUMgAABjcHRiaWxsL2NsYWltcy5weVBLAQIUAxQAAAAIAAAAIQBmpgxJ/xMAAMY2AAASAAAAAAAAAAAAAACkAUhSAABjcHRiaWxs
@@ -1539,7 +1539,7 @@ LnB5UEsBAhQDFAAAAAgAAAAhAFXIbEwNBgAAag8AABAAAAAAAAAAAAAAAKQBUqYBAGNwdGJpbGwvdW5p
 CAAAACEAuLrLS5ELAACIIgAAEgAAAAAAAAAAAAAApAGNrAEAY3B0YmlsbC94MTJfODM3LnB5UEsFBgAAAAAUABQA7QQAAE64AQAA
 AA==
 """
-_FILE = os.path.join(tempfile.gettempdir(), "cptbill-0.2.0-b7d3fcee0dec.zip")
+_FILE = os.path.join(tempfile.gettempdir(), "cptbill-0.3.0-915e0a97c581.zip")
 
 
 def _load_cptbill() -> None:

@@ -34,7 +34,7 @@ class Bundle:
     """What `cptbill addin` writes, and what it is made of."""
 
     modules: dict[str, bytes]  # archive path ("cptbill/units.py") -> source
-    requirements: tuple[str, ...]  # "xlwings>=0.33", ...
+    requirements: tuple[str, ...]  # "xlwings>=0.37.8", ...
     main_py: str
     requirements_txt: str
     archive_size: int  # bytes of the compressed archive

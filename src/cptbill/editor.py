@@ -923,13 +923,11 @@ class Guarded:
         """What the range is, after a cell's name, and what the user does about it.
 
         Excel itself will not change part of an array formula's results either (and a spilled
-        one shows #SPILL!), so the add-in is no way around those.
+        one shows #SPILL!), and the add-in refuses merged cells as this editor does, so the add-in
+        is a way around filled-down formulas only.
         """
         if self.kind == "merged":
-            return (
-                f"inside the merged cells {self.ref}",
-                "unmerge them (or recode from Excel with the add-in)",
-            )
+            return f"inside the merged cells {self.ref}", "unmerge them"
         if self.kind == "array":
             return f"in the results of an array formula ({self.ref})", "move the formula"
         return (
