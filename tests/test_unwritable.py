@@ -98,8 +98,9 @@ def test_check_warns_in_one_sentence_where_a_recode_refuses(
     for word in (cell, what, fix):
         assert word in warned[0], warned[0]
     assert warned[0].count(". ") == 0 and warned[0].endswith(".")  # one sentence
-    # Excel will not change part of an array either: the add-in is offered for the other kinds only.
-    assert ("add-in" in warned[0]) == ("array" not in what), warned[0]
+    # Excel will not change part of an array either, and the add-in refuses merged cells too:
+    # it is offered for filled-down formulas only.
+    assert ("add-in" in warned[0]) == ("formula filled down" in what), warned[0]
     status, out, err = run(capsys, "check", str(path))  # the terminal says it too
     assert status == 0 and f"Warning: {warned[0]}\n" in out, out
     status, _, err = run(capsys, "recode", str(path))
@@ -127,7 +128,7 @@ def test_a_filled_down_formula_over_more_than_the_lines_is_warned_about(
     _with_sheet(path, _after_minutes(3, b'<c r="G3"><f t="shared" si="1"/><v>75</v></c>'))
     warned = [w for w in check_json(capsys, path)["warnings"] if "recode would refuse" in w]
     assert len(warned) == 1 and "Sessions!G2" in warned[0] and "G2:G7" in warned[0], warned
-    assert "clear those formulas" in warned[0]
+    assert "clear those formulas (or recode from Excel with the add-in)" in warned[0]
     status, _, err = run(capsys, "recode", str(path))
     assert status == 2 and "Sessions!G2" in err
 
