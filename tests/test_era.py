@@ -982,6 +982,29 @@ def test_a_real_world_file_with_a_wrong_segment_count_is_read_when_its_payment_a
     )  # said once, not by pyx12 again
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        (b"GE*2*", b"GE*3*", "segment GE at line 38: the count of transactions (GE01) is wrong (GE01 says 3, the group has 2)"),
+        (b"IEA*1*", b"IEA*2*", "segment IEA at line 39: the count of functional groups (IEA01) is wrong (IEA01 says 2, the interchange has 1)"),
+    ],
+)  # fmt: skip
+def test_a_wrong_count_of_transactions_or_groups_reads_what_the_file_holds(
+    old: bytes, new: bytes, said: str
+) -> None:
+    """Every transaction read is whole (its own SE closes it): the payments in the file are
+    imported, and the warning says one may be missing rather than refusing them all."""
+    data = (FIXTURES / "two-transactions.835").read_bytes()
+    assert old in data
+    whole = read_remittance_text("two.835", data)
+    counted = read_remittance_text("two.835", data.replace(old, new, 1))
+    assert counted.lines == whole.lines and counted.transactions == 2
+    assert counted.warnings[0] == (
+        f"two.835: {said}; the payments read are imported; if one is missing, ask the payer or "
+        "clearinghouse for it"
+    )
+
+
 def test_a_wrong_segment_count_alone_is_a_warning_and_the_claims_are_imported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

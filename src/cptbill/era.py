@@ -320,12 +320,14 @@ class _Transaction:
     miscount: str = ""
 
 
-def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
+def _envelope(found: list[Segment], unterminated: bool, warnings: list[str]) -> list[_Transaction]:
     """Check ISA/GS/ST nesting, counts and kinds; the 835 transactions inside.
 
     A trailer's control number that differs from its header's (IEA02, GE02, SE02) loses no data:
     pyx12 lists it among the warnings, and the file is read. So does a segment count (SE01) that
-    is wrong in a transaction whose payment adds up (`_map_transaction` decides).
+    is wrong in a transaction whose payment adds up (`_map_transaction` decides), and a count of
+    groups (IEA01) or transactions (GE01) that differs from those read (`warnings`): what the
+    file holds is read whole, and a payment missing from it is said.
     """
     transactions: list[_Transaction] = []
     isa: Segment | None = None
@@ -346,7 +348,10 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
             if gs is not None:
                 raise _Unreadable(f"{segment.where()}: the functional group is not closed by a GE before it")
             if segment.get(1) != str(groups):
-                raise _Unreadable(f"{segment.where()}: the count of functional groups (IEA01) is wrong")
+                warnings.append(
+                    f"{segment.where()}: the count of functional groups (IEA01) is wrong (IEA01 says "
+                    f"{segment.get(1) or 'nothing'}, the interchange has {groups}); {_MISSING}"
+                )
             isa = None
         elif kind == "GS":
             if gs is not None:
@@ -370,7 +375,10 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
             if st is not None:
                 raise _Unreadable(f"{segment.where()}: a transaction is not closed by an SE before the GE")
             if segment.get(1) != str(transactions_in_group):
-                raise _Unreadable(f"{segment.where()}: the count of transactions (GE01) is wrong")
+                warnings.append(
+                    f"{segment.where()}: the count of transactions (GE01) is wrong (GE01 says "
+                    f"{segment.get(1) or 'nothing'}, the group has {transactions_in_group}); {_MISSING}"
+                )
             if transactions_in_group == 0:
                 raise _Unreadable(f"{segment.where()}: the functional group holds no transaction (ST)")
             gs = None
@@ -408,6 +416,9 @@ def _envelope(found: list[Segment], unterminated: bool) -> list[_Transaction]:
     if not transactions:
         raise _Unreadable(f"segment ST is missing after line {end}: the file holds no 835 transaction")
     return transactions
+
+
+_MISSING = "the payments read are imported; if one is missing, ask the payer or clearinghouse for it"
 
 
 class _Retired(Exception):
@@ -448,8 +459,10 @@ def read_remittance_text(name: str, data: bytes) -> Remittance:
         raise _refused(name, "it is not a text file")
     try:
         found, marks, unterminated = segments(text)
-        transactions = _envelope(found, unterminated)
+        counted: list[str] = []  # counts of the envelope that differ from what it holds
+        transactions = _envelope(found, unterminated, counted)
         remittance = _map(name, transactions)
+        remittance = remittance.model_copy(update={"warnings": (*counted, *remittance.warnings)})
     except _Retired as retired:
         raise CptbillError(
             f"{name} is a 4010 remittance ({retired}): version 4010 was retired in 2012; "
