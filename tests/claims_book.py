@@ -87,6 +87,8 @@ SETTINGS: list[list[Any]] = [
     ["Tax ID", "93-1234567"],
     ["Tax ID type", "EIN"],
     ["Taxonomy", "225700000X"],
+    ["Rendering provider", "Rivera, Maya"],  # the practice's one therapist
+    ["Rendering NPI", "1987654328"],
     ["Billing address", "100 Main St Suite 2, Salem, OR 97301-1234"],
     ["Billing phone", "(503) 555-0100"],
     ["Submitter ID", "WILLOW01"],

@@ -551,7 +551,7 @@ def test_cms1500_boxes_hold_the_claims_data() -> None:
         (37, 42): "0", (38, 3): "M62830", (38, 16): "M542", (40, 50): "PA-4411",
         (44, 1): "11", (44, 4): "02", (44, 7): "26", (44, 19): "11", (44, 25): code, (44, 45): "AB",
         (44, 55 - len(dollars)): dollars, (44, 56): cents, (44, 62 - len(str(units))): str(units),
-        (44, 68): "1472583693", (56, 1): "931234567", (56, 19): "X", (56, 23): tom.claim_id,
+        (44, 68): "1987654328", (56, 1): "931234567",  # 24J: the therapist's NPI (Settings Rendering NPI) (56, 19): "X", (56, 23): tom.claim_id,
         (56, 38): "X", (56, 57 - len(dollars)): dollars, (56, 58): cents,
         (58, 50): "WILLOW MASSAGE THERAPY LLC", (61, 50): "1472583693", (61, 63): "ZZ225700000X",
         (60, 50): "SALEM OR 973011234",  # box 33: no comma between town and state (NUCC)

@@ -1,5 +1,5 @@
 """Claims of group practices: the rendering provider (837P 2310B/2420A, boxes 24J and 31) and the
-service facility (2310C, box 32); a solo practice's files stay as they were."""
+service facility (2310C, box 32); a practice that names no therapist sends no claim."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from claims_book import SETTINGS, claims_book, pyx12_errors
 from cptbill.book import MemoryBook
-from cptbill.claims import parse_therapists
+from cptbill.claims import NO_RENDERING, parse_therapists
 from test_claims import _837, claim_of, claim_segments, run, segments, text_at
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claims-solo"
@@ -47,9 +47,14 @@ def sessions(who: dict[int, Any] | None, place: dict[int, str] | None = None) ->
     return rows
 
 
+#: The claims book's Settings without its Rendering provider: a group names each line's therapist.
+GROUP_SETTINGS = [row for row in SETTINGS if not str(row[0]).startswith("Rendering")]
+
+
 def group_book(who: dict[int, Any] = WHO, **sheets: list[list[Any]]) -> MemoryBook:
     return MemoryBook({
-        **claims_book().sheets, "Sessions": sessions(who), "Therapists": THERAPISTS, **sheets,
+        **claims_book().sheets, "Settings": GROUP_SETTINGS, "Sessions": sessions(who), "Therapists": THERAPISTS,
+        **sheets,
     })  # fmt: skip
 
 
@@ -64,24 +69,34 @@ def texts(book: MemoryBook, **options: Any) -> dict[str, bytes]:
 # ----------------------------------------------------------------------------- a solo practice
 
 
-def test_a_solo_practice_files_are_as_before() -> None:
-    """No Therapist column, no Therapists sheet, no rendering or facility setting: the 837s of the
-    claims book are byte for byte the ones written before group practices were supported."""
+def test_a_practice_with_one_therapist_files_are_as_stored() -> None:
+    """No Therapist column, no Therapists sheet, no facility: the claims book's practice names its
+    one therapist in Settings (Rendering provider), and its 837s are byte for byte the stored ones."""
     files = texts(claims_book())
     written = sorted(name for name in files if name.endswith(".837"))
     assert written == sorted(p.name for p in FIXTURES.iterdir())
     for name in written:
         assert files[name] == (FIXTURES / name).read_bytes(), name
+        assert b"NM1*82*1*Rivera*Maya****XX*1987654328~" in files[name]
 
 
-def test_the_billing_provider_as_rendering_provider_changes_nothing() -> None:
+def test_a_practice_naming_no_therapist_sends_no_claim() -> None:
+    """A practice (an organisation, a type 2 NPI) treats no one: without a Rendering provider or
+    a Therapist its claims would bounce, so each line is flagged and nothing is sent."""
+    submission = run(MemoryBook({**claims_book().sheets, "Settings": GROUP_SETTINGS}))
+    assert submission.claims == [] and submission.batch.flags
+    for notes in submission.batch.flags.values():  # beside any other missing item of the claim
+        assert f"CLAIM_INCOMPLETE: {NO_RENDERING}" in [str(n) for n in notes]
+
+
+def test_the_billing_provider_as_rendering_provider_adds_no_loop() -> None:
     """X222A1 2310B: sent only when the rendering provider differs from the billing provider."""
-    solo = texts(claims_book())
-    same = settings(["Rendering provider", "Willow, Ann"], ["Rendering NPI", "1472583693"])
-    assert texts(MemoryBook({**claims_book().sheets, "Settings": same})) == solo
+    same = [*GROUP_SETTINGS, ["Rendering provider", "Willow, Ann"], ["Rendering NPI", "1472583693"]]
+    solo = texts(MemoryBook({**claims_book().sheets, "Settings": same}))
+    assert solo and not any(b"NM1*82*" in text for name, text in solo.items() if name.endswith(".837"))
     everyone_owner = {row: "Owner" for row in WHO}
     assert texts(group_book(everyone_owner)) == solo
-    solo_pdf = texts(claims_book(), fmt="pdf")
+    solo_pdf = texts(MemoryBook({**claims_book().sheets, "Settings": same}), fmt="pdf")
     assert texts(group_book(everyone_owner), fmt="pdf") == solo_pdf
 
 
@@ -197,7 +212,7 @@ def test_a_bad_rendering_setting_flags_the_lines_that_use_it() -> None:
 def test_a_person_billing_may_leave_the_therapist_blank() -> None:
     """A therapist billing under their own name: a blank Therapist is the billing provider."""
     person = [
-        row if row[0] != "Billing provider" else ["Billing provider", "Willow, Ann"] for row in SETTINGS
+        row if row[0] != "Billing provider" else ["Billing provider", "Willow, Ann"] for row in GROUP_SETTINGS
     ]
     submission = run(group_book({3: "Marco Diaz"}, Settings=person))
     assert {c.client.name for c in submission.claims} == {c.client.name for c in run(claims_book()).claims}

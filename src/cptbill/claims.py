@@ -964,6 +964,13 @@ def _service_lines(
     return tuple(result), problems
 
 
+#: What a practice's claim lacks when nothing names the therapist who treated.
+NO_RENDERING = (
+    f"no therapist: a practice's claims name who treated (Rendering provider and Rendering NPI on the "
+    f"{c.SETTINGS} sheet, or a {THERAPIST} column and a {THERAPISTS} sheet)"
+)
+
+
 def _rendering(
     line: Line,
     extras: Mapping[tuple[str, int], LineExtras],
@@ -973,7 +980,7 @@ def _rendering(
     """Who gave the line when not the billing provider (None: the billing provider), and what is missing.
 
     The line's Therapist (on the Therapists sheet), else the Settings Rendering provider. A group
-    (the billing provider an organisation) whose sheet names therapists must name one on each line.
+    (the billing provider an organisation) must name one for each line: an organisation treats no one.
     A rendering provider who is the billing provider (same NPI) is no rendering provider: X222A1
     sends 2310B only "when the Rendering Provider NM1 information is different than that carried in
     Loop ID-2010AA".
@@ -993,6 +1000,10 @@ def _rendering(
         rendering = provider.rendering
     elif (typed is not None or therapists) and not provider.name.person:
         return None, [f"no {THERAPIST} ({where}): a group's claims name the therapist who treated"]
+    elif not provider.name.person:
+        # A practice (an organisation, a type 2 NPI) did not treat: payers want the therapist's
+        # own NPI (2310B, box 24J), as the billing provider alone names no one who treated.
+        return None, [NO_RENDERING]
     else:
         return None, []
     return (None if rendering is None or rendering.npi == provider.npi else rendering), []

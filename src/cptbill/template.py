@@ -393,6 +393,12 @@ SETTINGS_CLAIMS_ROWS: tuple[tuple[str, Any, str], ...] = (
     ("Tax ID type", "EIN", "EIN or SSN."),
     ("Taxonomy", "225700000X", "Your provider taxonomy code (225700000X: massage therapist)."),
     (
+        "Rendering provider",
+        "Rivera, Maya",
+        "Billing as a practice: the therapist who treats (Last, First); a Therapist column names each line's.",
+    ),
+    ("Rendering NPI", "1987654328", "That therapist's own 10-digit NPI (type 1)."),
+    (
         "Billing address",
         "100 Main St Suite 2, Salem, OR 97301-1234",
         "Street, city, state and ZIP+4 (claims need the 9-digit ZIP here).",
