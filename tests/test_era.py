@@ -1005,6 +1005,23 @@ def test_a_wrong_count_of_transactions_or_groups_reads_what_the_file_holds(
     )
 
 
+def test_a_group_of_other_transactions_sent_along_is_passed_over() -> None:
+    """A clearinghouse download may carry an acknowledgement (999) in the interchange of the 835s:
+    the remittances are read, the other group is named in a warning; a file of 837s alone is still
+    refused (claim.837)."""
+    data = (FIXTURES / "two-transactions.835").read_bytes()
+    ack = b"~\n".join([
+        b"GS*FA*CLEARHOUSE*TESTCLINIC*20261020*1031*9*X*005010X231A1", b"ST*999*0001*005010X231A1",
+        b"AK1*HC*1*005010X222A1", b"AK9*A*1*1*1", b"SE*4*0001", b"GE*1*9",
+    ]) + b"~\n"  # fmt: skip
+    at = data.rindex(b"IEA*")
+    mixed = read_remittance_text("two.835", data[:at] + ack + data[at:].replace(b"IEA*1*", b"IEA*2*"))
+    assert mixed.lines == read_remittance_text("two.835", data).lines and mixed.transactions == 2
+    assert mixed.warnings[0] == (
+        "two.835: segment GS at line 39: the group holds FA 005010X231A1, not 835 remittances: passed over"
+    )
+
+
 def test_a_wrong_segment_count_alone_is_a_warning_and_the_claims_are_imported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -336,6 +336,8 @@ def _envelope(found: list[Segment], unterminated: bool, warnings: list[str]) -> 
     groups = transactions_in_group = 0
     body: list[Segment] = []
     last = found[-1] if found else None
+    skip = False  # inside a group of other transactions (a 999 or 277 sent along): passed over
+    foreign = ""  # what the first such group holds: the refusal when the file has no 835 at all
     for segment in found:
         kind = segment.id
         if kind == "ISA":
@@ -363,14 +365,18 @@ def _envelope(found: list[Segment], unterminated: bool, warnings: list[str]) -> 
                 "005010X221"
             ):  # a 5010 835 in an old ISA is read
                 raise _Retired(f"{isa.where()}: ISA12 {isa.get(12)}")
-            if not version.startswith("005010X221"):  # 835s under another GS01 (HC) are read
+            skip = not version.startswith("005010X221")  # 835s under another GS01 (HC) are read
+            if skip:
                 what = " ".join(v for v in (segment.get(1), version) if v) or "empty"
-                raise _Unreadable(
-                    f"{segment.where()}: the group holds {what}, not 835 remittances ({FUNCTIONAL_ID} {VERSION})"
-                )
+                said = f"{segment.where()}: the group holds {what}, not 835 remittances"
+                foreign = foreign or f"{said} ({FUNCTIONAL_ID} {VERSION})"
+                warnings.append(f"{said}: passed over")
             gs, groups, transactions_in_group = segment, groups + 1, 0
         elif gs is None:
             raise _Unreadable(f"{segment.where()}: this segment is outside a functional group (GS to GE)")
+        elif skip:
+            if kind == "GE":
+                gs, skip = None, False
         elif kind == "GE":
             if st is not None:
                 raise _Unreadable(f"{segment.where()}: a transaction is not closed by an SE before the GE")
@@ -414,7 +420,9 @@ def _envelope(found: list[Segment], unterminated: bool, warnings: list[str]) -> 
                 f"segment {trailer} is missing after line {end}: the file ends early (truncated?)"
             )
     if not transactions:
-        raise _Unreadable(f"segment ST is missing after line {end}: the file holds no 835 transaction")
+        raise _Unreadable(
+            foreign or f"segment ST is missing after line {end}: the file holds no 835 transaction"
+        )
     return transactions
 
 
