@@ -316,6 +316,13 @@ def test_equal_cells_of_other_types_are_read_apart() -> None:
     ]
 
 
+def test_a_cell_of_no_plain_value_is_a_flag_not_a_crash() -> None:
+    """A door may hand over an odd object (a list): it is read on its own, as a bad cell."""
+    header = ["Date", "Client", "Payer", "Minutes"]
+    lines = parse_sessions("S", [header, [[46329], "Ann", "Aetna", 30], [46329, "Bo", "Aetna", [30]]])
+    assert [[p.flag for p in line.problems] for line in lines] == [[Flag.BAD_DATE], [Flag.BAD_MINUTES]]
+
+
 # --- Services ---
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from cptbill import contract as c
 from cptbill.codes import (
@@ -31,6 +31,7 @@ from cptbill.models import Claim, FlagNote, Line, Payer, Settings
 from cptbill.units import MAX_MINUTES, Rule, parse_rule
 
 Rows = Sequence[Sequence[Any]]
+T = TypeVar("T")
 #: Parsed cell values by parser, then by (type, value) of the cell.
 _Shared = defaultdict[Callable[[Any], Any], dict[tuple[type, Any], Any]]
 
@@ -328,15 +329,12 @@ def parse_sessions(
             continue
         values = pick([*row[:width], *padding])
         raw_date, client = values[0], values[1]
-        date_part = dates.get((raw_date, type(raw_date)))
-        if date_part is None:
-            date_part = dates[(raw_date, type(raw_date))] = _date_part(raw_date, date_order, today)
+        date, other_date, date_problems, notes = _once(
+            dates, (raw_date, type(raw_date)), _date_part, raw_date, date_order, today
+        )
         rest = values[2:]
         key = (*rest, *map(type, rest))  # 1, 1.0 and True are equal keys, not equal cells
-        parsed = rests.get(key)
-        if parsed is None:
-            parsed = rests[key] = _parse_rest(rest, shared)
-        date, other_date, date_problems, notes = date_part
+        parsed = _once(rests, key, _parse_rest, rest, shared)
         (
             (payer, minutes, service, visit, locked, modifiers, code, units, expected, flags),
             problems,
@@ -364,6 +362,17 @@ def parse_sessions(
             )
         )
     return _flag_odd_dates(lines, today)
+
+
+def _once(cache: dict[Any, T], key: Any, make: Callable[..., T], *args: Any) -> T:
+    """`make(*args)`, worked out once per key; an unhashable cell is read on its own, each time."""
+    try:
+        found = cache.get(key)
+    except TypeError:
+        return make(*args)
+    if found is None:
+        found = cache[key] = make(*args)
+    return found
 
 
 def _date_part(raw_date: Any, date_order: str, today: dt.date) -> _DatePart:
