@@ -82,6 +82,7 @@ def check_report(
     expected_now = Decimal(0)
     for result, now in zip(plan.results, standing, strict=True):
         line = read[(result.sheet, result.row)]
+        flags_now = now.flags_text if now is not None else line.flags_text
         if line.expected is not None:
             expected_now += line.expected
         # stale: a filled Code, Units or Expected that a recode would write otherwise
@@ -90,10 +91,7 @@ def check_report(
             or (line.units is not None and line.units != result.units)
             or (line.expected is not None and line.expected != result.expected)
         )
-        if not (
-            result.changed
-            or (every and (result.flags or (now.flags if now is not None else line.flags_text)))
-        ):
+        if not (result.changed or (every and (result.flags or flags_now))):
             continue
         listed += 1
         if limit is None or listed <= limit:
@@ -105,7 +103,7 @@ def check_report(
                     billing(result.code, result.units, result.expected),
                     result.changed,
                     result.flags_text,
-                    now.flags_text if now is not None else line.flags_text,
+                    flags_now,
                 )
             )
     return CheckReport(

@@ -349,11 +349,7 @@ def _envelope(found: list[Segment], unterminated: bool, warnings: list[str]) -> 
         elif kind == "IEA":
             if gs is not None:
                 raise _Unreadable(f"{segment.where()}: the functional group is not closed by a GE before it")
-            if segment.get(1) != str(groups):
-                warnings.append(
-                    f"{segment.where()}: the count of functional groups (IEA01) is wrong (IEA01 says "
-                    f"{segment.get(1) or 'nothing'}, the interchange has {groups}); {_MISSING}"
-                )
+            warnings += _miscount(segment, "functional groups (IEA01)", "the interchange", groups)
             isa = None
         elif kind == "GS":
             if gs is not None:
@@ -361,11 +357,9 @@ def _envelope(found: list[Segment], unterminated: bool, warnings: list[str]) -> 
             version = segment.code(8)
             if version.startswith("004"):
                 raise _Retired(f"{segment.where()}: {version}")
-            if _retired(isa.get(12)) and not version.startswith(
-                "005010X221"
-            ):  # a 5010 835 in an old ISA is read
-                raise _Retired(f"{isa.where()}: ISA12 {isa.get(12)}")
             skip = not version.startswith("005010X221")  # 835s under another GS01 (HC) are read
+            if skip and _retired(isa.get(12)):  # a 5010 835 in an old ISA is read
+                raise _Retired(f"{isa.where()}: ISA12 {isa.get(12)}")
             if skip:
                 what = " ".join(v for v in (segment.get(1), version) if v) or "empty"
                 said = f"{segment.where()}: the group holds {what}, not 835 remittances"
@@ -380,11 +374,7 @@ def _envelope(found: list[Segment], unterminated: bool, warnings: list[str]) -> 
         elif kind == "GE":
             if st is not None:
                 raise _Unreadable(f"{segment.where()}: a transaction is not closed by an SE before the GE")
-            if segment.get(1) != str(transactions_in_group):
-                warnings.append(
-                    f"{segment.where()}: the count of transactions (GE01) is wrong (GE01 says "
-                    f"{segment.get(1) or 'nothing'}, the group has {transactions_in_group}); {_MISSING}"
-                )
+            warnings += _miscount(segment, "transactions (GE01)", "the group", transactions_in_group)
             if transactions_in_group == 0:
                 raise _Unreadable(f"{segment.where()}: the functional group holds no transaction (ST)")
             gs = None
@@ -426,7 +416,17 @@ def _envelope(found: list[Segment], unterminated: bool, warnings: list[str]) -> 
     return transactions
 
 
-_MISSING = "the payments read are imported; if one is missing, ask the payer or clearinghouse for it"
+def _miscount(trailer: Segment, what: str, holder: str, found: int) -> list[str]:
+    """The warning of a trailer (IEA, GE) whose count differs from what was read (none when equal):
+    the payments read are imported whole, and one that may be missing is said."""
+    if trailer.get(1) == str(found):
+        return []
+    element = f"{trailer.id}01"
+    return [
+        f"{trailer.where()}: the count of {what} is wrong ({element} says {trailer.get(1) or 'nothing'}, "
+        f"{holder} has {found}); the payments read are imported; if one is missing, ask the payer or "
+        "clearinghouse for it"
+    ]
 
 
 class _Retired(Exception):

@@ -562,32 +562,25 @@ def _results(
             continue
         code, units = state[i]
         plan = planned[i]
-        late = money.late(line) if plan is not None and money.limits else ()
+        late = money.late(line) if plan is not None else ()
+        in_mixed, duplicate = i in mixed, id(line) in duplicates
         key = (
             line.payer, code, units, None if plan is None else id(plan.flags), id(line.problems),
-            id(line.notes), late, i in mixed, id(line) in duplicates, line.expected if plan is None else None,
+            id(line.notes), late, in_mixed, duplicate, line.expected if plan is None else None,
         )  # fmt: skip
         combination = found.get(key)
         if combination is None:
             combination = found[key] = _combination(
-                line, code, units, plan, money, late, i in mixed, key[8], texts
+                line, code, units, plan, money, late, in_mixed, duplicate, texts
             )
         expected, flag_tuple, text = combination
-        if recoded is not None:
-            new = recoded[i]
-            changed = (
-                line.code != new.code
-                or line.units != new.units
-                or line.expected != new.expected
-                or line.flags_text.strip() != new.flags_text
-            )
-        else:
-            changed = (
-                line.code != code
-                or line.units != units
-                or line.expected != expected
-                or line.flags_text.strip() != text
-            )
+        new = None if recoded is None else recoded[i]
+        written = (
+            (code, units, expected, text)
+            if new is None
+            else (new.code, new.units, new.expected, new.flags_text)
+        )
+        changed = (line.code, line.units, line.expected, line.flags_text.strip()) != written
         results.append(LineResult(line.sheet, line.row, code, units, expected, flag_tuple, changed, text))
     return results
 
