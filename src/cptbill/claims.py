@@ -13,7 +13,7 @@ from cptbill import contract as c
 from cptbill.contract import Flag, Status, client_key, header_key, name_key
 from cptbill.history import INFORMATION_ERRORS
 from cptbill.models import Claim as ClaimRow
-from cptbill.models import FlagNote, Line, LineResult, Payer, money
+from cptbill.models import FlagNote, Line, LineResult, Payer, flag_parts, money
 from cptbill.schema import (
     cell,
     column_index,
@@ -1035,11 +1035,7 @@ def claims_rows(claims: Sequence[Claim], source: str, sent_on: dt.date) -> list[
 
 def with_flags(text: str, notes: Sequence[FlagNote]) -> str:
     """A Flags cell with its CLAIM_INCOMPLETE parts replaced by `notes` (the other flags kept)."""
-    kept = [
-        p
-        for p in (part.strip() for part in text.split("; "))
-        if p and not p.startswith(Flag.CLAIM_INCOMPLETE)
-    ]
+    kept = [part for part in flag_parts(text) if not part.startswith(Flag.CLAIM_INCOMPLETE)]
     return "; ".join([*kept, *(str(n) for n in notes)])
 
 

@@ -248,7 +248,9 @@ def _print_check(listing: CheckReport, path: Path, *, every: bool) -> None:
 
 def _flag_ids(text: str) -> str:
     """`MIXED_CODES: ...; NO_RATE: ...` -> `MIXED_CODES, NO_RATE`."""
-    return ", ".join(part.split(":", 1)[0].strip() for part in text.split("; ") if part.strip())
+    from cptbill.models import flag_parts
+
+    return ", ".join(part.split(":", 1)[0].strip() for part in flag_parts(text))
 
 
 @app.command("recode", epilog="Example: cptbill recode massage-billing.xlsx --month 2026-11")

@@ -169,6 +169,11 @@ def flags_text(flags: Iterable[FlagNote]) -> str:
     return text
 
 
+def flag_parts(text: str) -> list[str]:
+    """The `ID: explanation` parts of a Flags cell, as `flags_text` joins them (blank parts dropped)."""
+    return [part for part in (piece.strip() for piece in text.split("; ")) if part]
+
+
 def count_flags(results: Iterable[LineResult]) -> dict[str, int]:
     """How many of these lines carry each flag, by flag id."""
     # Lines of equal flags mostly share one tuple: each tuple's flags are counted once, times its lines.

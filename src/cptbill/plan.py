@@ -20,7 +20,18 @@ from cptbill.coding import (
 )
 from cptbill.contract import EITHER, Flag, name_key
 from cptbill.history import History, denied_before, late_note
-from cptbill.models import Change, FlagNote, Line, LineResult, Payer, Plan, Settings, flags_text, money
+from cptbill.models import (
+    Change,
+    FlagNote,
+    Line,
+    LineResult,
+    Payer,
+    Plan,
+    Settings,
+    flag_parts,
+    flags_text,
+    money,
+)
 from cptbill.units import Rule, spread, table_units, timed_units
 
 _FLAG_ORDER = {flag: i for i, flag in enumerate(Flag)}
@@ -704,7 +715,7 @@ def _changes(
 
 def _program_flags(text: str) -> bool:
     """Whether a Flags cell holds only flags the program writes (`ID: explanation; ...`)."""
-    return all(part.split(":", 1)[0].strip() in _FLAG_IDS for part in text.split("; ") if part.strip())
+    return all(part.split(":", 1)[0].strip() in _FLAG_IDS for part in flag_parts(text))
 
 
 _FLAG_IDS = frozenset(flag.value for flag in Flag)

@@ -27,7 +27,7 @@ from cptbill.codes import (
 )
 from cptbill.contract import EITHER, Flag, Status, header_key, name_key
 from cptbill.errors import CptbillError, UnitsError
-from cptbill.models import Claim, FlagNote, Line, Payer, Settings
+from cptbill.models import Claim, FlagNote, Line, Payer, Settings, flag_parts
 from cptbill.units import MAX_MINUTES, Rule, parse_rule
 
 Rows = Sequence[Sequence[Any]]
@@ -422,10 +422,9 @@ def carried_notes(flags_text: str) -> tuple[FlagNote, ...]:
     if Flag.CLAIM_INCOMPLETE not in flags_text:
         return ()
     prefix = f"{Flag.CLAIM_INCOMPLETE}:"
-    parts = (part.strip() for part in flags_text.split("; "))
     return tuple(
         FlagNote(flag=Flag.CLAIM_INCOMPLETE, note=part[len(prefix) :].strip())
-        for part in parts
+        for part in flag_parts(flags_text)
         if part.startswith(prefix)
     )
 
