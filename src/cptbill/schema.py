@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 from cptbill import contract as c
 from cptbill.codes import (
@@ -31,7 +31,6 @@ from cptbill.models import Claim, FlagNote, Line, Payer, Settings, flag_parts
 from cptbill.units import MAX_MINUTES, Rule, parse_rule
 
 Rows = Sequence[Sequence[Any]]
-T = TypeVar("T")
 #: Parsed cell values by parser, then by (type, value) of the cell.
 _Shared = defaultdict[Callable[[Any], Any], dict[tuple[type, Any], Any]]
 
@@ -329,12 +328,22 @@ def parse_sessions(
             continue
         values = pick([*row[:width], *padding])
         raw_date, client = values[0], values[1]
-        date, other_date, date_problems, notes = _once(
-            dates, (raw_date, type(raw_date)), _date_part, raw_date, date_order, today
-        )
+        date_key = (raw_date, type(raw_date))
         rest = values[2:]
         key = (*rest, *map(type, rest))  # 1, 1.0 and True are equal keys, not equal cells
-        parsed = _once(rests, key, _parse_rest, rest, shared)
+        try:
+            date_part = dates[date_key]
+        except KeyError:
+            date_part = dates[date_key] = _date_part(raw_date, date_order, today)
+        except TypeError:  # an unhashable cell: read on its own
+            date_part = _date_part(raw_date, date_order, today)
+        try:
+            parsed = rests[key]
+        except KeyError:
+            parsed = rests[key] = _parse_rest(rest, shared)
+        except TypeError:
+            parsed = _parse_rest(rest, shared)
+        date, other_date, date_problems, notes = date_part
         (
             (payer, minutes, service, visit, locked, modifiers, code, units, expected, flags),
             problems,
@@ -362,17 +371,6 @@ def parse_sessions(
             )
         )
     return _flag_odd_dates(lines, today)
-
-
-def _once(cache: dict[Any, T], key: Any, make: Callable[..., T], *args: Any) -> T:
-    """`make(*args)`, worked out once per key; an unhashable cell is read on its own, each time."""
-    try:
-        found = cache.get(key)
-    except TypeError:
-        return make(*args)
-    if found is None:
-        found = cache[key] = make(*args)
-    return found
 
 
 def _date_part(raw_date: Any, date_order: str, today: dt.date) -> _DatePart:
