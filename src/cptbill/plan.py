@@ -120,19 +120,34 @@ def make_plan(
     # Per line of the scope, by position: what the recode gives it (None: unreadable, left as is).
     planned: list[Planned | None] = [None] * len(scope)
     codes: dict[str, tuple[str, str]] = {}  # each payer's code for `either` lines is chosen once
-    # Days of the same payer and shape (visits, services, minutes, locked cells) get the same plans.
+
+    def plan_day(day: list[list[int]], payer_key: str, order: tuple[Position, ...]) -> list[list[Planned]]:
+        if payer_key not in codes:
+            codes[payer_key] = choose_code(payers.get(payer_key), settings, history)
+        of_day = [[scope[i] for i in visit] for visit in day]
+        return _plan_day(of_day, order, payers.get(payer_key), settings, codes[payer_key])
+
+    # Days of the same payer and shape (visits, services, minutes, locked cells) get the same plans;
+    # a day of one visit (most days) is keyed by its payer and its lines' shapes alone.
     shapes: dict[tuple[object, ...], list[list[Planned]]] = {}
+    one_visit: dict[tuple[object, ...], list[Planned]] = {}
+    shape_at = shape_of.__getitem__
     for day in days:
         payer_key = names[scope[day[0][0]].payer]
+        if len(day) == 1:
+            visit = day[0]
+            one_key = (payer_key, *map(shape_at, visit))
+            visit_plans = one_visit.get(one_key)
+            if visit_plans is None:
+                visit_plans = one_visit[one_key] = plan_day(day, payer_key, _one_visit(len(visit)))[0]
+            for i, plan in zip(visit, visit_plans, strict=True):
+                planned[i] = plan
+            continue
         order = _order(day)
-        day_shape = (payer_key, order, *[tuple([shape_of[i] for i in visit]) for visit in day])
+        day_shape = (payer_key, order, *[tuple(map(shape_at, visit)) for visit in day])
         plans = shapes.get(day_shape)
         if plans is None:
-            if payer_key not in codes:
-                codes[payer_key] = choose_code(payers.get(payer_key), settings, history)
-            of_day = [[scope[i] for i in visit] for visit in day]
-            plans = _plan_day(of_day, order, payers.get(payer_key), settings, codes[payer_key])
-            shapes[day_shape] = plans
+            plans = shapes[day_shape] = plan_day(day, payer_key, order)
         for visit, visit_plans in zip(day, plans, strict=True):
             for i, plan in zip(visit, visit_plans, strict=True):
                 planned[i] = plan
@@ -236,8 +251,6 @@ def _in_scope(line: Line, sheet: str | None, month: str | None, months: dict[dt.
 
 def _order(day: list[list[int]]) -> tuple[Position, ...]:
     """The day's lines as (visit, line within the visit), in sheet order."""
-    if len(day) == 1:
-        return _one_visit(len(day[0]))
     where = {i: (v, k) for v, visit in enumerate(day) for k, i in enumerate(visit)}
     return tuple(where[i] for i in sorted(where))
 

@@ -324,7 +324,8 @@ def parse_sessions(
     rests: dict[tuple[Any, ...], _Rest] = {}
     lines = []
     for offset, row in enumerate(itertools.islice(rows, 1, None), start=2):
-        if row_is_blank(row):
+        # A row starting with a date or a number holds a value: only the others are looked through.
+        if (not row or row[0] is None or type(row[0]) is str) and row_is_blank(row):
             continue
         values = pick([*row[:width], *padding])
         raw_date, client = values[0], values[1]
