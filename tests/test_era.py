@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import logging
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -56,7 +57,11 @@ REAL_WORLD = [
 #: pasted from a program (tab-indented, after a blank line; two transactions, the first a $0
 #: notice) and a clearinghouse's one-line file with `|`, `^` and `}` as separators.
 WILD = ["wild-crossover.835", "wild-pipe.835"]
-IMPORTED = [*(FIXTURES / n for n in BUILT + FORMATS + WILD), *(REAL / n for n in REAL_WORLD), SAMPLE]
+#: Third pass: 835s shipped inside registry packages (badx12 on PyPI: X12's own examples).
+PACKAGED = ["badx12-multiple-claims-single-check.835"]
+IMPORTED = [
+    *(FIXTURES / n for n in BUILT + FORMATS + WILD), *(REAL / n for n in REAL_WORLD + PACKAGED), SAMPLE,
+]  # fmt: skip
 BROKEN = {
     "empty.835": "the file is empty",
     "sessions.csv": "segment ISA at line 1",
@@ -785,6 +790,33 @@ def test_a_managed_care_withhold_is_not_a_cut() -> None:
     assert [(line.code, line.status) for line in lines] == [("97124", Status.PAID)]
 
 
+def test_fee_schedule_write_downs_of_workers_comp_auto_and_networks_are_not_cuts() -> None:
+    """A workers' comp payer (CLP06 WC) writes its state fee schedule down as CO-P12, an auto
+    medical (PIP) payer as CO-P23, a repricing network as CO-131 (X12's dental sample in badx12):
+    the line is Paid and nothing is to be followed up; a PIP limit reached (PI-P14) is a denial."""
+    remittance = read_remittance_text(
+        "fee-schedules.835",
+        remittance_of(
+            "CLP*WC1*1*120*86.40**WC*P9", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*120*86.40**4", "CAS*CO*P12*33.60",
+            "CLP*AU1*1*90*64.80**AM*P10", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97140*90*64.80**3", "CAS*CO*P23*25.20",
+            "CLP*NW1*1*80*62**12*P11", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*80*62**2", "CAS*CO*131*18",
+            "CLP*AU2*1*90*0**AM*P12", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97140*90*0**3", "CAS*PI*P14*90",
+        ),
+    )  # fmt: skip
+    assert [(line.claim_id, line.status) for line in remittance.lines] == [
+        ("WC1", Status.PAID), ("AU1", Status.PAID), ("NW1", Status.PAID), ("AU2", Status.DENIED),
+    ]  # fmt: skip
+    book = memory_book()
+    import_remittances(book, payers(), [remittance])
+    loaded = load(book)
+    found = follow_ups(loaded.claims or [], loaded.payers)
+    assert [(item.claim_id, item.reason, item.amount) for item in found] == [("AU2", "PI-P14", 90)]
+
+
 def test_reversals_net_out_in_the_claim_history() -> None:
     original = [
         list(c.CLAIMS_COLUMNS[:13]),
@@ -905,7 +937,7 @@ def test_import_then_recode_codes_the_payer_by_what_the_era_showed() -> None:
     assert learned[1][-1].startswith("97124")  # the Learned column says why
 
 
-@pytest.mark.parametrize("name", REAL_WORLD)
+@pytest.mark.parametrize("name", REAL_WORLD + PACKAGED)
 def test_real_world_files_add_up_to_the_payment(name: str) -> None:
     """Paid over the file's rows, less its provider adjustments, is the payment (BPR02)."""
     path = REAL / name
@@ -941,6 +973,27 @@ def test_real_world_files_import_with_their_details() -> None:
     assert result.adjustments[-1].reason == "CV" and result.adjustments[-1].amount == Decimal("-1.27")
     with pytest.raises(CptbillError, match="segment ISA at line 1"):  # a bare ST, no envelope
         read_remittance(REAL / "blue_cross_nc_sample.835")
+
+
+def test_a_real_world_file_of_claims_sharing_one_claim_number_keeps_every_follow_up() -> None:
+    """X12's dental sample (in badx12): nine patients' claims under one CLP01 and CLP07, paid
+    with CO-131 discounts. Every line is its own row, the discounts are no cut (Paid), the $0
+    lines with a copay are the client's (Patient), and every copay is a client bill."""
+    book, result = imported(REAL / "badx12-multiple-claims-single-check.835")
+    assert (result.added, result.duplicates, result.warnings) == (33, 0, [])
+    records = claims_records(book)
+    assert Counter(r["Status"] for r in records) == {"Paid": 27, "Patient": 5, "Denied": 1}
+    loaded = load(book)
+    found = follow_ups(loaded.claims or [], loaded.payers)
+    bills = [(i.client, i.code, i.amount) for i in found if i.action == "Bill the client"]
+    assert bills == [
+        ("SALLY SMITH", "D0220", 14), ("SALLY SMITH", "D0230", 10), ("SAM SMITH", "D2790", 756),
+        ("SAM SMITH", "D2950", 146), ("SAM JONES", "D4381", 33), ("SAM JONES", "D2950", Decimal("11.2")),
+    ]  # fmt: skip
+    # the one line the discount took whole: a denial to look into, named by its reason
+    assert [(i.client, i.reason, i.amount) for i in found if i.action != "Bill the client"] == [
+        ("SAM JONES", "CO-131", 125)
+    ]
 
 
 def test_a_real_world_file_holding_its_interchange_twice_imports_it_once() -> None:
@@ -1243,7 +1296,7 @@ def test_cli_imports_every_real_world_file_with_paid_adding_up(
 ) -> None:
     """The real command, as a user runs it, on all the public files at once: every claim, the right totals."""
     book = write_workbook(tmp_path / "billing.xlsx")
-    paths = [REAL / name for name in REAL_WORLD]
+    paths = [REAL / name for name in REAL_WORLD + PACKAGED]
     status, out, err = run(capsys, "import-era", str(book), *map(str, paths), "--json")
     assert (status, err) == (0, "")
     summary = json.loads(out)

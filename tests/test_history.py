@@ -581,3 +581,59 @@ def test_a_managed_care_withhold_needs_no_follow_up_and_a_missing_contract_rate_
 def test_a_claim_for_another_payer_has_no_deadline_of_this_one() -> None:
     """CO-109: the claim belongs to another payer, whose filing limit is not this payer's."""
     assert only(row(2, Status.DENIED, "CO-109", adjusted="CO-109 80.00"), limit=90).deadline is None
+
+
+def test_a_claim_number_reused_on_other_visits_keeps_each_visits_follow_ups() -> None:
+    """CLP01 is the practice's patient control number: many billing programs (and therapists
+    typing claims into a clearinghouse portal, box 26) put the client's account number there, the
+    same on every visit, and one of X12's own sample remittances (packaged with badx12) gives nine
+    patients' claims the same CLP01. Found there: a later visit's line 1 took the place of every
+    earlier visit's line 1, and $970.20 of copays to bill the clients vanished from the list."""
+    first = row(2, Status.PATIENT, "PR-3", owes=20, adjusted="PR-3 20.00", claim_id="ACCT7")
+    later = dt.date(2026, 10, 8)
+    second = row(3, Status.PAID, "CO-45", paid=60, adjusted="CO-45 20.00", claim_id="ACCT7", date=later)
+    other_client = row(4, Status.DENIED, "CO-16", adjusted="CO-16 80.00", claim_id="ACCT7", client="Bo")
+    assert [(i.row, i.reason) for i in items(first, second, other_client)] == [(2, "PR-3"), (4, "CO-16")]
+    # the same visit answered again (same claim number, line, day and client) still replaces it
+    again = row(5, Status.DENIED, "CO-50", adjusted="CO-50 80.00", claim_id="ACCT7", payer_claim_id="P2")
+    assert [i.row for i in items(first, again)] == [5]
+
+
+def test_a_denial_for_the_client_alone_asks_only_to_bill_the_client() -> None:
+    """A claim denied (CLP02 4) with only patient responsibility, e.g. PR-27 (coverage ended), as in
+    rdpcrystal's sample 835: the client bill is the item; no "denied without a reason code"
+    item for the payer, for 0.00, beside it."""
+    found = items(row(2, Status.DENIED, "PR-27", owes=80, adjusted="PR-27 80.00"))
+    assert [(i.reason, i.action, i.amount) for i in found] == [("PR-27", BILL_CLIENT, 80)]
+    # a denial with no reason at all still asks for a look
+    bare = only(row(2, Status.DENIED, ""))
+    assert (bare.reason, bare.why, bare.amount) == ("?", "denied without a reason code", 80)
+    # and with part of it not explained by the client's share, the payer item stays for that part
+    rest = items(row(2, Status.DENIED, "PR-27", owes=50, adjusted="PR-27 50.00"))
+    assert [(i.reason, i.amount) for i in rest] == [("PR-27", 50), ("?", 30)]
+
+
+@pytest.mark.parametrize(
+    "adjusted",
+    [
+        "CO-131 20.00",  # a claim-specific negotiated discount (a repricing network)
+        "CO-P12 20.00",  # the workers' comp jurisdictional fee schedule
+        "CO-W1 20.00",  # its older spelling
+        "CO-P23 20.00",  # the auto (MPC/PIP) jurisdictional fee schedule
+    ],
+)
+def test_fee_schedule_and_negotiated_discounts_need_no_follow_up(adjusted: str) -> None:
+    """Write-downs to an agreed or legislated fee, like CO-45: nothing to correct or appeal
+    (Shortfalls still shows a payment below the Payers rate)."""
+    reason = adjusted.split()[0]
+    assert items(row(2, Status.PAID, reason, paid=60, adjusted=adjusted)) == []
+    assert items(row(2, Status.PARTIAL, reason, paid=60, adjusted=adjusted)) == []
+
+
+def test_a_line_written_down_to_nothing_names_its_reason() -> None:
+    """Paid 0 with only a write-down (CO-131 for the whole charge, in X12's dental sample; CO-45
+    alone): a denial to look into, named by its reason, not "denied without a reason code"."""
+    item = only(row(2, Status.DENIED, "CO-131", adjusted="CO-131 80.00"))
+    assert (item.reason, item.amount) == ("CO-131", 80)
+    assert item.why.startswith("the payer allowed nothing")
+    assert item.action.startswith("Look the reason up")

@@ -41,9 +41,13 @@ PRIOR_PAYER = "23"  # CARC 23: the impact of prior payer(s) adjudication, whatev
 #: Adjustments that do not make a paid line `Partial`: the contractual write-down (CO-45, and
 #: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), the multiple
 #: procedure payment reduction on therapy codes (CO-59), a managed-care withhold (CO-104, the
-#: contract's share the plan settles later), and what a prior payer paid (OA-23) or what exceeds
-#: the charges (OA-94) on a secondary claim.
-NOT_A_CUT = frozenset({"CO-45", "CO-42", "CO-A2", "CO-253", "CO-59", "CO-104", "OA-23", "OA-94"})
+#: contract's share the plan settles later), a claim-specific negotiated discount (CO-131), the
+#: workers' comp and auto PIP jurisdictional fee schedules (CO-P12, its older CO-W1, CO-P23), and
+#: what a prior payer paid (OA-23) or what exceeds the charges (OA-94) on a secondary claim.
+NOT_A_CUT = frozenset(
+    {"CO-45", "CO-42", "CO-A2", "CO-253", "CO-59", "CO-104", "CO-131", "CO-P12", "CO-W1", "CO-P23",
+     "OA-23", "OA-94"}
+)  # fmt: skip
 
 #: The "group" of a provider adjustment on Claims (`PLB-WO 15.00`), beside CAS's CO, PR, OA, PI.
 PLB = "PLB"

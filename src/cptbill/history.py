@@ -364,8 +364,12 @@ ROUTES: dict[str, Route] = {
 #: payment reduction (59: "processed based on multiple or concurrent procedure rules"; CMS
 #: applies it to "always therapy" codes such as 97140 and 97124, Medicare Claims Processing
 #: Manual, Pub. 100-04, ch. 5, on outpatient therapy), and a managed-care withhold (104: the
-#: contract's share held back, settled by the plan later, nothing to correct or appeal).
-ROUTINE = frozenset({"45", "42", "A2", "253", "59", "104"})
+#: contract's share held back, settled by the plan later, nothing to correct or appeal); a
+#: claim-specific negotiated discount (131: a repricing network's agreed fee), and the
+#: jurisdictional fee schedules of workers' comp (P12; W1 its older spelling) and of auto
+#: medical payments and PIP (P23), which cap the payment by law (a fee dispute goes to the state
+#: board only when the payer applied the wrong rate; Shortfalls shows a payment below the rate).
+ROUTINE = frozenset({"45", "42", "A2", "253", "59", "104", "131", "P12", "W1", "P23"})
 #: The client's share of an allowed service (the payer allowed it); other PR reasons make the
 #: client liable for what the payer did not allow (not covered, benefit maximum).
 CLIENT_SHARE = {"1": "deductible", "2": "coinsurance", "3": "copay"}
@@ -379,6 +383,9 @@ _UNKNOWN_REASON = Route(
     action="Look the reason up (x12.org Claim Adjustment Reason Codes); correct and resend, or appeal",
     why="a reason without a routine next step",
 )
+
+
+_ALLOWED_NOTHING = "the payer allowed nothing: a write-down (contract or fee schedule) took the whole charge"
 
 
 class FollowUp(Model):
@@ -450,14 +457,24 @@ def _same_line(a: Claim, b: Claim) -> bool:
     """The same service line: same claim ID and line, or same date, client, payer and code.
 
     Two numbered lines of one claim are never the same line, whatever their code and day (a
-    claim may bill a code twice on a day: LT and RT, or with 59).
+    claim may bill a code twice on a day: LT and RT, or with 59). A claim number on another day
+    or client is another claim: many programs send the client's account number as the claim
+    number (CLP01), the same on every visit.
     """
-    if a.claim_id and a.claim_id == b.claim_id:
+    if a.claim_id and a.claim_id == b.claim_id and _same_visit(a, b):
         if a.line == b.line:
             return True
         if a.line and b.line:
             return False
     return a.date is not None and _service_key(a, a.code) == _service_key(b, b.code)
+
+
+def _same_visit(a: Claim, b: Claim) -> bool:
+    """Not told apart by date of service or client (either may be blank on a typed row)."""
+    dates = a.date is None or b.date is None or a.date == b.date
+    return dates and (
+        not a.client.strip() or not b.client.strip() or client_key(a.client) == client_key(b.client)
+    )
 
 
 def _paid(claim: Claim) -> bool:
@@ -605,8 +622,8 @@ def _items(claim: Claim, payer: Payer | None, either: bool) -> list[FollowUp]:
         (code, amount) for code, amount in found
         if not code.startswith("PR-") and _number(code) not in ROUTINE
     ]  # fmt: skip
-    if not payer_reasons and status is Status.PARTIAL:
-        return items
+    if not payer_reasons and (status is Status.PARTIAL or (owes > 0 and owes >= unpaid)):
+        return items  # nothing the payer must answer for: a cut by routine reasons, or all the client's
     code, amount = payer_reasons[0] if payer_reasons else ("", None)
     number = _number(code) if code else ""
     route = ROUTES.get(number, _UNKNOWN_REASON)
@@ -623,8 +640,9 @@ def _items(claim: Claim, payer: Payer | None, either: bool) -> list[FollowUp]:
         )
         items.append(_item(claim, payer, code, route, at_stake, new_code=other))
         return items
-    why = route.why if code else "denied without a reason code"
-    items.append(_item(claim, payer, code or "?", route.model_copy(update={"why": why}), at_stake))
+    routine = "; ".join(c for c, _ in found if not c.startswith("PR-"))  # only write-downs (CO-45)
+    why = route.why if code else (_ALLOWED_NOTHING if routine else "denied without a reason code")
+    items.append(_item(claim, payer, code or routine or "?", route.model_copy(update={"why": why}), at_stake))
     return items
 
 
