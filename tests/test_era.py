@@ -520,6 +520,38 @@ def remittance_of(*claims: str) -> bytes:
 CLAIM = ("CLP*CN1*1*80*60**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "SVC*HC:97124*80*60**2", "CAS*CO*45*20")
 
 
+def test_a_claim_reversed_and_paid_again_in_a_later_payment_counts_the_new_payment() -> None:
+    """A corrected claim (say, a diagnosis fixed) is reversed and reprocessed in a later payment
+    under the same claim numbers and amounts: the new payment is money received, not a line
+    already imported. Before, it was skipped as a duplicate, so the reversal left the service
+    unpaid (Shortfalls showed it all) and the client's coinsurance bill hung on the reversed row."""
+    claim = ("CLP*ACCT55*1*80*60*20*12*ICN100", "NM1*QC*1*HALE*JUNE****MI*M1",
+             "SVC*HC:97124*80*60**2", "DTM*472*20261020", "CAS*PR*2*20")  # fmt: skip
+    reversal = ("CLP*ACCT55*22*-80*-60*-20*12*ICN100", "NM1*QC*1*HALE*JUNE****MI*M1",
+                "SVC*HC:97124*-80*-60**-2", "DTM*472*20261020", "CAS*PR*2*-20")  # fmt: skip
+    first = read_remittance_text("oct.835", remittance_of(*claim))
+    later = remittance_of(*reversal, *claim).replace(b"TRN*1*T1*", b"TRN*1*T2*")
+    book = memory_book()
+    import_remittances(book, payers(), [first])
+    result = import_remittances(book, payers(), [read_remittance_text("nov.835", later)])
+    assert (result.added, result.duplicates) == (2, 0)
+    records = claims_records(book)
+    assert [(r["Status"], r["Paid"], r["Source"]) for r in records] == [
+        ("Paid", 60, "oct.835 #T1"), ("Reversed", -60, "nov.835 #T2"), ("Paid", 60, "nov.835 #T2"),
+    ]  # fmt: skip
+    loaded = load(book)
+    assert [(i.row, i.reason, i.amount) for i in follow_ups(loaded.claims or [], loaded.payers)] == [
+        (4, "PR-2", 20)
+    ]
+    # either file imported again adds nothing; nor does the same payment under another file name
+    again = import_remittances(
+        book,
+        payers(),
+        [first, read_remittance_text("nov (1).835", later), read_remittance_text("nov.835", later)],
+    )
+    assert (again.added, again.duplicates) == (0, 5)
+
+
 def test_a_control_number_that_differs_in_a_trailer_is_a_warning() -> None:
     """IEA02, GE02 and SE02 other than their headers' lose no data: pyx12's findings, the file read."""
     data = remittance_of(*CLAIM)
@@ -884,10 +916,12 @@ def test_a_file_repeated_in_one_batch_counts_as_duplicates() -> None:
 
 
 def test_other_patients_lines_with_the_same_claim_numbers_are_kept(tmp_path: Path) -> None:
-    # one payer reusing a claim number for another patient, line and amounts alike
+    # one payer reusing a claim number for another patient, line and amounts alike (the file
+    # resent with it corrected; in another payment, the lines met again are paid again: see
+    # test_a_claim_reversed_and_paid_again_in_a_later_payment_counts_the_new_payment)
     text = (FIXTURES / "summit-paid-denied.835").read_text()
     other = tmp_path / "other-patient.835"
-    other.write_text(text.replace("*PIKE*JORDAN*", "*STONE*ADA*").replace("EFT501", "EFT777"))
+    other.write_text(text.replace("*PIKE*JORDAN*", "*STONE*ADA*"))
     book, _ = imported(FIXTURES / "summit-paid-denied.835")
     _, result = imported(other, book=book)
     assert (result.added, result.duplicates) == (1, 3)

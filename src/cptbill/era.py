@@ -1108,10 +1108,11 @@ def import_remittances(
 
     sheet = find_sheet(book, c.CLAIMS)
     rows = book.read(sheet) if sheet else []
-    seen: set[tuple[Any, ...]] = set()
+    seen: dict[tuple[Any, ...], set[str]] = {}  # a line's keys -> the payments (check/EFT) it came in
     known = _Payments()
     for claim in parse_claims(rows)[0]:
-        seen.update(_claim_keys(claim))
+        for key in _claim_keys(claim):
+            seen.setdefault(key, set()).add(_trace(claim.source))
         if claim.source:
             known.add(
                 _payment_of(claim.source, claim.adjusted, _is_provider_row(claim)), payers_of(claim.payer)
@@ -1144,11 +1145,11 @@ def import_remittances(
         for line in remittance.lines:
             result.lines += 1
             payer = matched(line.payer, line.payer_ids)
-            keys = _line_keys(line)
-            if keys & seen:
+            keys, trace = _line_keys(line), _trace(line.source)
+            if any(not trace or not seen[k].isdisjoint({trace, ""}) for k in keys if k in seen):
                 result.duplicates += 1
                 continue
-            seen.add(next(k for k in keys if k[0] != _ONE_ID))
+            seen.setdefault(next(k for k in keys if k[0] != _ONE_ID), set()).add(trace)
             new.append((line, payer or line.payer or line.payer_id))
         for payment, payers in paid:
             known.add(payment, payers)
@@ -1221,6 +1222,16 @@ def _provider_cells(items: Sequence[ProviderAdjustment], payer: str) -> dict[str
         c.SOURCE: items[0].source,
         c.ADJUSTED: _adjusted_text((a.code, a.amount) for a in items),
     }
+
+
+def _trace(source: str) -> str:
+    """The check/EFT number (TRN02) in a Source cell; '' when it has none (a typed row).
+
+    A line met again in another payment is money paid again (a claim reversed and reprocessed
+    under the same claim numbers and amounts), not a line already imported; a row without a
+    check/EFT number cannot tell, so it counts as the same.
+    """
+    return source.partition(" #")[2].strip()
 
 
 def _payment_key(source: str) -> str:
