@@ -750,6 +750,9 @@ def test_lower_case_codes_and_padded_segments_read_as_the_same_remittance() -> N
     assert "'MODIFIERS': ('GP',)" in expected[0] and "'LINE': '7'" in expected[0]
     assert read("lower.835", plain.lower()) == expected
     assert read("padded.835", plain.replace(b"~", b"   ~")) == expected
+    # and pyx12 checks the lower-case file as the upper-case one (it knew no `005010x221a1` map:
+    # "pyx12 could not check it")
+    assert read_remittance_text("a.835", plain.lower()).warnings == ()
 
 
 def test_wild_shaped_remittances_read_with_their_statuses_and_follow_ups() -> None:
@@ -1191,6 +1194,21 @@ def test_positions_are_file_lines_also_when_the_file_is_one_line(tmp_path: Path)
     crlf.write_bytes(text.replace("\n", "\r\n").encode())
     with pytest.raises(CptbillError, match="segment SE at line 34: segment count is wrong"):
         read_remittance(crlf)
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+def test_a_line_break_as_the_segment_terminator(end: bytes) -> None:
+    """Some translators end each segment with a line break and no `~` (ISA16 followed by LF, CR or
+    CR LF). A CR alone was read as one long segment (the file refused as cut short), and with
+    LF alone every position said line 1."""
+    plain = (FIXTURES / "summit-paid-denied.835").read_bytes()
+    assert (
+        read_remittance_text("x.835", plain.replace(b"~\n", end)).lines
+        == read_remittance_text("x.835", plain).lines
+    )
+    lost = (FIXTURES / "lost-claim.835").read_bytes().replace(b"~\n", end)
+    with pytest.raises(CptbillError, match="segment SE at line 34: segment count is wrong"):
+        read_remittance_text("lost.835", lost)
 
 
 def test_validator_findings_are_warnings_without_client_data(

@@ -274,8 +274,8 @@ def delimiters(text: str) -> Delimiters:
     if end >= len(text):
         raise _Unreadable("segment ISA at line 1: the interchange header is cut short")
     component, terminator = text[position], text[end]
-    if terminator == "\r":
-        terminator = "\n"
+    if terminator == "\r" and text[end + 1 : end + 2] == "\n":
+        terminator = "\n"  # CR LF: split at the LF, the CR stripped from each segment
     repetition = values[11][:1] if len(values) > 11 else ""
     found = {element, component, terminator}
     if len(found) < 3 or any(ch.isalnum() or ch == " " for ch in found):
@@ -293,7 +293,7 @@ def segments(text: str) -> tuple[list[Segment], Delimiters, bool]:
     line = 1 + text[: len(text) - len(body)].count("\n")  # blank lines before the ISA
     text = body
     marks = delimiters(text)
-    wrapped = marks.terminator not in "\r\n"
+    wrapped = marks.terminator not in "\r\n"  # else each segment ends a line of its own
     found: list[Segment] = []
     chunks = text.split(marks.terminator)
     unterminated = bool(chunks[-1].strip(" \t\r\n\x1a\x00"))
@@ -301,7 +301,7 @@ def segments(text: str) -> tuple[list[Segment], Delimiters, bool]:
         body = chunk.lstrip(" \t\r\n\x00")
         line += chunk[: len(chunk) - len(body)].count("\n")
         start = line
-        line += body.count("\n")
+        line += body.count("\n") + (not wrapped)
         if wrapped:
             body = body.replace("\r", "").replace("\n", "")
         body = body.rstrip("\r\n\x1a\x00")
@@ -941,10 +941,10 @@ def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
     """The segments with standard separators, one per line, so pyx12's segment numbers are ours."""
     standard = {"*", ":", "^", "~"}
 
-    def clean(value: str) -> str:
+    def clean(value: str) -> str:  # upper case: codes written in lower case mean the same (`hc`, `n1*pr`)
         for char in standard:
             value = value.replace(char, " ")
-        return value
+        return value.upper()
 
     out = []
     for segment in found:
