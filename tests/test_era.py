@@ -1144,6 +1144,20 @@ def test_files_as_they_arrive_read_as_the_same_remittance() -> None:
         assert remittance.warnings and all("MÜLLER" not in w for w in remittance.warnings)
 
 
+def test_a_file_saved_as_utf_16_reads_as_the_same_remittance() -> None:
+    """A remittance passed through Windows PowerShell (`Get-Content era.835 > copy.835`) or saved
+    by Notepad as "Unicode" is UTF-16 with a byte order mark: it was refused as "not a text file"."""
+    text = (FIXTURES / "summit-paid-denied.835").read_text()
+    expected = read_remittance_text("a.835", text.encode()).lines
+    for encoding in ("utf-16", "utf-16-be"):
+        data = text.encode(encoding)
+        data = data if encoding == "utf-16" else b"\xfe\xff" + data
+        assert read_remittance_text("a.835", data).lines == expected, encoding
+    # UTF-16 without its mark is not guessed: refused with one sentence
+    with pytest.raises(CptbillError, match="is not a valid 835 remittance: it is not a text file"):
+        read_remittance_text("a.835", text.encode("utf-16-le"))
+
+
 def test_units_out_of_range_are_a_warning_not_a_crash() -> None:
     remittance = read_remittance(FIXTURES / "huge-units.835")
     assert remittance.lines[0].units == 1

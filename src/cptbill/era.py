@@ -236,7 +236,13 @@ class Delimiters:
 
 
 def decode(data: bytes) -> str:
-    """The file's text: UTF-8 (with or without a BOM), else Latin-1 (names such as MÜLLER)."""
+    """The file's text: UTF-8 (with or without a BOM), UTF-16 with its BOM (as Windows PowerShell
+    and Notepad's "Unicode" save it), else Latin-1 (names such as MÜLLER)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
