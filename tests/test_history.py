@@ -637,3 +637,17 @@ def test_a_line_written_down_to_nothing_names_its_reason() -> None:
     assert (item.reason, item.amount) == ("CO-131", 80)
     assert item.why.startswith("the payer allowed nothing")
     assert item.action.startswith("Look the reason up")
+
+
+def test_a_line_the_payer_split_keeps_the_denied_part() -> None:
+    """A payer may split a submitted line into two service lines of one answer, both returning its
+    line number (REF*6R): 2 units paid, 2 denied (CO-119). The paid part is not a later answer
+    for the denied part: its item stays (before, it vanished when the paid part came second)."""
+    source = {"claim_id": "SPL01", "line": "1", "payer_claim_id": "SP001"}
+    denied = row(2, Status.DENIED, "CO-119", adjusted="CO-119 60.00", billed=60, **source)
+    paid = row(3, Status.PAID, "CO-45", adjusted="CO-45 15.00", billed=60, paid=45, **source)
+    denied, paid = (c.model_copy(update={"source": "split.835 #EFT4401"}) for c in (denied, paid))
+    assert [(i.row, i.reason, i.amount) for i in items(denied, paid)] == [(2, "CO-119", 60)]
+    # the same line answered again in a later payment still replaces it
+    later = paid.model_copy(update={"row": 4, "source": "dec.835 #EFT5501"})
+    assert items(denied, later) == []

@@ -459,14 +459,22 @@ def _same_line(a: Claim, b: Claim) -> bool:
     Two numbered lines of one claim are never the same line, whatever their code and day (a
     claim may bill a code twice on a day: LT and RT, or with 59). A claim number on another day
     or client is another claim: many programs send the client's account number as the claim
-    number (CLP01), the same on every visit.
+    number (CLP01), the same on every visit. Two rows of one answer (same claim numbers and
+    Source: a line the payer split, part paid and part denied) are parts, not a later answer.
     """
+    if a.claim_id and a.source.strip() and _answer(a) == _answer(b):
+        return False
     if a.claim_id and a.claim_id == b.claim_id and _same_visit(a, b):
         if a.line == b.line:
             return True
         if a.line and b.line:
             return False
     return a.date is not None and _service_key(a, a.code) == _service_key(b, b.code)
+
+
+def _answer(claim: Claim) -> tuple[str, str, str]:
+    """The payer's answer a row comes from: its claim numbers and Source (file and check/EFT)."""
+    return (claim.claim_id, claim.payer_claim_id, claim.source.strip())
 
 
 def _same_visit(a: Claim, b: Claim) -> bool:
