@@ -57,10 +57,20 @@ REAL_WORLD = [
 #: pasted from a program (tab-indented, after a blank line; two transactions, the first a $0
 #: notice) and a clearinghouse's one-line file with `|`, `^` and `}` as separators.
 WILD = ["wild-crossover.835", "wild-pipe.835"]
+#: Built in the shapes of the third pass (see real-world/README.md): a Medicare-style remittance on
+#: one line with `>` components and PLB L6/WO; a clearinghouse's CRLF file with a reversal and its
+#: correction, interest, four modifiers and LT/RT lines; workers' comp (CO-P12, SVC06); auto PIP
+#: in lower case with LF as the terminator; a Medicaid plan's `|` and `}` file with PLB CS/FB/72;
+#: a line the payer split into a denied and a paid part (one REF*6R).
+WILD3 = [
+    "wild3-mac-one-line.835", "wild3-clearinghouse-crlf.835", "wild3-workers-comp.835",
+    "wild3-auto-pip-lower.835", "wild3-medicaid-mco-pipe.835", "wild3-split-line.835",
+]  # fmt: skip
 #: Third pass: 835s shipped inside registry packages (badx12 on PyPI: X12's own examples).
 PACKAGED = ["badx12-multiple-claims-single-check.835"]
 IMPORTED = [
-    *(FIXTURES / n for n in BUILT + FORMATS + WILD), *(REAL / n for n in REAL_WORLD + PACKAGED), SAMPLE,
+    *(FIXTURES / n for n in BUILT + FORMATS + WILD + WILD3), *(REAL / n for n in REAL_WORLD + PACKAGED),
+    SAMPLE,
 ]  # fmt: skip
 BROKEN = {
     "empty.835": "the file is empty",
@@ -786,6 +796,46 @@ def test_wild_shaped_remittances_read_with_their_statuses_and_follow_ups() -> No
         ("WP3001", "97140", "PI-16", 90, "Send"), ("WP3001", "97140", "PI-16", 90, "Send"),
         ("WP3002", "97124", "CO-197", 80, "Ask"), ("WP3002", "97124", "CO-197", 80, "Ask"),
     ]  # fmt: skip
+
+
+def test_third_pass_shapes_read_with_their_statuses_and_follow_ups() -> None:
+    """The third pass's shapes, read as a billing office would: each payment adds up (no
+    warning, and pyx12 finds nothing), each line has the status and the next step its reasons
+    call for, and importing them again adds nothing."""
+    paths = [FIXTURES / name for name in WILD3]
+    book, result = imported(*paths)
+    assert (result.added, result.warnings) == (23, [])
+    assert result.provider_adjustments == Decimal("18.58")  # WO 15.00 + FB 12.00 - L6, CS, 72
+    got = [(r["Claim ID"], r["Line"], r["Modifiers"], r["Status"], r["Paid"]) for r in claims_records(book)]
+    assert got == [
+        ("EVG1001", 1, "GP", "Paid", 53.02), ("EVG1002", 1, "GP", "Paid", 41.52),  # CO-253, CO-59
+        ("EVG1002", 2, "GP, 59", "Denied", 0.0), ("EVG1003", 1, "GP", "Forwarded", 53.02),
+        ("HHC0101", 1, None, "Reversed", -67.0), ("HHC0101", 1, None, "Paid", 60.0),
+        ("HHC0102", 1, None, "Paid", 68.37),  # with its prompt-pay interest (AMT*I)
+        ("HHC0103", 1, None, "Patient", 0.0), ("HHC0104", 1, None, "Denied", 0.0),
+        ("HHC0105", 1, None, "Denied", 0.0), ("HHC0106", 1, "GP, 59, KX, XS", "Partial", 67.0),
+        ("HHC0107", 1, "LT", "Paid", 67.0), ("HHC0107", 2, "RT", "Denied", 0.0),
+        ("CWC01", 1, None, "Paid", 91.2), ("CWC02", 1, None, "Denied", 0.0), ("CWC03", 1, None, "Paid", 68.4),
+        ("lap01", 1, None, "Paid", 135.0), ("lap02", 1, None, "Denied", 0.0),
+        ("SMC0201", 1, None, "Other payer", 0.0), ("SMC0202", 1, None, "Denied", 0.0),
+        ("SMC0203", 1, None, "Paid", 52.0),
+        ("SPL01", 1, None, "Denied", 0.0), ("SPL01", 1, None, "Paid", 45.0),
+    ]  # fmt: skip
+    assert [(r["Code"], r["Billed code"]) for r in claims_records(book) if r["Claim ID"] == "CWC03"] == [
+        ("97124", "97140")
+    ]
+    loaded = load(book)
+    items = follow_ups(loaded.claims or [], loaded.payers)
+    assert [(i.claim_id, i.reason, i.amount, i.action.split(" ")[0]) for i in items] == [
+        ("EVG1001", "PR-2", Decimal("13.90"), "Bill"), ("EVG1002", "PR-2", Decimal("12.85"), "Bill"),
+        ("EVG1002", "CO-50", 80, "Appeal"), ("EVG1003", "CO-45; CO-253; PR-2", Decimal("13.90"), "Wait"),
+        ("HHC0101", "PR-3", 7, "Bill"), ("HHC0103", "PR-1", 67, "Bill"), ("HHC0104", "CO-16", 90, "Send"),
+        ("HHC0105", "CO-197", 135, "Ask"), ("HHC0106", "CO-151", 67, "Appeal"),
+        ("HHC0107", "CO-151", 90, "Appeal"), ("CWC02", "CO-216", 120, "Look"), ("lap02", "PI-P14", 180, "Look"),
+        ("SMC0202", "CO-24", 80, "Look"), ("SPL01", "CO-119", 60, "Check"),
+    ]  # fmt: skip
+    again = import_remittances(book, payers(), paths)
+    assert (again.added, again.duplicates, again.adjustments) == (0, 23, [])
 
 
 def test_provider_adjustment_codes_written_with_another_component_separator() -> None:
