@@ -832,7 +832,7 @@ def test_third_pass_shapes_read_with_their_statuses_and_follow_ups() -> None:
         ("HHC0101", "PR-3", 7, "Bill"), ("HHC0103", "PR-1", 67, "Bill"), ("HHC0104", "CO-16", 90, "Send"),
         ("HHC0105", "CO-197", 135, "Ask"), ("HHC0106", "CO-151", 67, "Appeal"),
         ("HHC0107", "CO-151", 90, "Appeal"), ("CWC02", "CO-216", 120, "Look"), ("lap02", "PI-P14", 180, "Look"),
-        ("SMC0202", "CO-24", 80, "Look"), ("SPL01", "CO-119", 60, "Check"),
+        ("SMC0202", "CO-24", 80, "Nothing"), ("SPL01", "CO-119", 60, "Check"),
     ]  # fmt: skip
     again = import_remittances(book, payers(), paths)
     assert (again.added, again.duplicates, again.adjustments) == (0, 23, [])

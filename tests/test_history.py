@@ -335,6 +335,13 @@ def only(*claims: Claim, **kw: Any) -> FollowUp:
         (Status.DENIED, "CO-150 80.00", "Appeal with the treatment notes", 80),
         (Status.DENIED, "CO-167 80.00", "Check the diagnosis code", 80),
         (Status.DENIED, "CO-234 80.00", "Add modifier 59 or XS only if", 80),
+        # third pass: a Medicaid plan's capitated service (CO-24): paid by the capitation
+        (
+            Status.DENIED,
+            "CO-24 80.00",
+            "Nothing to bill: the plan pays this service under your capitation",
+            80,
+        ),
         (Status.DENIED, "CO-999 80.00", "Look the reason up", 80),
     ],
 )
@@ -464,6 +471,7 @@ def test_only_true_denials_are_learned() -> None:
         row(5, Status.OTHER_PAYER, "OA-23", adjusted="OA-23 80.00"),
         row(6, Status.FORWARDED, "OA-23"),
         row(7, Status.PREDETERMINATION, "CO-45"),
+        row(9, Status.DENIED, "CO-24", adjusted="CO-24 80.00"),  # paid by a capitation, not judged
     ]
     assert denied_before(summit().key, "97124", outcomes(claims)) == 0
     claims.append(row(8, Status.DENIED, "CO-16; CO-204", adjusted="CO-16 40.00; CO-204 40.00"))

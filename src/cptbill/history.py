@@ -348,6 +348,12 @@ ROUTES: dict[str, Route] = {
     "22": Route(
         action="Bill the primary payer first (coordination of benefits)", why="another payer may cover it"
     ),
+    "24": Route(
+        action="Nothing to bill: the plan pays this service under your capitation agreement "
+        "(check that the client is on your capitation list)",
+        why="covered under a capitation agreement or managed care plan",
+        to_payer=False,
+    ),
     "23": Route(
         action="Bill the other payer, or wait for its payment", why="another payer's payment covers it"
     ),
@@ -435,12 +441,13 @@ def _number(code: str) -> str:
 
 
 def true_denial(claim: Claim) -> bool:
-    """A denial that judges the service: not one only for missing data (CO-16, CO-4) or a duplicate (OA-18).
+    """A denial that judges the service: not one only for missing data (CO-16, CO-4), a duplicate
+    (OA-18) or a service the plan pays by capitation (CO-24).
 
     Only true denials teach the claim history and `DENIED_BEFORE`.
     """
     reasons = {_number(code) for code, _ in adjustments(claim) if not code.startswith("PR-")} - ROUTINE
-    return not reasons or not reasons <= INFORMATION_ERRORS | {"18"}
+    return not reasons or not reasons <= INFORMATION_ERRORS | {"18", "24"}
 
 
 def _deadline(claim: Claim, payer: Payer | None) -> dt.date | None:
