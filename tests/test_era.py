@@ -1335,6 +1335,20 @@ def test_missing_and_binary_files(tmp_path: Path) -> None:
         read_remittance(binary)
 
 
+def test_a_zip_archive_or_a_folder_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    """Clearinghouses often deliver remittances zipped; a folder may be named by mistake. Each
+    is refused with a sentence saying what to do, not "not a text file" or "no such file"."""
+    import zipfile
+
+    archive = tmp_path / "era-download.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(FIXTURES / "summit-paid-denied.835", "summit.835")
+    with pytest.raises(CptbillError, match=r"era-download\.zip is a ZIP archive: unzip it and import the"):
+        read_remittance(archive)
+    with pytest.raises(CptbillError, match=r"is a folder: name the remittance files in it"):
+        read_remittance(tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------
 # The command, on a real file
 

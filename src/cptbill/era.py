@@ -459,12 +459,16 @@ def read_remittance(path: str | os.PathLike[str]) -> Remittance:
     """
     path = Path(path)
     name = path.name
+    if path.is_dir():
+        raise CptbillError(f"{name} is a folder: name the remittance files in it (e.g. {name}/*.835).")
     if not path.is_file():
         raise CptbillError(f"{name}: no such remittance file.")
     try:
         data = path.read_bytes()
     except OSError:
         raise CptbillError(f"{name}: the remittance file cannot be read.") from None
+    if data.startswith(b"PK\x03\x04"):  # clearinghouses often deliver remittances zipped
+        raise CptbillError(f"{name} is a ZIP archive: unzip it and import the remittance files inside.")
     return read_remittance_text(name, data)
 
 
