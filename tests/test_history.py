@@ -273,7 +273,7 @@ TODAY = dt.date(2026, 11, 30)
 
 def row(
     number: int, status: Status, reason: str = "", *, code: str = "97124", billed: Any = 80, paid: Any = 0,
-    owes: Any = None, adjusted: str = "", claim_id: str = "C1", line: str = "1", date: dt.date = DAY,
+    owes: Any = None, adjusted: str = "", claim_id: str = "C1", line: str = "1", date: dt.date | None = DAY,
     client: str = "Ann", payer: str = "Summit Mutual", payer_claim_id: str = "P1",
 ) -> Claim:  # fmt: skip
     return Claim(
@@ -659,3 +659,59 @@ def test_a_line_the_payer_split_keeps_the_denied_part() -> None:
     # the same line answered again in a later payment still replaces it
     later = paid.model_copy(update={"row": 4, "source": "dec.835 #EFT5501"})
     assert items(denied, later) == []
+
+
+_STATUSES = [Status.PAID, Status.PARTIAL, Status.DENIED, Status.PATIENT, Status.SUBMITTED, Status.FORWARDED]
+_REASONS = ["CO-16 80.00", "CO-45 20.00; PR-2 20.00", "CO-96 80.00", "PR-1 80.00", "CO-97 80.00"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_STATUSES),
+            st.sampled_from(_REASONS),
+            st.sampled_from(["", "C1", "C2"]),
+            st.sampled_from(["", "1", "2"]),
+            st.sampled_from([DAY, DAY + dt.timedelta(days=1), None]),
+            st.sampled_from(["Ann", "ANN", "Bo"]),
+            st.sampled_from(["97124", "97140"]),
+            st.sampled_from(["", "era.835 #T1", "era.835 #T2"]),
+            st.booleans(),
+        ),
+        max_size=12,
+    )
+)
+def test_follow_ups_look_up_later_rows_as_a_scan_of_every_later_row_would(rows: list[Any]) -> None:
+    """Follow-up finds a row's later rows for the same line through indexes (a Claims sheet of
+    thousands of rows took half a minute scanning every later row for each): the same items as
+    that scan, whatever the rows."""
+    from cptbill.history import _items, _paid, _same_line, _service_key
+
+    claims = [
+        row(n, status, adjusted.split()[0], paid=40 if status in (Status.PAID, Status.PARTIAL) else 0,
+            adjusted=adjusted, claim_id=claim_id, line=line_, date=date, client=client, code=code,
+            payer_claim_id="P1").model_copy(update={"source": source})
+        for n, (status, adjusted, claim_id, line_, date, client, code, source, _) in enumerate(rows, start=2)
+    ]  # fmt: skip
+    either = {c.row for c, r in zip(claims, rows, strict=True) if r[-1]}
+    payers = {summit().key: summit(filing_limit=90)}
+    expected = []
+    for i, claim_ in enumerate(claims):  # the scan of every later row
+        later = claims[i + 1 :]
+        same = [other for other in later if _same_line(claim_, other)]
+        answers = (Status.DENIED, Status.PARTIAL, Status.PATIENT, Status.OTHER_PAYER, Status.FORWARDED)
+        if any(_paid(o) or o.status in answers for o in same):
+            continue
+        sent = any(o.status in (Status.SUBMITTED, Status.PENDING) for o in same)
+        for item in _items(claim_, payers[summit().key], claim_.row in either):
+            if sent and item.action != BILL_CLIENT:
+                continue
+            if item.new_code and any(
+                _service_key(o, item.new_code) == _service_key(claim_, item.new_code) and _paid(o)
+                for o in later
+                if o.code == item.new_code
+            ):
+                continue
+            overdue = item.deadline is not None and item.deadline < TODAY
+            expected.append(item.model_copy(update={"overdue": overdue}))
+    assert follow_ups(claims, payers, lambda c: c.row in either, TODAY) == expected

@@ -513,10 +513,26 @@ def follow_ups(
     code. `when` is the day deadlines are checked against (default: today).
     """
     when = when or today()
+    # the rows that may be the same line as a row: those with its claim ID or its service key
+    # (looked up, not scanned: a Claims sheet of thousands of rows)
+    by_id: dict[str, list[int]] = {}
+    by_service: dict[tuple[object, ...], list[int]] = {}
+    for j, other in enumerate(claims):
+        if other.claim_id:
+            by_id.setdefault(other.claim_id, []).append(j)
+        by_service.setdefault(_service_key(other, other.code), []).append(j)
+
+    def later(i: int, *groups: list[int]) -> list[Claim]:
+        return [claims[j] for j in sorted({j for group in groups for j in group if j > i})]
+
     result: list[FollowUp] = []
     for i, claim in enumerate(claims):
-        later = claims[i + 1 :]
-        same = [other for other in later if _same_line(claim, other)]
+        candidates = later(
+            i,
+            by_id.get(claim.claim_id, []) if claim.claim_id else [],
+            by_service.get(_service_key(claim, claim.code), []),
+        )
+        same = [other for other in candidates if _same_line(claim, other)]
         if any(_paid(other) or other.status in _ANSWERS for other in same):
             continue  # paid since, or the payer's newer answer (with its own items)
         sent = any(other.status in (Status.SUBMITTED, Status.PENDING) for other in same)
@@ -525,9 +541,7 @@ def follow_ups(
             if sent and item.action != BILL_CLIENT:
                 continue  # a corrected claim is on its way; it does not pay the client's share
             if item.new_code and any(
-                _service_key(other, item.new_code) == _service_key(claim, item.new_code) and _paid(other)
-                for other in later
-                if other.code == item.new_code
+                _paid(other) for other in later(i, by_service.get(_service_key(claim, item.new_code), []))
             ):
                 continue
             result.append(_dated(item, when))
