@@ -562,6 +562,23 @@ def test_a_claim_reversed_and_paid_again_in_a_later_payment_counts_the_new_payme
     assert (again.added, again.duplicates) == (0, 5)
 
 
+def test_prompt_pay_interest_goes_to_the_paid_lines_not_a_denied_one() -> None:
+    """Interest (AMT*I) paid in CLP04 on a claim with a paid and a denied line: shared by billed
+    amount, it made the denied 97140 line `Partial`, paid 1.00, and taught the payer's history
+    that 97140 was paid. It belongs to what was paid late: the paid lines."""
+    lines = read_remittance_text(
+        "interest.835",
+        remittance_of(
+            "CLP*INT1*1*160*62**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "AMT*I*2.00",
+            "SVC*HC:97124*80*60**2", "DTM*472*20260105", "CAS*CO*45*20",
+            "SVC*HC:97140*80*0**2", "DTM*472*20260105", "CAS*CO*50*80",
+        ),
+    ).lines  # fmt: skip
+    assert [(line.code, line.paid, line.status) for line in lines] == [
+        ("97124", 62, Status.PAID), ("97140", 0, Status.DENIED),
+    ]  # fmt: skip
+
+
 def test_a_control_number_that_differs_in_a_trailer_is_a_warning() -> None:
     """IEA02, GE02 and SE02 other than their headers' lose no data: pyx12's findings, the file read."""
     data = remittance_of(*CLAIM)
