@@ -148,6 +148,21 @@ def damaged(tmp: Path) -> list[str]:
     return [str(tmp / "billing.xlsx")]
 
 
+def empty(tmp: Path) -> list[str]:
+    (tmp / "billing.xlsx").write_bytes(b"")  # a save or a sync that did not finish
+    return [str(tmp / "billing.xlsx")]
+
+
+def numbers_file(tmp: Path) -> list[str]:
+    (tmp / "billing.numbers").write_bytes(b"PK\x03\x04")
+    return [str(tmp / "billing.numbers")]
+
+
+def xls_file(tmp: Path) -> list[str]:
+    (tmp / "billing.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
+    return [str(tmp / "billing.xls")]
+
+
 def no_sessions(tmp: Path) -> list[str]:
     wb = openpyxl.Workbook()
     wb.active.append(["Name", "Phone"])
@@ -166,8 +181,11 @@ def unknown_sheet(tmp: Path) -> list[str]:
 ERRORS = [
     (missing, "No such file"),
     (csv_named_xlsx, "billing.xlsx is not an Excel workbook"),
-    (csv_file, "billing.csv is not an Excel workbook"),
-    (damaged, "billing.xlsx is not an Excel workbook"),
+    (csv_file, "billing.csv is a CSV file, not a workbook: open it in Excel and save it as"),
+    (damaged, "billing.xlsx is damaged (an incomplete or broken file"),
+    (empty, "billing.xlsx is empty (0 bytes)"),
+    (numbers_file, "billing.numbers is a Numbers file: export it to Excel"),
+    (xls_file, "billing.xls is an old Excel file (.xls): save it in Excel as an Excel Workbook (.xlsx)"),
     (no_sessions, "No session sheet found"),
     (bad_month, "'2026-13' is not a month"),
     (unknown_sheet, "No session sheet named 'Dec'"),

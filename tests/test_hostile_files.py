@@ -223,9 +223,10 @@ def test_a_listed_payers_sheet_missing_from_the_file_is_an_error(
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (lambda good: good[:700], ("not an Excel workbook",)),
-        (lambda good: good[:-40], ("not an Excel workbook",)),
-        (lambda good: b"PK\x03\x04" + bytes(range(256)) * 8, ("not an Excel workbook",)),
+        (lambda good: good[:700], ("is damaged", "incomplete", "backup")),
+        (lambda good: good[:-40], ("is damaged", "incomplete", "backup")),
+        (lambda good: b"PK\x03\x04" + bytes(range(256)) * 8, ("is damaged",)),
+        (lambda good: b"<html>not a workbook</html>", ("not an Excel workbook",)),
         (
             lambda good: (
                 b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le") + bytes(600)
@@ -234,7 +235,7 @@ def test_a_listed_payers_sheet_missing_from_the_file_is_an_error(
         ),
         (lambda good: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), (".xls",)),
     ],
-    ids=["truncated", "no central directory end", "garbage", "encrypted", "old xls"],
+    ids=["truncated", "no central directory end", "garbage", "not a zip", "encrypted", "old xls"],
 )
 def test_damaged_and_protected_files_are_one_sentence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: Any, words: tuple[str, ...]

@@ -257,6 +257,11 @@ def open_package(path: Path) -> Package:
     """Open and check a workbook file: a ZIP within the limits, with a workbook and its sheets."""
     with open(path, "rb") as stream:
         head = stream.read(8)
+    if not head:
+        raise CptbillError(
+            f"{path.name} is empty (0 bytes): it did not finish saving, copying or syncing; "
+            "open the original in Excel and save it again, or use a backup."
+        )
     if head == _OLE_MAGIC:
         data = path.read_bytes() if path.stat().st_size < 64 * 2**20 else b""
         if "EncryptedPackage".encode("utf-16-le") in data:
@@ -271,6 +276,13 @@ def open_package(path: Path) -> Package:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        if head.startswith(
+            b"PK"
+        ):  # a ZIP, cut short or broken: most often a copy or sync that did not finish
+            raise CptbillError(
+                f"{path.name} is damaged (an incomplete or broken file, often a copy or sync that did not "
+                "finish): open it in Excel, which may repair it, or use a backup."
+            ) from None
         raise CptbillError(f"{path.name} is not an Excel workbook (.xlsx or .xlsm).") from None
     try:
         return _open(path, archive)

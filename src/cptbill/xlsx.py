@@ -330,9 +330,20 @@ def _check_workbook(path: Path) -> Path:
         raise CptbillError(f"{path} is a folder, not a workbook.")
     if path.suffix.lower() == ".xlsb":
         raise CptbillError(f"{path.name} is a binary workbook (.xlsb): save it in Excel as .xlsx.")
+    if path.suffix.lower() in OTHER_FORMATS:
+        raise CptbillError(f"{path.name} {OTHER_FORMATS[path.suffix.lower()]}")
     if path.suffix.lower() not in SUFFIXES:
         raise CptbillError(f"{path.name} is not an Excel workbook (.xlsx or .xlsm).")
     return path
+
+
+#: What to do with a spreadsheet of another format, by its extension.
+OTHER_FORMATS = {
+    ".xls": "is an old Excel file (.xls): save it in Excel as an Excel Workbook (.xlsx).",
+    ".csv": "is a CSV file, not a workbook: open it in Excel and save it as an Excel Workbook (.xlsx).",
+    ".ods": "is an OpenDocument spreadsheet: save it as Excel 2007-365 (.xlsx) in LibreOffice.",
+    ".numbers": "is a Numbers file: export it to Excel (.xlsx) in Numbers (File > Export To > Excel).",
+}
 
 
 __all__ = ["FileBook", "Updated", "backup_path", "kept_out_of_collection", "read_file", "update_file"]
