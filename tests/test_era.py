@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import logging
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -56,7 +57,21 @@ REAL_WORLD = [
 #: pasted from a program (tab-indented, after a blank line; two transactions, the first a $0
 #: notice) and a clearinghouse's one-line file with `|`, `^` and `}` as separators.
 WILD = ["wild-crossover.835", "wild-pipe.835"]
-IMPORTED = [*(FIXTURES / n for n in BUILT + FORMATS + WILD), *(REAL / n for n in REAL_WORLD), SAMPLE]
+#: Built in the shapes of the third pass (see real-world/README.md): a Medicare-style remittance on
+#: one line with `>` components and PLB L6/WO; a clearinghouse's CRLF file with a reversal and its
+#: correction, interest, four modifiers and LT/RT lines; workers' comp (CO-P12, SVC06); auto PIP
+#: in lower case with LF as the terminator; a Medicaid plan's `|` and `}` file with PLB CS/FB/72;
+#: a line the payer split into a denied and a paid part (one REF*6R).
+WILD3 = [
+    "wild3-mac-one-line.835", "wild3-clearinghouse-crlf.835", "wild3-workers-comp.835",
+    "wild3-auto-pip-lower.835", "wild3-medicaid-mco-pipe.835", "wild3-split-line.835",
+]  # fmt: skip
+#: Third pass: 835s shipped inside registry packages (badx12 on PyPI: X12's own examples).
+PACKAGED = ["badx12-multiple-claims-single-check.835"]
+IMPORTED = [
+    *(FIXTURES / n for n in BUILT + FORMATS + WILD + WILD3), *(REAL / n for n in REAL_WORLD + PACKAGED),
+    SAMPLE,
+]  # fmt: skip
 BROKEN = {
     "empty.835": "the file is empty",
     "sessions.csv": "segment ISA at line 1",
@@ -515,6 +530,55 @@ def remittance_of(*claims: str) -> bytes:
 CLAIM = ("CLP*CN1*1*80*60**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "SVC*HC:97124*80*60**2", "CAS*CO*45*20")
 
 
+def test_a_claim_reversed_and_paid_again_in_a_later_payment_counts_the_new_payment() -> None:
+    """A corrected claim (say, a diagnosis fixed) is reversed and reprocessed in a later payment
+    under the same claim numbers and amounts: the new payment is money received, not a line
+    already imported. Before, it was skipped as a duplicate, so the reversal left the service
+    unpaid (Shortfalls showed it all) and the client's coinsurance bill hung on the reversed row."""
+    claim = ("CLP*ACCT55*1*80*60*20*12*ICN100", "NM1*QC*1*HALE*JUNE****MI*M1",
+             "SVC*HC:97124*80*60**2", "DTM*472*20261020", "CAS*PR*2*20")  # fmt: skip
+    reversal = ("CLP*ACCT55*22*-80*-60*-20*12*ICN100", "NM1*QC*1*HALE*JUNE****MI*M1",
+                "SVC*HC:97124*-80*-60**-2", "DTM*472*20261020", "CAS*PR*2*-20")  # fmt: skip
+    first = read_remittance_text("oct.835", remittance_of(*claim))
+    later = remittance_of(*reversal, *claim).replace(b"TRN*1*T1*", b"TRN*1*T2*")
+    book = memory_book()
+    import_remittances(book, payers(), [first])
+    result = import_remittances(book, payers(), [read_remittance_text("nov.835", later)])
+    assert (result.added, result.duplicates) == (2, 0)
+    records = claims_records(book)
+    assert [(r["Status"], r["Paid"], r["Source"]) for r in records] == [
+        ("Paid", 60, "oct.835 #T1"), ("Reversed", -60, "nov.835 #T2"), ("Paid", 60, "nov.835 #T2"),
+    ]  # fmt: skip
+    loaded = load(book)
+    assert [(i.row, i.reason, i.amount) for i in follow_ups(loaded.claims or [], loaded.payers)] == [
+        (4, "PR-2", 20)
+    ]
+    # either file imported again adds nothing; nor does the same payment under another file name
+    again = import_remittances(
+        book,
+        payers(),
+        [first, read_remittance_text("nov (1).835", later), read_remittance_text("nov.835", later)],
+    )
+    assert (again.added, again.duplicates) == (0, 5)
+
+
+def test_prompt_pay_interest_goes_to_the_paid_lines_not_a_denied_one() -> None:
+    """Interest (AMT*I) paid in CLP04 on a claim with a paid and a denied line: shared by billed
+    amount, it made the denied 97140 line `Partial`, paid 1.00, and taught the payer's history
+    that 97140 was paid. It belongs to what was paid late: the paid lines."""
+    lines = read_remittance_text(
+        "interest.835",
+        remittance_of(
+            "CLP*INT1*1*160*62**12*P1", "NM1*QC*1*HALE*JUNE****MI*M1", "AMT*I*2.00",
+            "SVC*HC:97124*80*60**2", "DTM*472*20260105", "CAS*CO*45*20",
+            "SVC*HC:97140*80*0**2", "DTM*472*20260105", "CAS*CO*50*80",
+        ),
+    ).lines  # fmt: skip
+    assert [(line.code, line.paid, line.status) for line in lines] == [
+        ("97124", 62, Status.PAID), ("97140", 0, Status.DENIED),
+    ]  # fmt: skip
+
+
 def test_a_control_number_that_differs_in_a_trailer_is_a_warning() -> None:
     """IEA02, GE02 and SE02 other than their headers' lose no data: pyx12's findings, the file read."""
     data = remittance_of(*CLAIM)
@@ -713,6 +777,9 @@ def test_lower_case_codes_and_padded_segments_read_as_the_same_remittance() -> N
     assert "'MODIFIERS': ('GP',)" in expected[0] and "'LINE': '7'" in expected[0]
     assert read("lower.835", plain.lower()) == expected
     assert read("padded.835", plain.replace(b"~", b"   ~")) == expected
+    # and pyx12 checks the lower-case file as the upper-case one (it knew no `005010x221a1` map:
+    # "pyx12 could not check it")
+    assert read_remittance_text("a.835", plain.lower()).warnings == ()
 
 
 def test_wild_shaped_remittances_read_with_their_statuses_and_follow_ups() -> None:
@@ -746,6 +813,46 @@ def test_wild_shaped_remittances_read_with_their_statuses_and_follow_ups() -> No
         ("WP3001", "97140", "PI-16", 90, "Send"), ("WP3001", "97140", "PI-16", 90, "Send"),
         ("WP3002", "97124", "CO-197", 80, "Ask"), ("WP3002", "97124", "CO-197", 80, "Ask"),
     ]  # fmt: skip
+
+
+def test_third_pass_shapes_read_with_their_statuses_and_follow_ups() -> None:
+    """The third pass's shapes, read as a billing office would: each payment adds up (no
+    warning, and pyx12 finds nothing), each line has the status and the next step its reasons
+    call for, and importing them again adds nothing."""
+    paths = [FIXTURES / name for name in WILD3]
+    book, result = imported(*paths)
+    assert (result.added, result.warnings) == (23, [])
+    assert result.provider_adjustments == Decimal("18.58")  # WO 15.00 + FB 12.00 - L6, CS, 72
+    got = [(r["Claim ID"], r["Line"], r["Modifiers"], r["Status"], r["Paid"]) for r in claims_records(book)]
+    assert got == [
+        ("EVG1001", 1, "GP", "Paid", 53.02), ("EVG1002", 1, "GP", "Paid", 41.52),  # CO-253, CO-59
+        ("EVG1002", 2, "GP, 59", "Denied", 0.0), ("EVG1003", 1, "GP", "Forwarded", 53.02),
+        ("HHC0101", 1, None, "Reversed", -67.0), ("HHC0101", 1, None, "Paid", 60.0),
+        ("HHC0102", 1, None, "Paid", 68.37),  # with its prompt-pay interest (AMT*I)
+        ("HHC0103", 1, None, "Patient", 0.0), ("HHC0104", 1, None, "Denied", 0.0),
+        ("HHC0105", 1, None, "Denied", 0.0), ("HHC0106", 1, "GP, 59, KX, XS", "Partial", 67.0),
+        ("HHC0107", 1, "LT", "Paid", 67.0), ("HHC0107", 2, "RT", "Denied", 0.0),
+        ("CWC01", 1, None, "Paid", 91.2), ("CWC02", 1, None, "Denied", 0.0), ("CWC03", 1, None, "Paid", 68.4),
+        ("lap01", 1, None, "Paid", 135.0), ("lap02", 1, None, "Denied", 0.0),
+        ("SMC0201", 1, None, "Other payer", 0.0), ("SMC0202", 1, None, "Denied", 0.0),
+        ("SMC0203", 1, None, "Paid", 52.0),
+        ("SPL01", 1, None, "Denied", 0.0), ("SPL01", 1, None, "Paid", 45.0),
+    ]  # fmt: skip
+    assert [(r["Code"], r["Billed code"]) for r in claims_records(book) if r["Claim ID"] == "CWC03"] == [
+        ("97124", "97140")
+    ]
+    loaded = load(book)
+    items = follow_ups(loaded.claims or [], loaded.payers)
+    assert [(i.claim_id, i.reason, i.amount, i.action.split(" ")[0]) for i in items] == [
+        ("EVG1001", "PR-2", Decimal("13.90"), "Bill"), ("EVG1002", "PR-2", Decimal("12.85"), "Bill"),
+        ("EVG1002", "CO-50", 80, "Appeal"), ("EVG1003", "CO-45; CO-253; PR-2", Decimal("13.90"), "Wait"),
+        ("HHC0101", "PR-3", 7, "Bill"), ("HHC0103", "PR-1", 67, "Bill"), ("HHC0104", "CO-16", 90, "Send"),
+        ("HHC0105", "CO-197", 135, "Ask"), ("HHC0106", "CO-151", 67, "Appeal"),
+        ("HHC0107", "CO-151", 90, "Appeal"), ("CWC02", "CO-216", 120, "Look"), ("lap02", "PI-P14", 180, "Look"),
+        ("SMC0202", "CO-24", 80, "Nothing"), ("SPL01", "CO-119", 60, "Check"),
+    ]  # fmt: skip
+    again = import_remittances(book, payers(), paths)
+    assert (again.added, again.duplicates, again.adjustments) == (0, 23, [])
 
 
 def test_provider_adjustment_codes_written_with_another_component_separator() -> None:
@@ -783,6 +890,33 @@ def test_a_managed_care_withhold_is_not_a_cut() -> None:
         ),
     ).lines  # fmt: skip
     assert [(line.code, line.status) for line in lines] == [("97124", Status.PAID)]
+
+
+def test_fee_schedule_write_downs_of_workers_comp_auto_and_networks_are_not_cuts() -> None:
+    """A workers' comp payer (CLP06 WC) writes its state fee schedule down as CO-P12, an auto
+    medical (PIP) payer as CO-P23, a repricing network as CO-131 (X12's dental sample in badx12):
+    the line is Paid and nothing is to be followed up; a PIP limit reached (PI-P14) is a denial."""
+    remittance = read_remittance_text(
+        "fee-schedules.835",
+        remittance_of(
+            "CLP*WC1*1*120*86.40**WC*P9", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*120*86.40**4", "CAS*CO*P12*33.60",
+            "CLP*AU1*1*90*64.80**AM*P10", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97140*90*64.80**3", "CAS*CO*P23*25.20",
+            "CLP*NW1*1*80*62**12*P11", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*80*62**2", "CAS*CO*131*18",
+            "CLP*AU2*1*90*0**AM*P12", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97140*90*0**3", "CAS*PI*P14*90",
+        ),
+    )  # fmt: skip
+    assert [(line.claim_id, line.status) for line in remittance.lines] == [
+        ("WC1", Status.PAID), ("AU1", Status.PAID), ("NW1", Status.PAID), ("AU2", Status.DENIED),
+    ]  # fmt: skip
+    book = memory_book()
+    import_remittances(book, payers(), [remittance])
+    loaded = load(book)
+    found = follow_ups(loaded.claims or [], loaded.payers)
+    assert [(item.claim_id, item.reason, item.amount) for item in found] == [("AU2", "PI-P14", 90)]
 
 
 def test_reversals_net_out_in_the_claim_history() -> None:
@@ -852,10 +986,12 @@ def test_a_file_repeated_in_one_batch_counts_as_duplicates() -> None:
 
 
 def test_other_patients_lines_with_the_same_claim_numbers_are_kept(tmp_path: Path) -> None:
-    # one payer reusing a claim number for another patient, line and amounts alike
+    # one payer reusing a claim number for another patient, line and amounts alike (the file
+    # resent with it corrected; in another payment, the lines met again are paid again: see
+    # test_a_claim_reversed_and_paid_again_in_a_later_payment_counts_the_new_payment)
     text = (FIXTURES / "summit-paid-denied.835").read_text()
     other = tmp_path / "other-patient.835"
-    other.write_text(text.replace("*PIKE*JORDAN*", "*STONE*ADA*").replace("EFT501", "EFT777"))
+    other.write_text(text.replace("*PIKE*JORDAN*", "*STONE*ADA*"))
     book, _ = imported(FIXTURES / "summit-paid-denied.835")
     _, result = imported(other, book=book)
     assert (result.added, result.duplicates) == (1, 3)
@@ -905,7 +1041,7 @@ def test_import_then_recode_codes_the_payer_by_what_the_era_showed() -> None:
     assert learned[1][-1].startswith("97124")  # the Learned column says why
 
 
-@pytest.mark.parametrize("name", REAL_WORLD)
+@pytest.mark.parametrize("name", REAL_WORLD + PACKAGED)
 def test_real_world_files_add_up_to_the_payment(name: str) -> None:
     """Paid over the file's rows, less its provider adjustments, is the payment (BPR02)."""
     path = REAL / name
@@ -941,6 +1077,27 @@ def test_real_world_files_import_with_their_details() -> None:
     assert result.adjustments[-1].reason == "CV" and result.adjustments[-1].amount == Decimal("-1.27")
     with pytest.raises(CptbillError, match="segment ISA at line 1"):  # a bare ST, no envelope
         read_remittance(REAL / "blue_cross_nc_sample.835")
+
+
+def test_a_real_world_file_of_claims_sharing_one_claim_number_keeps_every_follow_up() -> None:
+    """X12's dental sample (in badx12): nine patients' claims under one CLP01 and CLP07, paid
+    with CO-131 discounts. Every line is its own row, the discounts are no cut (Paid), the $0
+    lines with a copay are the client's (Patient), and every copay is a client bill."""
+    book, result = imported(REAL / "badx12-multiple-claims-single-check.835")
+    assert (result.added, result.duplicates, result.warnings) == (33, 0, [])
+    records = claims_records(book)
+    assert Counter(r["Status"] for r in records) == {"Paid": 27, "Patient": 5, "Denied": 1}
+    loaded = load(book)
+    found = follow_ups(loaded.claims or [], loaded.payers)
+    bills = [(i.client, i.code, i.amount) for i in found if i.action == "Bill the client"]
+    assert bills == [
+        ("SALLY SMITH", "D0220", 14), ("SALLY SMITH", "D0230", 10), ("SAM SMITH", "D2790", 756),
+        ("SAM SMITH", "D2950", 146), ("SAM JONES", "D4381", 33), ("SAM JONES", "D2950", Decimal("11.2")),
+    ]  # fmt: skip
+    # the one line the discount took whole: a denial to look into, named by its reason
+    assert [(i.client, i.reason, i.amount) for i in found if i.action != "Bill the client"] == [
+        ("SAM JONES", "CO-131", 125)
+    ]
 
 
 def test_a_real_world_file_holding_its_interchange_twice_imports_it_once() -> None:
@@ -1054,6 +1211,20 @@ def test_files_as_they_arrive_read_as_the_same_remittance() -> None:
         assert remittance.warnings and all("MÜLLER" not in w for w in remittance.warnings)
 
 
+def test_a_file_saved_as_utf_16_reads_as_the_same_remittance() -> None:
+    """A remittance passed through Windows PowerShell (`Get-Content era.835 > copy.835`) or saved
+    by Notepad as "Unicode" is UTF-16 with a byte order mark: it was refused as "not a text file"."""
+    text = (FIXTURES / "summit-paid-denied.835").read_text()
+    expected = read_remittance_text("a.835", text.encode()).lines
+    for encoding in ("utf-16", "utf-16-be"):
+        data = text.encode(encoding)
+        data = data if encoding == "utf-16" else b"\xfe\xff" + data
+        assert read_remittance_text("a.835", data).lines == expected, encoding
+    # UTF-16 without its mark is not guessed: refused with one sentence
+    with pytest.raises(CptbillError, match="is not a valid 835 remittance: it is not a text file"):
+        read_remittance_text("a.835", text.encode("utf-16-le"))
+
+
 def test_units_out_of_range_are_a_warning_not_a_crash() -> None:
     remittance = read_remittance(FIXTURES / "huge-units.835")
     assert remittance.lines[0].units == 1
@@ -1104,6 +1275,21 @@ def test_positions_are_file_lines_also_when_the_file_is_one_line(tmp_path: Path)
     crlf.write_bytes(text.replace("\n", "\r\n").encode())
     with pytest.raises(CptbillError, match="segment SE at line 34: segment count is wrong"):
         read_remittance(crlf)
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+def test_a_line_break_as_the_segment_terminator(end: bytes) -> None:
+    """Some translators end each segment with a line break and no `~` (ISA16 followed by LF, CR or
+    CR LF). A CR alone was read as one long segment (the file refused as cut short), and with
+    LF alone every position said line 1."""
+    plain = (FIXTURES / "summit-paid-denied.835").read_bytes()
+    assert (
+        read_remittance_text("x.835", plain.replace(b"~\n", end)).lines
+        == read_remittance_text("x.835", plain).lines
+    )
+    lost = (FIXTURES / "lost-claim.835").read_bytes().replace(b"~\n", end)
+    with pytest.raises(CptbillError, match="segment SE at line 34: segment count is wrong"):
+        read_remittance_text("lost.835", lost)
 
 
 def test_validator_findings_are_warnings_without_client_data(
@@ -1164,6 +1350,20 @@ def test_missing_and_binary_files(tmp_path: Path) -> None:
         CptbillError, match=r"picture\.835 is not a valid 835 remittance: it is not a text file"
     ):
         read_remittance(binary)
+
+
+def test_a_zip_archive_or_a_folder_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    """Clearinghouses often deliver remittances zipped; a folder may be named by mistake. Each
+    is refused with a sentence saying what to do, not "not a text file" or "no such file"."""
+    import zipfile
+
+    archive = tmp_path / "era-download.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(FIXTURES / "summit-paid-denied.835", "summit.835")
+    with pytest.raises(CptbillError, match=r"era-download\.zip is a ZIP archive: unzip it and import the"):
+        read_remittance(archive)
+    with pytest.raises(CptbillError, match=r"is a folder: name the remittance files in it"):
+        read_remittance(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1243,7 +1443,7 @@ def test_cli_imports_every_real_world_file_with_paid_adding_up(
 ) -> None:
     """The real command, as a user runs it, on all the public files at once: every claim, the right totals."""
     book = write_workbook(tmp_path / "billing.xlsx")
-    paths = [REAL / name for name in REAL_WORLD]
+    paths = [REAL / name for name in REAL_WORLD + PACKAGED]
     status, out, err = run(capsys, "import-era", str(book), *map(str, paths), "--json")
     assert (status, err) == (0, "")
     summary = json.loads(out)

@@ -273,7 +273,7 @@ TODAY = dt.date(2026, 11, 30)
 
 def row(
     number: int, status: Status, reason: str = "", *, code: str = "97124", billed: Any = 80, paid: Any = 0,
-    owes: Any = None, adjusted: str = "", claim_id: str = "C1", line: str = "1", date: dt.date = DAY,
+    owes: Any = None, adjusted: str = "", claim_id: str = "C1", line: str = "1", date: dt.date | None = DAY,
     client: str = "Ann", payer: str = "Summit Mutual", payer_claim_id: str = "P1",
 ) -> Claim:  # fmt: skip
     return Claim(
@@ -335,6 +335,13 @@ def only(*claims: Claim, **kw: Any) -> FollowUp:
         (Status.DENIED, "CO-150 80.00", "Appeal with the treatment notes", 80),
         (Status.DENIED, "CO-167 80.00", "Check the diagnosis code", 80),
         (Status.DENIED, "CO-234 80.00", "Add modifier 59 or XS only if", 80),
+        # third pass: a Medicaid plan's capitated service (CO-24): paid by the capitation
+        (
+            Status.DENIED,
+            "CO-24 80.00",
+            "Nothing to bill: the plan pays this service under your capitation",
+            80,
+        ),
         (Status.DENIED, "CO-999 80.00", "Look the reason up", 80),
     ],
 )
@@ -464,6 +471,7 @@ def test_only_true_denials_are_learned() -> None:
         row(5, Status.OTHER_PAYER, "OA-23", adjusted="OA-23 80.00"),
         row(6, Status.FORWARDED, "OA-23"),
         row(7, Status.PREDETERMINATION, "CO-45"),
+        row(9, Status.DENIED, "CO-24", adjusted="CO-24 80.00"),  # paid by a capitation, not judged
     ]
     assert denied_before(summit().key, "97124", outcomes(claims)) == 0
     claims.append(row(8, Status.DENIED, "CO-16; CO-204", adjusted="CO-16 40.00; CO-204 40.00"))
@@ -581,3 +589,129 @@ def test_a_managed_care_withhold_needs_no_follow_up_and_a_missing_contract_rate_
 def test_a_claim_for_another_payer_has_no_deadline_of_this_one() -> None:
     """CO-109: the claim belongs to another payer, whose filing limit is not this payer's."""
     assert only(row(2, Status.DENIED, "CO-109", adjusted="CO-109 80.00"), limit=90).deadline is None
+
+
+def test_a_claim_number_reused_on_other_visits_keeps_each_visits_follow_ups() -> None:
+    """CLP01 is the practice's patient control number: many billing programs (and therapists
+    typing claims into a clearinghouse portal, box 26) put the client's account number there, the
+    same on every visit, and one of X12's own sample remittances (packaged with badx12) gives nine
+    patients' claims the same CLP01. Found there: a later visit's line 1 took the place of every
+    earlier visit's line 1, and $970.20 of copays to bill the clients vanished from the list."""
+    first = row(2, Status.PATIENT, "PR-3", owes=20, adjusted="PR-3 20.00", claim_id="ACCT7")
+    later = dt.date(2026, 10, 8)
+    second = row(3, Status.PAID, "CO-45", paid=60, adjusted="CO-45 20.00", claim_id="ACCT7", date=later)
+    other_client = row(4, Status.DENIED, "CO-16", adjusted="CO-16 80.00", claim_id="ACCT7", client="Bo")
+    assert [(i.row, i.reason) for i in items(first, second, other_client)] == [(2, "PR-3"), (4, "CO-16")]
+    # the same visit answered again (same claim number, line, day and client) still replaces it
+    again = row(5, Status.DENIED, "CO-50", adjusted="CO-50 80.00", claim_id="ACCT7", payer_claim_id="P2")
+    assert [i.row for i in items(first, again)] == [5]
+
+
+def test_a_denial_for_the_client_alone_asks_only_to_bill_the_client() -> None:
+    """A claim denied (CLP02 4) with only patient responsibility, e.g. PR-27 (coverage ended), as in
+    rdpcrystal's sample 835: the client bill is the item; no "denied without a reason code"
+    item for the payer, for 0.00, beside it."""
+    found = items(row(2, Status.DENIED, "PR-27", owes=80, adjusted="PR-27 80.00"))
+    assert [(i.reason, i.action, i.amount) for i in found] == [("PR-27", BILL_CLIENT, 80)]
+    # a denial with no reason at all still asks for a look
+    bare = only(row(2, Status.DENIED, ""))
+    assert (bare.reason, bare.why, bare.amount) == ("?", "denied without a reason code", 80)
+    # and with part of it not explained by the client's share, the payer item stays for that part
+    rest = items(row(2, Status.DENIED, "PR-27", owes=50, adjusted="PR-27 50.00"))
+    assert [(i.reason, i.amount) for i in rest] == [("PR-27", 50), ("?", 30)]
+
+
+@pytest.mark.parametrize(
+    "adjusted",
+    [
+        "CO-131 20.00",  # a claim-specific negotiated discount (a repricing network)
+        "CO-P12 20.00",  # the workers' comp jurisdictional fee schedule
+        "CO-W1 20.00",  # its older spelling
+        "CO-P23 20.00",  # the auto (MPC/PIP) jurisdictional fee schedule
+    ],
+)
+def test_fee_schedule_and_negotiated_discounts_need_no_follow_up(adjusted: str) -> None:
+    """Write-downs to an agreed or legislated fee, like CO-45: nothing to correct or appeal
+    (Shortfalls still shows a payment below the Payers rate)."""
+    reason = adjusted.split()[0]
+    assert items(row(2, Status.PAID, reason, paid=60, adjusted=adjusted)) == []
+    assert items(row(2, Status.PARTIAL, reason, paid=60, adjusted=adjusted)) == []
+
+
+def test_a_line_written_down_to_nothing_names_its_reason() -> None:
+    """Paid 0 with only a write-down (CO-131 for the whole charge, in X12's dental sample; CO-45
+    alone): a denial to look into, named by its reason, not "denied without a reason code"."""
+    item = only(row(2, Status.DENIED, "CO-131", adjusted="CO-131 80.00"))
+    assert (item.reason, item.amount) == ("CO-131", 80)
+    assert item.why.startswith("the payer allowed nothing")
+    assert item.action.startswith("Look the reason up")
+
+
+def test_a_line_the_payer_split_keeps_the_denied_part() -> None:
+    """A payer may split a submitted line into two service lines of one answer, both returning its
+    line number (REF*6R): 2 units paid, 2 denied (CO-119). The paid part is not a later answer
+    for the denied part: its item stays (before, it vanished when the paid part came second)."""
+    source = {"claim_id": "SPL01", "line": "1", "payer_claim_id": "SP001"}
+    denied = row(2, Status.DENIED, "CO-119", adjusted="CO-119 60.00", billed=60, **source)
+    paid = row(3, Status.PAID, "CO-45", adjusted="CO-45 15.00", billed=60, paid=45, **source)
+    denied, paid = (c.model_copy(update={"source": "split.835 #EFT4401"}) for c in (denied, paid))
+    assert [(i.row, i.reason, i.amount) for i in items(denied, paid)] == [(2, "CO-119", 60)]
+    # the same line answered again in a later payment still replaces it
+    later = paid.model_copy(update={"row": 4, "source": "dec.835 #EFT5501"})
+    assert items(denied, later) == []
+
+
+_STATUSES = [Status.PAID, Status.PARTIAL, Status.DENIED, Status.PATIENT, Status.SUBMITTED, Status.FORWARDED]
+_REASONS = ["CO-16 80.00", "CO-45 20.00; PR-2 20.00", "CO-96 80.00", "PR-1 80.00", "CO-97 80.00"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_STATUSES),
+            st.sampled_from(_REASONS),
+            st.sampled_from(["", "C1", "C2"]),
+            st.sampled_from(["", "1", "2"]),
+            st.sampled_from([DAY, DAY + dt.timedelta(days=1), None]),
+            st.sampled_from(["Ann", "ANN", "Bo"]),
+            st.sampled_from(["97124", "97140"]),
+            st.sampled_from(["", "era.835 #T1", "era.835 #T2"]),
+            st.booleans(),
+        ),
+        max_size=12,
+    )
+)
+def test_follow_ups_look_up_later_rows_as_a_scan_of_every_later_row_would(rows: list[Any]) -> None:
+    """Follow-up finds a row's later rows for the same line through indexes (a Claims sheet of
+    thousands of rows took half a minute scanning every later row for each): the same items as
+    that scan, whatever the rows."""
+    from cptbill.history import _items, _paid, _same_line, _service_key
+
+    claims = [
+        row(n, status, adjusted.split()[0], paid=40 if status in (Status.PAID, Status.PARTIAL) else 0,
+            adjusted=adjusted, claim_id=claim_id, line=line_, date=date, client=client, code=code,
+            payer_claim_id="P1").model_copy(update={"source": source})
+        for n, (status, adjusted, claim_id, line_, date, client, code, source, _) in enumerate(rows, start=2)
+    ]  # fmt: skip
+    either = {c.row for c, r in zip(claims, rows, strict=True) if r[-1]}
+    payers = {summit().key: summit(filing_limit=90)}
+    expected = []
+    for i, claim_ in enumerate(claims):  # the scan of every later row
+        later = claims[i + 1 :]
+        same = [other for other in later if _same_line(claim_, other)]
+        answers = (Status.DENIED, Status.PARTIAL, Status.PATIENT, Status.OTHER_PAYER, Status.FORWARDED)
+        if any(_paid(o) or o.status in answers for o in same):
+            continue
+        sent = any(o.status in (Status.SUBMITTED, Status.PENDING) for o in same)
+        for item in _items(claim_, payers[summit().key], claim_.row in either):
+            if sent and item.action != BILL_CLIENT:
+                continue
+            if item.new_code and any(
+                _service_key(o, item.new_code) == _service_key(claim_, item.new_code) and _paid(o)
+                for o in later
+                if o.code == item.new_code
+            ):
+                continue
+            overdue = item.deadline is not None and item.deadline < TODAY
+            expected.append(item.model_copy(update={"overdue": overdue}))
+    assert follow_ups(claims, payers, lambda c: c.row in either, TODAY) == expected

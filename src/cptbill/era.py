@@ -41,9 +41,13 @@ PRIOR_PAYER = "23"  # CARC 23: the impact of prior payer(s) adjudication, whatev
 #: Adjustments that do not make a paid line `Partial`: the contractual write-down (CO-45, and
 #: CO-42/CO-A2, its older fee-schedule spellings), Medicare sequestration (CO-253), the multiple
 #: procedure payment reduction on therapy codes (CO-59), a managed-care withhold (CO-104, the
-#: contract's share the plan settles later), and what a prior payer paid (OA-23) or what exceeds
-#: the charges (OA-94) on a secondary claim.
-NOT_A_CUT = frozenset({"CO-45", "CO-42", "CO-A2", "CO-253", "CO-59", "CO-104", "OA-23", "OA-94"})
+#: contract's share the plan settles later), a claim-specific negotiated discount (CO-131), the
+#: workers' comp and auto PIP jurisdictional fee schedules (CO-P12, its older CO-W1, CO-P23), and
+#: what a prior payer paid (OA-23) or what exceeds the charges (OA-94) on a secondary claim.
+NOT_A_CUT = frozenset(
+    {"CO-45", "CO-42", "CO-A2", "CO-253", "CO-59", "CO-104", "CO-131", "CO-P12", "CO-W1", "CO-P23",
+     "OA-23", "OA-94"}
+)  # fmt: skip
 
 #: The "group" of a provider adjustment on Claims (`PLB-WO 15.00`), beside CAS's CO, PR, OA, PI.
 PLB = "PLB"
@@ -232,7 +236,13 @@ class Delimiters:
 
 
 def decode(data: bytes) -> str:
-    """The file's text: UTF-8 (with or without a BOM), else Latin-1 (names such as MÜLLER)."""
+    """The file's text: UTF-8 (with or without a BOM), UTF-16 with its BOM (as Windows PowerShell
+    and Notepad's "Unicode" save it), else Latin-1 (names such as MÜLLER)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -270,8 +280,8 @@ def delimiters(text: str) -> Delimiters:
     if end >= len(text):
         raise _Unreadable("segment ISA at line 1: the interchange header is cut short")
     component, terminator = text[position], text[end]
-    if terminator == "\r":
-        terminator = "\n"
+    if terminator == "\r" and text[end + 1 : end + 2] == "\n":
+        terminator = "\n"  # CR LF: split at the LF, the CR stripped from each segment
     repetition = values[11][:1] if len(values) > 11 else ""
     found = {element, component, terminator}
     if len(found) < 3 or any(ch.isalnum() or ch == " " for ch in found):
@@ -289,7 +299,7 @@ def segments(text: str) -> tuple[list[Segment], Delimiters, bool]:
     line = 1 + text[: len(text) - len(body)].count("\n")  # blank lines before the ISA
     text = body
     marks = delimiters(text)
-    wrapped = marks.terminator not in "\r\n"
+    wrapped = marks.terminator not in "\r\n"  # else each segment ends a line of its own
     found: list[Segment] = []
     chunks = text.split(marks.terminator)
     unterminated = bool(chunks[-1].strip(" \t\r\n\x1a\x00"))
@@ -297,7 +307,7 @@ def segments(text: str) -> tuple[list[Segment], Delimiters, bool]:
         body = chunk.lstrip(" \t\r\n\x00")
         line += chunk[: len(chunk) - len(body)].count("\n")
         start = line
-        line += body.count("\n")
+        line += body.count("\n") + (not wrapped)
         if wrapped:
             body = body.replace("\r", "").replace("\n", "")
         body = body.rstrip("\r\n\x1a\x00")
@@ -449,12 +459,16 @@ def read_remittance(path: str | os.PathLike[str]) -> Remittance:
     """
     path = Path(path)
     name = path.name
+    if path.is_dir():
+        raise CptbillError(f"{name} is a folder: name the remittance files in it (e.g. {name}/*.835).")
     if not path.is_file():
         raise CptbillError(f"{name}: no such remittance file.")
     try:
         data = path.read_bytes()
     except OSError:
         raise CptbillError(f"{name}: the remittance file cannot be read.") from None
+    if data.startswith(b"PK\x03\x04"):  # clearinghouses often deliver remittances zipped
+        raise CptbillError(f"{name} is a ZIP archive: unzip it and import the remittance files inside.")
     return read_remittance_text(name, data)
 
 
@@ -694,7 +708,14 @@ def _claim_rows(
     billed = [_money(reading, s.svc, 2) for s in claim.services]
     paid = [_money(reading, s.svc, 3) for s in claim.services]
     weights = [abs(b) for b in billed]
-    paid_shares = _share(claim_paid - sum(paid, Decimal(0)), weights)
+    # what CLP04 pays beyond the lines is shared by billed amount, but prompt-pay interest in it
+    # (AMT*I) goes to the lines paid: it never makes a denied line paid
+    rest = claim_paid - sum(paid, Decimal(0))
+    interest = claim.interest if 0 < claim.interest <= rest else Decimal(0)
+    by_paid = [max(p, Decimal(0)) for p in paid] if any(p > 0 for p in paid) else weights
+    paid_shares = [
+        a + b for a, b in zip(_share(rest - interest, weights), _share(interest, by_paid), strict=True)
+    ]
     claim_shares = [[] for _ in claim.services]  # type: list[list[Adjustment]]
     for adjustment in claim.adjustments:
         for i, amount in enumerate(_share(adjustment.amount, weights)):
@@ -937,10 +958,10 @@ def _normalized(found: Sequence[Segment], marks: Delimiters) -> str:
     """The segments with standard separators, one per line, so pyx12's segment numbers are ours."""
     standard = {"*", ":", "^", "~"}
 
-    def clean(value: str) -> str:
+    def clean(value: str) -> str:  # upper case: codes written in lower case mean the same (`hc`, `n1*pr`)
         for char in standard:
             value = value.replace(char, " ")
-        return value
+        return value.upper()
 
     out = []
     for segment in found:
@@ -1104,10 +1125,11 @@ def import_remittances(
 
     sheet = find_sheet(book, c.CLAIMS)
     rows = book.read(sheet) if sheet else []
-    seen: set[tuple[Any, ...]] = set()
+    seen: dict[tuple[Any, ...], set[str]] = {}  # a line's keys -> the payments (check/EFT) it came in
     known = _Payments()
     for claim in parse_claims(rows)[0]:
-        seen.update(_claim_keys(claim))
+        for key in _claim_keys(claim):
+            seen.setdefault(key, set()).add(_trace(claim.source))
         if claim.source:
             known.add(
                 _payment_of(claim.source, claim.adjusted, _is_provider_row(claim)), payers_of(claim.payer)
@@ -1140,11 +1162,11 @@ def import_remittances(
         for line in remittance.lines:
             result.lines += 1
             payer = matched(line.payer, line.payer_ids)
-            keys = _line_keys(line)
-            if keys & seen:
+            keys, trace = _line_keys(line), _trace(line.source)
+            if any(not trace or not seen[k].isdisjoint({trace, ""}) for k in keys if k in seen):
                 result.duplicates += 1
                 continue
-            seen.add(next(k for k in keys if k[0] != _ONE_ID))
+            seen.setdefault(next(k for k in keys if k[0] != _ONE_ID), set()).add(trace)
             new.append((line, payer or line.payer or line.payer_id))
         for payment, payers in paid:
             known.add(payment, payers)
@@ -1217,6 +1239,16 @@ def _provider_cells(items: Sequence[ProviderAdjustment], payer: str) -> dict[str
         c.SOURCE: items[0].source,
         c.ADJUSTED: _adjusted_text((a.code, a.amount) for a in items),
     }
+
+
+def _trace(source: str) -> str:
+    """The check/EFT number (TRN02) in a Source cell; '' when it has none (a typed row).
+
+    A line met again in another payment is money paid again (a claim reversed and reprocessed
+    under the same claim numbers and amounts), not a line already imported; a row without a
+    check/EFT number cannot tell, so it counts as the same.
+    """
+    return source.partition(" #")[2].strip()
 
 
 def _payment_key(source: str) -> str:

@@ -348,6 +348,12 @@ ROUTES: dict[str, Route] = {
     "22": Route(
         action="Bill the primary payer first (coordination of benefits)", why="another payer may cover it"
     ),
+    "24": Route(
+        action="Nothing to bill: the plan pays this service under your capitation agreement "
+        "(check that the client is on your capitation list)",
+        why="covered under a capitation agreement or managed care plan",
+        to_payer=False,
+    ),
     "23": Route(
         action="Bill the other payer, or wait for its payment", why="another payer's payment covers it"
     ),
@@ -364,8 +370,12 @@ ROUTES: dict[str, Route] = {
 #: payment reduction (59: "processed based on multiple or concurrent procedure rules"; CMS
 #: applies it to "always therapy" codes such as 97140 and 97124, Medicare Claims Processing
 #: Manual, Pub. 100-04, ch. 5, on outpatient therapy), and a managed-care withhold (104: the
-#: contract's share held back, settled by the plan later, nothing to correct or appeal).
-ROUTINE = frozenset({"45", "42", "A2", "253", "59", "104"})
+#: contract's share held back, settled by the plan later, nothing to correct or appeal); a
+#: claim-specific negotiated discount (131: a repricing network's agreed fee), and the
+#: jurisdictional fee schedules of workers' comp (P12; W1 its older spelling) and of auto
+#: medical payments and PIP (P23), which cap the payment by law (a fee dispute goes to the state
+#: board only when the payer applied the wrong rate; Shortfalls shows a payment below the rate).
+ROUTINE = frozenset({"45", "42", "A2", "253", "59", "104", "131", "P12", "W1", "P23"})
 #: The client's share of an allowed service (the payer allowed it); other PR reasons make the
 #: client liable for what the payer did not allow (not covered, benefit maximum).
 CLIENT_SHARE = {"1": "deductible", "2": "coinsurance", "3": "copay"}
@@ -379,6 +389,9 @@ _UNKNOWN_REASON = Route(
     action="Look the reason up (x12.org Claim Adjustment Reason Codes); correct and resend, or appeal",
     why="a reason without a routine next step",
 )
+
+
+_ALLOWED_NOTHING = "the payer allowed nothing: a write-down (contract or fee schedule) took the whole charge"
 
 
 class FollowUp(Model):
@@ -428,12 +441,13 @@ def _number(code: str) -> str:
 
 
 def true_denial(claim: Claim) -> bool:
-    """A denial that judges the service: not one only for missing data (CO-16, CO-4) or a duplicate (OA-18).
+    """A denial that judges the service: not one only for missing data (CO-16, CO-4), a duplicate
+    (OA-18) or a service the plan pays by capitation (CO-24).
 
     Only true denials teach the claim history and `DENIED_BEFORE`.
     """
     reasons = {_number(code) for code, _ in adjustments(claim) if not code.startswith("PR-")} - ROUTINE
-    return not reasons or not reasons <= INFORMATION_ERRORS | {"18"}
+    return not reasons or not reasons <= INFORMATION_ERRORS | {"18", "24"}
 
 
 def _deadline(claim: Claim, payer: Payer | None) -> dt.date | None:
@@ -450,14 +464,32 @@ def _same_line(a: Claim, b: Claim) -> bool:
     """The same service line: same claim ID and line, or same date, client, payer and code.
 
     Two numbered lines of one claim are never the same line, whatever their code and day (a
-    claim may bill a code twice on a day: LT and RT, or with 59).
+    claim may bill a code twice on a day: LT and RT, or with 59). A claim number on another day
+    or client is another claim: many programs send the client's account number as the claim
+    number (CLP01), the same on every visit. Two rows of one answer (same claim numbers and
+    Source: a line the payer split, part paid and part denied) are parts, not a later answer.
     """
-    if a.claim_id and a.claim_id == b.claim_id:
+    if a.claim_id and a.source.strip() and _answer(a) == _answer(b):
+        return False
+    if a.claim_id and a.claim_id == b.claim_id and _same_visit(a, b):
         if a.line == b.line:
             return True
         if a.line and b.line:
             return False
     return a.date is not None and _service_key(a, a.code) == _service_key(b, b.code)
+
+
+def _answer(claim: Claim) -> tuple[str, str, str]:
+    """The payer's answer a row comes from: its claim numbers and Source (file and check/EFT)."""
+    return (claim.claim_id, claim.payer_claim_id, claim.source.strip())
+
+
+def _same_visit(a: Claim, b: Claim) -> bool:
+    """Not told apart by date of service or client (either may be blank on a typed row)."""
+    dates = a.date is None or b.date is None or a.date == b.date
+    return dates and (
+        not a.client.strip() or not b.client.strip() or client_key(a.client) == client_key(b.client)
+    )
 
 
 def _paid(claim: Claim) -> bool:
@@ -481,10 +513,26 @@ def follow_ups(
     code. `when` is the day deadlines are checked against (default: today).
     """
     when = when or today()
+    # the rows that may be the same line as a row: those with its claim ID or its service key
+    # (looked up, not scanned: a Claims sheet of thousands of rows)
+    by_id: dict[str, list[int]] = {}
+    by_service: dict[tuple[object, ...], list[int]] = {}
+    for j, other in enumerate(claims):
+        if other.claim_id:
+            by_id.setdefault(other.claim_id, []).append(j)
+        by_service.setdefault(_service_key(other, other.code), []).append(j)
+
+    def later(i: int, *groups: list[int]) -> list[Claim]:
+        return [claims[j] for j in sorted({j for group in groups for j in group if j > i})]
+
     result: list[FollowUp] = []
     for i, claim in enumerate(claims):
-        later = claims[i + 1 :]
-        same = [other for other in later if _same_line(claim, other)]
+        candidates = later(
+            i,
+            by_id.get(claim.claim_id, []) if claim.claim_id else [],
+            by_service.get(_service_key(claim, claim.code), []),
+        )
+        same = [other for other in candidates if _same_line(claim, other)]
         if any(_paid(other) or other.status in _ANSWERS for other in same):
             continue  # paid since, or the payer's newer answer (with its own items)
         sent = any(other.status in (Status.SUBMITTED, Status.PENDING) for other in same)
@@ -493,9 +541,7 @@ def follow_ups(
             if sent and item.action != BILL_CLIENT:
                 continue  # a corrected claim is on its way; it does not pay the client's share
             if item.new_code and any(
-                _service_key(other, item.new_code) == _service_key(claim, item.new_code) and _paid(other)
-                for other in later
-                if other.code == item.new_code
+                _paid(other) for other in later(i, by_service.get(_service_key(claim, item.new_code), []))
             ):
                 continue
             result.append(_dated(item, when))
@@ -605,8 +651,8 @@ def _items(claim: Claim, payer: Payer | None, either: bool) -> list[FollowUp]:
         (code, amount) for code, amount in found
         if not code.startswith("PR-") and _number(code) not in ROUTINE
     ]  # fmt: skip
-    if not payer_reasons and status is Status.PARTIAL:
-        return items
+    if not payer_reasons and (status is Status.PARTIAL or (owes > 0 and owes >= unpaid)):
+        return items  # nothing the payer must answer for: a cut by routine reasons, or all the client's
     code, amount = payer_reasons[0] if payer_reasons else ("", None)
     number = _number(code) if code else ""
     route = ROUTES.get(number, _UNKNOWN_REASON)
@@ -623,8 +669,9 @@ def _items(claim: Claim, payer: Payer | None, either: bool) -> list[FollowUp]:
         )
         items.append(_item(claim, payer, code, route, at_stake, new_code=other))
         return items
-    why = route.why if code else "denied without a reason code"
-    items.append(_item(claim, payer, code or "?", route.model_copy(update={"why": why}), at_stake))
+    routine = "; ".join(c for c, _ in found if not c.startswith("PR-"))  # only write-downs (CO-45)
+    why = route.why if code else (_ALLOWED_NOTHING if routine else "denied without a reason code")
+    items.append(_item(claim, payer, code or routine or "?", route.model_copy(update={"why": why}), at_stake))
     return items
 
 
