@@ -12,9 +12,11 @@ run with PYTHONDONTWRITEBYTECODE would compile them in every child, and openpyxl
 Cases: openpyxl's own load + save; a first `cptbill recode`; a recode that changes nothing (of the
 recoded workbook); `cptbill check` as a therapist runs it (a summary and the first lines that would
 change) and `cptbill check --json` (every such line, tens of thousands); python-calamine reading every
-sheet. Targets: recode at most 0.5x openpyxl's load + save in time and 0.75x in peak memory; a
-recode changing nothing at most 0.3x; check at most 4x calamine's read. Recode and check --json
-against calamine's read are printed too.
+sheet; and, to show what a check costs before any work on the lines, `cptbill check` with its
+session parser stubbed to give no line (start, imports, reading and checking the file).
+Targets: recode at most 0.5x openpyxl's load + save in time and 0.75x in peak memory; a recode
+changing nothing at most 0.3x; check at most 4x calamine's read. Recode, check --json and the
+check's floor against calamine's read are printed too.
 """
 
 from __future__ import annotations
@@ -63,6 +65,12 @@ CHILDREN = {
     "recode-again": "import sys; from cptbill.cli import main; main(['recode', sys.argv[1], '--json'])",
     "check": "import sys; from cptbill.cli import main; main(['check', sys.argv[1]])",
     "check-json": "import sys; from cptbill.cli import main; main(['check', sys.argv[1], '--json'])",
+    # check as above with no line read into the core (parse_sessions gives none): what a check
+    # costs before its own work on the lines (start, imports, reading, checks of the file, output)
+    "check-floor": (
+        "import sys; import cptbill.book as b; b.parse_sessions = lambda *a, **k: []; "
+        "from cptbill.cli import main; main(['check', sys.argv[1]])"
+    ),
     "calamine": (
         "import sys, python_calamine as c; wb = c.CalamineWorkbook.from_path(sys.argv[1]); "
         "[wb.get_sheet_by_name(n).to_python() for n in wb.sheet_names]"
@@ -158,6 +166,13 @@ RATIOS = [
     (
         "check --json (every line that would change) / calamine's read, time",
         "check-json",
+        "calamine",
+        0,
+        None,
+    ),
+    (
+        "check with no line parsed or planned (its floor) / calamine's read, time",
+        "check-floor",
         "calamine",
         0,
         None,

@@ -1388,6 +1388,25 @@ def test_a_zip_archive_or_a_folder_is_refused_saying_what_to_do(tmp_path: Path) 
         read_remittance(tmp_path)
 
 
+def test_a_workbook_or_a_pdf_given_as_a_remittance_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    """The workbook named where the 835 goes (arguments swapped), or an EOB saved as a PDF: each
+    gets a sentence saying what to do, not "unzip it" or "no X12 interchange header"."""
+    book = write_workbook(tmp_path / "billing.xlsx")
+    renamed = tmp_path / "billing-copy.zip"
+    renamed.write_bytes(book.read_bytes())
+    for path in (book, renamed):
+        with pytest.raises(
+            CptbillError, match=rf"{path.name} is a workbook, not a remittance: name the workbook"
+        ):
+            read_remittance(path)
+    pdf = tmp_path / "eob.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    with pytest.raises(
+        CptbillError, match=r"eob\.pdf is a PDF: cptbill reads the electronic remittance \(835"
+    ):
+        read_remittance(pdf)
+
+
 # ---------------------------------------------------------------------------------------------
 # The command, on a real file
 

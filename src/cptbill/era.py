@@ -467,8 +467,20 @@ def read_remittance(path: str | os.PathLike[str]) -> Remittance:
         data = path.read_bytes()
     except OSError:
         raise CptbillError(f"{name}: the remittance file cannot be read.") from None
-    if data.startswith(b"PK\x03\x04"):  # clearinghouses often deliver remittances zipped
+    if data.startswith(b"PK\x03\x04"):
+        if path.suffix.lower() in (".xlsx", ".xlsm", ".xltx", ".xltm") or b"[Content_Types].xml" in data:
+            raise CptbillError(
+                f"{name} is a workbook, not a remittance: name the workbook first, then the 835 files "
+                "(cptbill import-era WORKBOOK FILE.835)."
+            )
+        # clearinghouses often deliver remittances zipped
         raise CptbillError(f"{name} is a ZIP archive: unzip it and import the remittance files inside.")
+    if data.lstrip()[:5] == b"%PDF-":  # a remittance advice or EOB printed to PDF
+        raise CptbillError(
+            f"{name} is a PDF: cptbill reads the electronic remittance (835, ERA) that your "
+            "clearinghouse or the payer's portal offers as a download; a paper or PDF EOB's lines "
+            "can be typed on the Claims sheet."
+        )
     return read_remittance_text(name, data)
 
 
