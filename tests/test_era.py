@@ -562,7 +562,7 @@ def test_a_claim_reversed_and_paid_again_in_a_later_payment_counts_the_new_payme
     assert (again.added, again.duplicates) == (0, 5)
 
 
-def test_prompt_pay_interest_goes_to_the_paid_lines_not_a_denied_one() -> None:
+def test_prompt_pay_interest_and_claim_reductions_go_to_the_paid_lines_not_a_denied_one() -> None:
     """Interest (AMT*I) paid in CLP04 on a claim with a paid and a denied line: shared by billed
     amount, it made the denied 97140 line `Partial`, paid 1.00, and taught the payer's history
     that 97140 was paid. It belongs to what was paid late: the paid lines."""
@@ -576,6 +576,18 @@ def test_prompt_pay_interest_goes_to_the_paid_lines_not_a_denied_one() -> None:
     ).lines  # fmt: skip
     assert [(line.code, line.paid, line.status) for line in lines] == [
         ("97124", 62, Status.PAID), ("97140", 0, Status.DENIED),
+    ]  # fmt: skip
+    # a claim-level reduction (CO-253 on the claim) likewise comes off the paid line only
+    lines = read_remittance_text(
+        "claim-reduction.835",
+        remittance_of(
+            "CLP*SQ1*1*160*58.80**12*P2", "CAS*CO*253*1.20", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*80*60**2", "DTM*472*20260105", "CAS*CO*45*20",
+            "SVC*HC:97140*80*0**2", "DTM*472*20260105", "CAS*CO*50*80",
+        ),
+    ).lines  # fmt: skip
+    assert [(line.code, line.paid, line.status) for line in lines] == [
+        ("97124", Decimal("58.80"), Status.PAID), ("97140", 0, Status.DENIED),
     ]  # fmt: skip
 
 
@@ -646,7 +658,17 @@ def test_a_line_below_zero_only_by_its_share_of_the_claim_is_not_a_reversal() ->
         ),
     ).lines  # fmt: skip
     assert sum(line.paid for line in lines) == Decimal(30)  # Paid adds up to CLP04
-    assert lines[1].paid < 0 and lines[1].status == Status.DENIED
+    # the claim's reduction comes off the paid line; the denied line's Paid stays 0
+    assert [(line.paid, line.status) for line in lines] == [(30, Status.PAID), (0, Status.DENIED)]
+    lines = read_remittance_text(
+        "recoup.835",
+        remittance_of(
+            "CLP*RC2*1*100*-5**12*P3", "CAS*OA*94*10", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*50*5**1", "CAS*CO*45*45",
+            "SVC*HC:97140*50*0**1", "CAS*CO*204*50",
+        ),
+    ).lines  # fmt: skip
+    assert lines[0].paid < 0 and lines[0].status != Status.REVERSED
 
 
 def test_a_line_denied_on_a_forwarded_claim_is_denied() -> None:

@@ -720,14 +720,10 @@ def _claim_rows(
     billed = [_money(reading, s.svc, 2) for s in claim.services]
     paid = [_money(reading, s.svc, 3) for s in claim.services]
     weights = [abs(b) for b in billed]
-    # what CLP04 pays beyond the lines is shared by billed amount, but prompt-pay interest in it
-    # (AMT*I) goes to the lines paid: it never makes a denied line paid
-    rest = claim_paid - sum(paid, Decimal(0))
-    interest = claim.interest if 0 < claim.interest <= rest else Decimal(0)
+    # what CLP04 pays beyond the lines (prompt-pay interest, AMT*I) or short of them (a claim-level
+    # reduction) belongs to the lines paid: a denied line's Paid stays 0 (by billed amount when none is paid)
     by_paid = [max(p, Decimal(0)) for p in paid] if any(p > 0 for p in paid) else weights
-    paid_shares = [
-        a + b for a, b in zip(_share(rest - interest, weights), _share(interest, by_paid), strict=True)
-    ]
+    paid_shares = _share(claim_paid - sum(paid, Decimal(0)), by_paid)
     claim_shares = [[] for _ in claim.services]  # type: list[list[Adjustment]]
     for adjustment in claim.adjustments:
         for i, amount in enumerate(_share(adjustment.amount, weights)):
