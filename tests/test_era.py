@@ -67,7 +67,7 @@ WILD3 = [
     "wild3-auto-pip-lower.835", "wild3-medicaid-mco-pipe.835", "wild3-split-line.835",
 ]  # fmt: skip
 #: Third pass: 835s shipped inside registry packages (badx12 on PyPI: X12's own examples).
-PACKAGED = ["badx12-multiple-claims-single-check.835"]
+PACKAGED = ["badx12-multiple-claims-single-check.835", "x12sdk-claim-level.835", "x12sdk-seed007.835"]
 IMPORTED = [
     *(FIXTURES / n for n in BUILT + FORMATS + WILD + WILD3), *(REAL / n for n in REAL_WORLD + PACKAGED),
     SAMPLE,
@@ -577,7 +577,12 @@ def test_prompt_pay_interest_and_claim_reductions_go_to_the_paid_lines_not_a_den
     assert [(line.code, line.paid, line.status) for line in lines] == [
         ("97124", 62, Status.PAID), ("97140", 0, Status.DENIED),
     ]  # fmt: skip
-    # a claim-level reduction (CO-253 on the claim) likewise comes off the paid line only
+    # a claim-level reduction (CO-253 on the claim) likewise comes off the paid line only, as
+    # x12sdk's 835 generator (PyPI) balances a claim: CLP04 = the lines' SVC03 less the claim's CAS
+    generated = read_remittance(REAL / "x12sdk-claim-level.835").lines
+    assert [(line.code, line.paid, line.status) for line in generated] == [
+        ("97124", Decimal("58.80"), Status.PAID), ("97140", 0, Status.DENIED),
+    ]  # fmt: skip
     lines = read_remittance_text(
         "claim-reduction.835",
         remittance_of(
