@@ -337,3 +337,63 @@ def _resolve(source: str, target: str) -> str:
         elif piece not in ("", "."):
             folder.append(piece)
     return "/".join(folder)
+
+
+_CELL = re.compile(r"<((?:[\w.-]+:)?)c\b([^>]*?)(?:/>|>(.*?)</\1c>)", re.S)
+
+
+def session_header_on_real_rows(source: Path, target: Path) -> tuple[Path, str, str] | None:
+    """`source` with the header cells A1:E1 of its first fit sheet renamed to the session header.
+
+    The rows below stay as Excel wrote them (spans, styles, shared strings, formulas and their
+    cached results): the recode splices its cells into Excel's own rows. Each header cell keeps
+    its attributes but its type, and holds an inline string. A Payers sheet is added. Fit: a
+    worksheet without tables or merged cells, with cells A1 to E1 and at least two rows below.
+    Returns the path, the sheet's name and its part, or None.
+    """
+    with zipfile.ZipFile(source) as archive:
+        infos = archive.infolist()
+        parts = {info.filename: archive.read(info) for info in infos}
+    workbook_part = _workbook_part(parts)
+    folder = workbook_part.rsplit("/", 1)[0]
+    workbook = _text(parts[workbook_part])
+    rels = _text(parts[f"{folder}/_rels/{workbook_part.rsplit('/', 1)[1]}.rels"])
+    targets = {}
+    for rel in re.finditer(r"<Relationship\b[^>]*>", rels):
+        rel_id = re.search(r'\bId="([^"]+)"', rel.group(0))
+        found = re.search(r'\bTarget="([^"]+)"', rel.group(0))
+        if rel_id and found:
+            targets[rel_id.group(1)] = _resolve(workbook_part, found.group(1))
+    for sheet in re.finditer(r"<(?:[\w.-]+:)?sheet\b([^>]*)/?>", workbook):
+        name = re.search(r'\bname="([^"]*)"', sheet.group(1))
+        rel_id = re.search(r'\b[\w.-]+:id="([^"]*)"', sheet.group(1))
+        part = targets.get(rel_id.group(1), "") if rel_id else ""
+        if not name or "/worksheets/" not in part or part not in parts:
+            continue
+        xml = _text(parts[part])
+        if re.search(r"<(?:[\w.-]+:)?(?:tableParts|mergeCells)\b", xml):
+            continue
+        first = re.search(r'<((?:[\w.-]+:)?)row\b[^>]*\br="1"[^>]*>(.*?)</\1row>', xml, re.S)
+        if first is None or len(re.findall(r"<(?:[\w.-]+:)?row\b", xml)) < 3:
+            continue
+        cells = [(re.search(r'\br="([A-Z]+)1"', m.group(2)), m) for m in _CELL.finditer(first.group(2))]
+        if [ref.group(1) if ref else "" for ref, _ in cells[:5]] != list("ABCDE"):
+            continue
+        p = first.group(1)
+        row = first.group(2)
+        for (_, cell), text in reversed(list(zip(cells[:5], SESSIONS[0], strict=True))):
+            attrs = re.sub(r'\st="[^"]*"', "", cell.group(2)).rstrip("/")
+            row = (
+                row[: cell.start()]
+                + f'<{p}c{attrs} t="inlineStr"><{p}is><{p}t>{text}</{p}t></{p}is></{p}c>'
+                + row[cell.end() :]
+            )
+        parts[part] = (xml[: first.start(2)] + row + xml[first.end(2) :]).encode("utf-8")
+        staged = target.with_suffix(".staged" + target.suffix)
+        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in infos:
+                out.writestr(info.filename, parts[info.filename], compress_type=info.compress_type)
+        add_sheets(staged, target, {"Payers": PAYERS})
+        staged.unlink()
+        return target, name.group(1), part
+    return None

@@ -30,7 +30,14 @@ from cptbill.cli import main
 from cptbill.errors import CptbillError
 from cptbill.xlsx import read_file
 from helpers import run
-from real_book import CODED, SESSIONS, billing_book, sessions_in_a_table, sessions_on_first_sheet
+from real_book import (
+    CODED,
+    SESSIONS,
+    billing_book,
+    session_header_on_real_rows,
+    sessions_in_a_table,
+    sessions_on_first_sheet,
+)
 
 FOLDER = Path(__file__).parent / "fixtures" / "real-excel"
 BOOKS = sorted(
@@ -377,3 +384,35 @@ def test_sessions_in_a_table_excel_wrote_take_the_owned_columns_into_it(name: st
     assert coded[:2] == list(CODED[:2]) and [c[3] for c in coded] == [c[3] for c in CODED]
     (result,) = soffice_convert([path], "xlsx", tmp_path / "lo") if "calamine" in name else [path]
     assert _coded(result, sheet)[:2] == list(CODED[:2])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["csvkit__test.xlsx", "csvkit__sheets.xlsx", "agate_excel__test.xlsx", "xlwings__pivot_table.xlsx"],
+)
+def test_owned_cells_are_spliced_into_rows_excel_wrote(name: str, tmp_path: Path) -> None:
+    """Excel's own rows (spans, styles, shared strings, formulas with cached results) under a session header."""
+    made = session_header_on_real_rows(FOLDER / name, tmp_path / name)
+    assert made is not None
+    path, sheet, part = made
+    before = parts_of(path)
+    checked = _story(path)
+    assert checked["lines"] >= 2 and checked["changed"] == checked["lines"], checked
+    after = parts_of(path)
+    for kept, data in before.items():
+        if kept not in OWNED | {part} and kept in parts_of(FOLDER / name):
+            assert after.get(kept) == data, kept
+    book = read_file(path)
+    header = book.read(sheet)[0]
+    book.close()
+    owned = {i + 1 for i, value in enumerate(header) if value in ("Code", "Units", "Expected", "Flags")}
+    assert len(owned) == 4 and min(owned) > 5, header
+    rows = before[part].split(b"sheetData", 1)[1]
+    cells = re.compile(rb"<((?:\w+:)?)c\b([^>]*?)(?:/>|>(.*?)</\1c>)", re.S)
+    kept_cells = 0
+    for cell in cells.finditer(rows):
+        ref = re.search(rb'\br="([A-Z]+)\d+"', cell.group(2))
+        if ref and ooxml.column_number(ref.group(1).decode()) not in owned:
+            assert cell.group(0) in after[part], cell.group(0)
+            kept_cells += 1
+    assert kept_cells > 10
