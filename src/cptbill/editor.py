@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import io
@@ -14,6 +15,7 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import IO, Any
 
 from lxml import etree
@@ -1256,7 +1258,27 @@ class _Parts:
         self.new_types: dict[str, str] = {}
 
     def taken(self, name: str) -> bool:
-        return self.package.has(name) or name in self.added
+        return name.casefold() in self._claimed or name in self.added
+
+    @cached_property
+    def _claimed(self) -> set[str]:
+        """Part names the package holds or refers to, casefolded (part names ignore case).
+
+        Some workbooks refer to parts their ZIP lacks (a relationship or a content type left
+        behind): a new part taking such a name would join what they describe.
+        """
+        package = self.package
+        names = {name.casefold() for name in package.names}
+        for name in package.names:
+            if name.endswith(".rels"):
+                folder, _, file = name.rpartition("_rels/")
+                source = folder + file[: -len(".rels")]
+                names.add(source.casefold())  # a rels part left behind would describe a new part of that name
+                with contextlib.suppress(CptbillError):  # a damaged rels part claims nothing more
+                    names.update(r.part.casefold() for r in package.rels(source))
+        types = etree.fromstring(package.content_types, PARSER)
+        names.update(e.get("PartName", "").lstrip("/").casefold() for e in types if isinstance(e.tag, str))
+        return names
 
     def free(self, pattern: str) -> str:
         number = 1
