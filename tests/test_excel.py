@@ -665,11 +665,15 @@ def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_
     monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(tmp_path / "nowhere"))
     actions = run_script(data, script="import_era")
     assert [a["func"] for a in actions] == ["alert"]
-    assert actions[0]["args"][0].startswith("No .835 file found in xlwings Lite's Import/Export area")
+    assert actions[0]["args"][0].startswith(
+        "No remittance (.835 file) found in xlwings Lite's Import/Export area"
+    )
     # Classic xlwings' import_era_caller names its own folder.
     book = xw.Book(json=copy.deepcopy(data))
     assert cptbill.excel.import_era_book(book, tmp_path) is None
-    assert [a["args"][0] for a in book.json()["actions"]] == [f"No .835 file found in the folder {tmp_path}."]
+    assert [a["args"][0] for a in book.json()["actions"]] == [
+        f"No remittance (.835 file) found in the folder {tmp_path}."
+    ]
     folder = _drop(tmp_path / "data", "summit-paid-denied.835", "truncated.835")
     (folder / "REMIT.835").write_bytes(b"")  # the suffix is matched whatever its case
     monkeypatch.setattr(cptbill.excel, "IMPORT_FOLDER", str(folder))
@@ -682,6 +686,24 @@ def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_
     assert [a["func"] for a in actions] == ["alert"]  # nothing written, one sentence
     assert actions[0]["args"][0] == "REMIT.835 is not a valid 835 remittance: the file is empty."
     assert actions[0]["args"][3] == "critical"
+
+
+def test_remittances_downloaded_under_other_names_are_found_by_what_they_hold(tmp_path: Path) -> None:
+    """Clearinghouses and portals name 835 downloads .txt, .edi, .era...: such a file is taken when
+    it holds an 835 (in any case, with any separators, saved as UTF-16); a 999 acknowledgment, a
+    text note or a workbook beside it is not."""
+    text = (FIXTURES / "summit-paid-denied.835").read_text()
+    folder = tmp_path / "downloads"
+    (folder / "2026-11").mkdir(parents=True)
+    (folder / "ERA_20261130.txt").write_text(text)
+    (folder / "2026-11" / "remit.EDI").write_bytes(text.lower().encode("utf-16"))
+    (folder / "pipes.era").write_text(text.replace("*", "|"))
+    (folder / "ack-999.txt").write_text(text.replace("ST*835*", "ST*999*"))
+    (folder / "readme.txt").write_text("Remittances for November; ST*835* explained in the guide.\n")
+    (folder / "billing.dat").write_bytes(b"PK\x03\x04 not text")
+    (folder / "remit.835").write_text(text)
+    found = [p.relative_to(folder).as_posix() for p in cptbill.excel.remittance_files(folder)]
+    assert found == ["2026-11/remit.EDI", "ERA_20261130.txt", "pipes.era", "remit.835"]
 
 
 # ---------------------------------------------------------------- cells the door does not change

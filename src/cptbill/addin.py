@@ -128,7 +128,8 @@ _MAIN = '''\
 
 Formulas: CPTUNITS, CPTCODE, CPTEXPECTED, CPTFLAGS, CPTBESTCODE.
 Scripts: recode and report (the month is Settings > Month to recode; blank = the active sheet),
-import_era (every .835 file under Import/Export, i.e. /data, that is not on the Claims sheet yet),
+import_era (every remittance under Import/Export, i.e. /data: .835 files, and 835s saved as .txt,
+.edi, .era, .x12, .rmt or .dat; only their lines not on the Claims sheet yet),
 claims (the month's 837P files and CMS-1500 PDFs, written to Import/Export to download).
 
 cptbill's own modules ({count} files, {size:,} bytes) travel below as a zip archive, so the

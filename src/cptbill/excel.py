@@ -1143,13 +1143,39 @@ def _reported(result: reports.Report | None) -> reports.Report | None:
     return result
 
 
+#: The names clearinghouses and payer portals give 835 downloads besides .835: such a file is
+#: taken when it holds an 835 transaction (a 999 or 277 acknowledgment beside it is not).
+OTHER_REMITTANCE_SUFFIXES = (".txt", ".edi", ".era", ".x12", ".rmt", ".dat")
+
+
 def remittance_files(folder: str | os.PathLike[str] = IMPORT_FOLDER) -> list[Path]:
-    """Every .835 file in the folder and its subfolders, in path order."""
+    """Every remittance in the folder and its subfolders, in path order: each .835 file, and each
+    .txt, .edi, .era, .x12, .rmt or .dat file that begins with an X12 interchange holding an 835."""
     root = Path(folder)
     if not root.is_dir():
         return []
-    found = [p for p in root.rglob("*") if p.suffix.lower() == ".835" and p.is_file()]
+    found = [
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and (p.suffix.lower() == ".835" or (p.suffix.lower() in OTHER_REMITTANCE_SUFFIXES and _holds_835(p)))
+    ]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix().casefold())
+
+
+_ST_835 = re.compile(r"(?:^|[^A-Za-z0-9])ST\s*(?P<sep>[^A-Za-z0-9\s])\s*835\s*(?P=sep)", re.IGNORECASE)
+
+
+def _holds_835(path: Path) -> bool:
+    """Whether a file begins with an X12 interchange (ISA) with an 835 transaction in its first 64 KB."""
+    from cptbill.era import decode
+
+    try:
+        with open(path, "rb") as stream:
+            head = decode(stream.read(65536))
+    except OSError:
+        return False
+    return head.lstrip(" \t\r\n\x00")[:3].upper() == "ISA" and _ST_835.search(head) is not None
 
 
 def _import_era_steps(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> Steps[ImportResult]:
@@ -1157,10 +1183,10 @@ def _import_era_steps(book: xw.Book, folder: str | os.PathLike[str] | None = Non
 
     files = remittance_files(IMPORT_FOLDER if folder is None else folder)
     if not files and folder is not None:
-        raise CptbillError(f"No .835 file found in the folder {folder}.")
+        raise CptbillError(f"No remittance (.835 file) found in the folder {folder}.")
     if not files:
         raise CptbillError(
-            "No .835 file found in xlwings Lite's Import/Export area: drop your remittance files "
+            "No remittance (.835 file) found in xlwings Lite's Import/Export area: drop your remittance files "
             "there (xlwings Lite menu > Files > Import/Export), then run import_era again."
         )
     door = XlwingsBook(book, hold=True)
@@ -1173,7 +1199,7 @@ def _import_era_steps(book: xw.Book, folder: str | os.PathLike[str] | None = Non
 
 
 def run_import_era(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> ImportResult:
-    """Add the new service lines of every .835 file in xlwings Lite's /data to the Claims sheet.
+    """Add the new service lines of every remittance in xlwings Lite's /data to the Claims sheet.
 
     The same reading, checks and deduplication as `cptbill import-era`: lines already on the
     Claims sheet are skipped, and a broken file stops the import before anything is written.
@@ -1306,7 +1332,7 @@ async def claims(book: xw.Book, month: str = "") -> None:
 
 @_office_js_script
 async def import_era(book: xw.Book) -> None:
-    """Add the service lines of the .835 files in Files > Import/Export to the Claims sheet."""
+    """Add the service lines of the remittances in Files > Import/Export to the Claims sheet."""
     _imported(book, await _friendly_lite(book, lambda: _import_era_steps(book)))
 
 
@@ -1326,7 +1352,7 @@ def report_caller(month: str = "") -> None:
 
 
 def import_era_caller(folder: str) -> None:
-    """Classic xlwings: import the .835 files of a folder (and its subfolders) into the calling workbook."""
+    """Classic xlwings: import the remittances of a folder (and its subfolders) into the calling workbook."""
     import_era_book(xw.Book.caller(), folder)
 
 

@@ -655,8 +655,9 @@ def _how_to_sections() -> list[tuple[str, list[tuple[str, str]]]]:
                 ),
                 (
                     "Remittances",
-                    "In xlwings Lite, drop your 835 files into Files > Import/Export, then run the "
-                    "import_era script: it adds their new service lines to the Claims sheet.",
+                    "In xlwings Lite, drop your 835 files (.835, or the .txt, .edi or .era your "
+                    "clearinghouse gives) into Files > Import/Export, then run the import_era "
+                    "script: it adds their new service lines to the Claims sheet.",
                 ),
                 (
                     "Formulas",
