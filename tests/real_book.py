@@ -198,14 +198,16 @@ def billing_book(source: Path, target: Path) -> Path:
     return add_sheets(source, target, {"Sessions": SESSIONS, "Payers": PAYERS})
 
 
-def sessions_on_first_sheet(source: Path, target: Path) -> tuple[Path, str] | None:
+def sessions_on_first_sheet(source: Path, target: Path, tables: bool = False) -> tuple[Path, str, str] | None:
     """`source` with its first plain worksheet's rows replaced by SESSIONS, and a Payers sheet added.
 
     Only the `<sheetData>` and `<dimension>` of that sheet change: its views (Mac's `mx:PLV`),
     columns, conditional formats, validations, hyperlinks, drawings, page setup and `extLst` stay
     as Excel wrote them, so that the recode splices its cells into a sheet as Excel writes it.
     None when the workbook has no worksheet without tables or merged cells (they would need
-    the rows they describe). Returns the path and the sheet's name.
+    the rows they describe); with `tables`, only a sheet with one table with a header row and
+    no totals row (its part still describing its old rows). Returns the path, the sheet's name
+    and its part.
     """
     with zipfile.ZipFile(source) as archive:
         infos = archive.infolist()
@@ -235,9 +237,12 @@ def sessions_on_first_sheet(source: Path, target: Path) -> tuple[Path, str] | No
         if "/worksheets/" not in part or part not in parts:
             continue
         xml = _text(parts[part])
-        if re.search(r"<(?:[\w.-]+:)?(?:tableParts|mergeCells)\b", xml) or "<sheetData" not in xml.replace(
-            "x:sheetData", "sheetData"
-        ):
+        if re.search(r"<(?:[\w.-]+:)?mergeCells\b", xml) or "sheetData" not in xml:
+            continue
+        table = re.search(r'<(?:[\w.-]+:)?tableParts\b[^>]*count="(\d+)"', xml)
+        if (table is not None) != tables or (table and table.group(1) != "1"):
+            continue
+        if tables and not _plain_table(parts, part, xml):
             continue
         main = STRICT_MAIN if STRICT_MAIN in xml else MAIN
         fresh = _text(sheet_xml(SESSIONS, main, date_style, date1904))
@@ -260,5 +265,135 @@ def sessions_on_first_sheet(source: Path, target: Path) -> tuple[Path, str] | No
                 out.writestr(info.filename, parts[info.filename], compress_type=info.compress_type)
         add_sheets(staged, target, {"Payers": PAYERS})
         staged.unlink()
-        return target, name.group(1)
+        return target, name.group(1), part
+    return None
+
+
+def _plain_table(parts: dict[str, bytes], sheet: str, xml: str) -> bool:
+    """Whether the sheet's table has a header row and no totals row."""
+    folder, file = sheet.rsplit("/", 1)
+    rels = parts.get(f"{folder}/_rels/{file}.rels")
+    found = re.search(r'Target="([^"]*tables/[^"]+)"', _text(rels)) if rels else None
+    if found is None:
+        return False
+    table = _text(parts[_resolve(sheet, found.group(1))])
+    head = re.search(r"<(?:\w+:)?table\b[^>]*>", table)
+    return bool(head) and not re.search(
+        r'headerRowCount="0"|totalsRowCount="[1-9]"|totalsRowShown="1"', head.group(0)
+    )
+
+
+def sessions_in_a_table(source: Path, target: Path) -> tuple[Path, str, str] | None:
+    """`source` with the rows of a sheet holding one Excel table replaced by SESSIONS, inside that table.
+
+    The table part keeps its root, name, style and `xr` ids; its ref, autoFilter and columns are
+    made to describe the session lines (A1:E5, their headers), as Excel would write them. Only
+    tables with a header row and no totals row. A Payers sheet is added. Returns the path, the
+    sheet's name and the table's part, or None when the workbook has no such table.
+    """
+    made = sessions_on_first_sheet(source, target, tables=True)
+    if made is None:
+        return None
+    path, sheet, part = made
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        parts = {info.filename: archive.read(info) for info in infos}
+    rels = _text(parts[f"{part.rsplit('/', 1)[0]}/_rels/{part.rsplit('/', 1)[1]}.rels"])
+    table_target = re.search(r'Target="([^"]*tables/[^"]+)"', rels)
+    assert table_target
+    table_part = _resolve(part, table_target.group(1))
+    table = _text(parts[table_part])
+    table = re.sub(r'(<(?:\w+:)?table\b[^>]*?\sref=")[^"]*', r"\g<1>A1:E5", table, count=1)
+    table = re.sub(r'(<(?:\w+:)?autoFilter\b[^>]*?\sref=")[^"]*', r"\g<1>A1:E5", table, count=1)
+    columns = re.search(r"<((?:\w+:)?)tableColumns\b[^>]*>(.*?)</\1tableColumns>", table, re.S)
+    assert columns
+    p = columns.group(1)
+    uids = re.findall(r'\sxr3:uid="([^"]+)"', columns.group(2))
+    body = "".join(
+        f'<{p}tableColumn id="{i}"'
+        + (f' xr3:uid="{uids[i - 1]}"' if i <= len(uids) else "")
+        + f' name="{name}"/>'
+        for i, name in enumerate(SESSIONS[0], start=1)
+    )
+    table = (
+        table[: columns.start()]
+        + f'<{p}tableColumns count="5">{body}</{p}tableColumns>'
+        + table[columns.end() :]
+    )
+    parts[table_part] = table.encode("utf-8")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in infos:
+            out.writestr(info.filename, parts[info.filename], compress_type=info.compress_type)
+    return path, sheet, table_part
+
+
+def _resolve(source: str, target: str) -> str:
+    if target.startswith("/"):
+        return target[1:]
+    folder = source.rsplit("/", 1)[0].split("/")
+    for piece in target.split("/"):
+        if piece == "..":
+            folder.pop()
+        elif piece not in ("", "."):
+            folder.append(piece)
+    return "/".join(folder)
+
+
+_CELL = re.compile(r"<((?:[\w.-]+:)?)c\b([^>]*?)(?:/>|>(.*?)</\1c>)", re.S)
+
+
+def session_header_on_real_rows(source: Path, target: Path) -> tuple[Path, str, str] | None:
+    """`source` with the header cells A1:E1 of its first fit sheet renamed to the session header.
+
+    The rows below stay as Excel wrote them (spans, styles, shared strings, formulas and their
+    cached results): the recode splices its cells into Excel's own rows. Each header cell keeps
+    its attributes but its type, and holds an inline string. A Payers sheet is added. Fit: a
+    worksheet without tables or merged cells, with cells A1 to E1 and at least two rows below.
+    Returns the path, the sheet's name and its part, or None.
+    """
+    with zipfile.ZipFile(source) as archive:
+        infos = archive.infolist()
+        parts = {info.filename: archive.read(info) for info in infos}
+    workbook_part = _workbook_part(parts)
+    folder = workbook_part.rsplit("/", 1)[0]
+    workbook = _text(parts[workbook_part])
+    rels = _text(parts[f"{folder}/_rels/{workbook_part.rsplit('/', 1)[1]}.rels"])
+    targets = {}
+    for rel in re.finditer(r"<Relationship\b[^>]*>", rels):
+        rel_id = re.search(r'\bId="([^"]+)"', rel.group(0))
+        found = re.search(r'\bTarget="([^"]+)"', rel.group(0))
+        if rel_id and found:
+            targets[rel_id.group(1)] = _resolve(workbook_part, found.group(1))
+    for sheet in re.finditer(r"<(?:[\w.-]+:)?sheet\b([^>]*)/?>", workbook):
+        name = re.search(r'\bname="([^"]*)"', sheet.group(1))
+        rel_id = re.search(r'\b[\w.-]+:id="([^"]*)"', sheet.group(1))
+        part = targets.get(rel_id.group(1), "") if rel_id else ""
+        if not name or "/worksheets/" not in part or part not in parts:
+            continue
+        xml = _text(parts[part])
+        if re.search(r"<(?:[\w.-]+:)?(?:tableParts|mergeCells)\b", xml):
+            continue
+        first = re.search(r'<((?:[\w.-]+:)?)row\b[^>]*\br="1"[^>]*>(.*?)</\1row>', xml, re.S)
+        if first is None or len(re.findall(r"<(?:[\w.-]+:)?row\b", xml)) < 3:
+            continue
+        cells = [(re.search(r'\br="([A-Z]+)1"', m.group(2)), m) for m in _CELL.finditer(first.group(2))]
+        if [ref.group(1) if ref else "" for ref, _ in cells[:5]] != list("ABCDE"):
+            continue
+        p = first.group(1)
+        row = first.group(2)
+        for (_, cell), text in reversed(list(zip(cells[:5], SESSIONS[0], strict=True))):
+            attrs = re.sub(r'\st="[^"]*"', "", cell.group(2)).rstrip("/")
+            row = (
+                row[: cell.start()]
+                + f'<{p}c{attrs} t="inlineStr"><{p}is><{p}t>{text}</{p}t></{p}is></{p}c>'
+                + row[cell.end() :]
+            )
+        parts[part] = (xml[: first.start(2)] + row + xml[first.end(2) :]).encode("utf-8")
+        staged = target.with_suffix(".staged" + target.suffix)
+        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in infos:
+                out.writestr(info.filename, parts[info.filename], compress_type=info.compress_type)
+        add_sheets(staged, target, {"Payers": PAYERS})
+        staged.unlink()
+        return target, name.group(1), part
     return None

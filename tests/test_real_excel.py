@@ -30,7 +30,14 @@ from cptbill.cli import main
 from cptbill.errors import CptbillError
 from cptbill.xlsx import read_file
 from helpers import run
-from real_book import CODED, SESSIONS, billing_book, sessions_on_first_sheet
+from real_book import (
+    CODED,
+    SESSIONS,
+    billing_book,
+    session_header_on_real_rows,
+    sessions_in_a_table,
+    sessions_on_first_sheet,
+)
 
 FOLDER = Path(__file__).parent / "fixtures" / "real-excel"
 BOOKS = sorted(
@@ -292,10 +299,7 @@ ON_REAL_SHEETS = [
 def test_sessions_on_a_sheet_excel_wrote_are_spliced_in_place(name: str, tmp_path: Path) -> None:
     made = sessions_on_first_sheet(FOLDER / name, tmp_path / name)
     assert made is not None
-    path, sheet = made
-    package = ooxml.open_package(path)
-    part = package.sheet(sheet).part  # type: ignore[union-attr]
-    package.close()
+    path, sheet, part = made
     before = parts_of(path)
     added = set(before) - set(parts_of(FOLDER / name))
     _story(path)
@@ -348,3 +352,67 @@ def test_new_parts_never_take_a_name_the_workbook_already_refers_to(tmp_path: Pa
     assert after[rels] == parts[rels]
     overrides = re.findall(rb'PartName="([^"]+)"', after["[Content_Types].xml"])
     assert len({o.lower() for o in overrides}) == len(overrides), "one content type per part"
+
+
+@pytest.mark.parametrize("name", ["python_calamine__table-multiple.xlsx", "xlwings__template1.xlsx"])
+def test_sessions_in_a_table_excel_wrote_take_the_owned_columns_into_it(name: str, tmp_path: Path) -> None:
+    made = sessions_in_a_table(FOLDER / name, tmp_path / name)
+    assert made is not None
+    path, sheet, table = made
+    before = parts_of(path)
+    _story(path)
+    after = parts_of(path)
+    for kept, data in before.items():
+        if (
+            kept not in OWNED | {table}
+            and kept in parts_of(FOLDER / name)
+            and not kept.startswith("xl/worksheets/")
+        ):
+            assert after.get(kept) == data, kept
+    old, new = etree.fromstring(before[table]), etree.fromstring(after[table])
+    assert new.get("ref") == "A1:I5" and new.find(f"{{{ooxml.MAIN}}}autoFilter").get("ref") == "A1:I5"  # type: ignore[union-attr]
+    columns = new.find(f"{{{ooxml.MAIN}}}tableColumns")
+    assert columns is not None and columns.get("count") == "9"
+    assert [c.get("name") for c in columns] == [*SESSIONS[0], "Code", "Units", "Expected", "Flags"]
+    assert len({c.get("id") for c in columns}) == 9
+    for element in (old, new):  # the rest of the table as Excel wrote it: name, style, revision ids
+        element.set("ref", "")
+        element.find(f"{{{ooxml.MAIN}}}autoFilter").set("ref", "")  # type: ignore[union-attr]
+        element.remove(element.find(f"{{{ooxml.MAIN}}}tableColumns"))  # type: ignore[arg-type]
+    assert etree.tostring(old, method="c14n") == etree.tostring(new, method="c14n")
+    coded = _coded(path, sheet)
+    assert coded[:2] == list(CODED[:2]) and [c[3] for c in coded] == [c[3] for c in CODED]
+    (result,) = soffice_convert([path], "xlsx", tmp_path / "lo") if "calamine" in name else [path]
+    assert _coded(result, sheet)[:2] == list(CODED[:2])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["csvkit__test.xlsx", "csvkit__sheets.xlsx", "agate_excel__test.xlsx", "xlwings__pivot_table.xlsx"],
+)
+def test_owned_cells_are_spliced_into_rows_excel_wrote(name: str, tmp_path: Path) -> None:
+    """Excel's own rows (spans, styles, shared strings, formulas with cached results) under a session header."""
+    made = session_header_on_real_rows(FOLDER / name, tmp_path / name)
+    assert made is not None
+    path, sheet, part = made
+    before = parts_of(path)
+    checked = _story(path)
+    assert checked["lines"] >= 2 and checked["changed"] == checked["lines"], checked
+    after = parts_of(path)
+    for kept, data in before.items():
+        if kept not in OWNED | {part} and kept in parts_of(FOLDER / name):
+            assert after.get(kept) == data, kept
+    book = read_file(path)
+    header = book.read(sheet)[0]
+    book.close()
+    owned = {i + 1 for i, value in enumerate(header) if value in ("Code", "Units", "Expected", "Flags")}
+    assert len(owned) == 4 and min(owned) > 5, header
+    rows = before[part].split(b"sheetData", 1)[1]
+    cells = re.compile(rb"<((?:\w+:)?)c\b([^>]*?)(?:/>|>(.*?)</\1c>)", re.S)
+    kept_cells = 0
+    for cell in cells.finditer(rows):
+        ref = re.search(rb'\br="([A-Z]+)\d+"', cell.group(2))
+        if ref and ooxml.column_number(ref.group(1).decode()) not in owned:
+            assert cell.group(0) in after[part], cell.group(0)
+            kept_cells += 1
+    assert kept_cells > 10
