@@ -183,15 +183,16 @@ def test_paid_denied_patient_responsibility_and_two_line_claim() -> None:
         # denied line, no DTM*472: the claim's DTM*232; no REF*6R: its position
         (dt.date(2026, 10, 6), "CASEY MORROW", *payer, "97140", (), 2.0, Decimal("70.00"),
          Decimal("0"), Status.DENIED, "CO-97", "MC1006", "SMC0002", "1", source),
-        # two service lines with a claim-level CO-253 shared out by billed amount (90 and 15 of 105)
+        # two service lines and a claim-level CO-253 of 10.00: the first line's own CAS explain all
+        # it lost (90 billed, 70 paid, 20 adjusted), so the CO-253 is the second line's (15 - 5)
         (dt.date(2026, 10, 8), "RILEY SHAW", *payer, "97124", ("59",), 2.0, Decimal("90.00"),
-         Decimal("70.00"), Status.PAID, "CO-45; PR-2; CO-253", "RS1007", "SMC0003", "1", source),
+         Decimal("70.00"), Status.PAID, "CO-45; PR-2", "RS1007", "SMC0003", "1", source),
         # ... the second without SVC05 (1 unit) and without its own CAS
         (dt.date(2026, 10, 7), "RILEY SHAW", *payer, "97010", (), 1.0, Decimal("15.00"),
          Decimal("5.00"), Status.PAID, "CO-253", "RS1007", "SMC0003", "2", source),
     ]  # fmt: skip
     assert [line.adjusted for line in remittance.lines] == [
-        "CO-45 20.00", "CO-97 70.00", "CO-45 5.00; PR-2 15.00; CO-253 8.57", "CO-253 1.43",
+        "CO-45 20.00", "CO-97 70.00", "CO-45 5.00; PR-2 15.00", "CO-253 10.00",
     ]  # fmt: skip
     assert [line.patient_owes for line in remittance.lines] == [0, 0, Decimal("15.00"), 0]
 
@@ -594,6 +595,27 @@ def test_prompt_pay_interest_and_claim_reductions_go_to_the_paid_lines_not_a_den
     assert [(line.code, line.paid, line.status) for line in lines] == [
         ("97124", Decimal("58.80"), Status.PAID), ("97140", 0, Status.DENIED),
     ]  # fmt: skip
+
+
+def test_a_claim_level_deductible_goes_to_the_paid_line_not_to_a_line_denied_to_the_provider() -> None:
+    """A claim-level PR-1 on a claim with a paid and a denied line: shared by billed amount, it made
+    the client owe 15.00 on the 97140 the payer denied to the provider (CO-50, never the client's
+    to pay) and only 15.00 of the 30.00 on the paid line. Each row now adds up: billed less paid
+    equals its adjustments."""
+    lines = read_remittance_text(
+        "claim-deductible.835",
+        remittance_of(
+            "CLP*PR1*1*200*50**12*P3", "CAS*PR*1*30", "NM1*QC*1*HALE*JUNE****MI*M1",
+            "SVC*HC:97124*100*80**2", "DTM*472*20260105", "CAS*CO*45*20",
+            "SVC*HC:97140*100*0**2", "DTM*472*20260105", "CAS*CO*50*100",
+        ),
+    ).lines  # fmt: skip
+    assert [(line.code, line.paid, line.status, line.adjusted, line.patient_owes) for line in lines] == [
+        ("97124", 50, Status.PAID, "CO-45 20.00; PR-1 30.00", 30),
+        ("97140", 0, Status.DENIED, "CO-50 100.00", 0),
+    ]
+    for line in lines:
+        assert line.billed - line.paid == sum(a.amount for a in line.adjustments)
 
 
 def test_a_control_number_that_differs_in_a_trailer_is_a_warning() -> None:

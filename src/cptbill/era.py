@@ -724,9 +724,17 @@ def _claim_rows(
     # reduction) belongs to the lines paid: a denied line's Paid stays 0 (by billed amount when none is paid)
     by_paid = [max(p, Decimal(0)) for p in paid] if any(p > 0 for p in paid) else weights
     paid_shares = _share(claim_paid - sum(paid, Decimal(0)), by_paid)
+    # The claim's adjustments explain what its lines' own adjustments leave of billed less paid:
+    # each goes to the lines so left open (a line the payer denied in full to the provider never
+    # takes a share of a claim-level deductible); where no line is, to the lines paid.
+    open_amounts = [
+        max(b - p - s - sum((a.amount for a in service.adjustments), Decimal(0)), Decimal(0))
+        for b, p, s, service in zip(billed, paid, paid_shares, claim.services, strict=True)
+    ]
+    claim_weights = open_amounts if any(open_amounts) else by_paid
     claim_shares = [[] for _ in claim.services]  # type: list[list[Adjustment]]
     for adjustment in claim.adjustments:
-        for i, amount in enumerate(_share(adjustment.amount, weights)):
+        for i, amount in enumerate(_share(adjustment.amount, claim_weights)):
             if amount:
                 claim_shares[i].append(adjustment.model_copy(update={"amount": amount}))
     rows = []
