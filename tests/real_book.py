@@ -342,13 +342,16 @@ def _resolve(source: str, target: str) -> str:
 _CELL = re.compile(r"<((?:[\w.-]+:)?)c\b([^>]*?)(?:/>|>(.*?)</\1c>)", re.S)
 
 
-def session_header_on_real_rows(source: Path, target: Path) -> tuple[Path, str, str] | None:
+def session_header_on_real_rows(
+    source: Path, target: Path, merged: bool = False
+) -> tuple[Path, str, str] | None:
     """`source` with the header cells A1:E1 of its first fit sheet renamed to the session header.
 
     The rows below stay as Excel wrote them (spans, styles, shared strings, formulas and their
     cached results): the recode splices its cells into Excel's own rows. Each header cell keeps
     its attributes but its type, and holds an inline string. A Payers sheet is added. Fit: a
-    worksheet without tables or merged cells, with cells A1 to E1 and at least two rows below.
+    worksheet without tables (nor merged cells unless `merged`), with cells A1 to E1 and at least
+    two rows below.
     Returns the path, the sheet's name and its part, or None.
     """
     with zipfile.ZipFile(source) as archive:
@@ -371,7 +374,7 @@ def session_header_on_real_rows(source: Path, target: Path) -> tuple[Path, str, 
         if not name or "/worksheets/" not in part or part not in parts:
             continue
         xml = _text(parts[part])
-        if re.search(r"<(?:[\w.-]+:)?(?:tableParts|mergeCells)\b", xml):
+        if re.search(r"<(?:[\w.-]+:)?tableParts\b", xml) or (not merged and "mergeCells" in xml):
             continue
         first = re.search(r'<((?:[\w.-]+:)?)row\b[^>]*\br="1"[^>]*>(.*?)</\1row>', xml, re.S)
         if first is None or len(re.findall(r"<(?:[\w.-]+:)?row\b", xml)) < 3:

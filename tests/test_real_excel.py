@@ -416,3 +416,22 @@ def test_owned_cells_are_spliced_into_rows_excel_wrote(name: str, tmp_path: Path
             assert cell.group(0) in after[part], cell.group(0)
             kept_cells += 1
     assert kept_cells > 10
+
+
+def test_a_merged_block_where_the_owned_columns_go_is_named_by_check_and_refused_by_recode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel's merged cells I1:J6 beside the session columns: the owned columns would start in J."""
+    name = "pyexcel_xlsx__complex-merged-cells-sheet.xlsx"
+    with zipfile.ZipFile(FOLDER / name) as archive:
+        assert b'<mergeCell ref="I1:J6"/>' in archive.read("xl/worksheets/sheet1.xml")
+    made = session_header_on_real_rows(FOLDER / name, tmp_path / name, merged=True)
+    assert made is not None
+    path, sheet, _ = made
+    status, out, err = run(capsys, "check", str(path), "--json")
+    assert status == 0, err
+    assert any(f"{sheet}!J1, inside the merged cells I1:J6" in w for w in json.loads(out)["warnings"])
+    data = path.read_bytes()
+    status, _, err = run(capsys, "recode", str(path))
+    assert status == 2 and err.count("\n") == 1 and "J1" in err and "I1:J6" in err, err
+    assert path.read_bytes() == data
