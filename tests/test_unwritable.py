@@ -82,7 +82,6 @@ REFUSED = {
         "array formula (F2:F3)",
         "move the formula",
     ),
-    "an added column's header": (merged_header_cell, "Sessions!F1", "merged cells", "unmerge them"),
 }
 
 
@@ -105,6 +104,42 @@ def test_check_warns_in_one_sentence_where_a_recode_refuses(
     assert status == 0 and f"Warning: {warned[0]}\n" in out, out
     status, _, err = run(capsys, "recode", str(path))
     assert status == 2 and cell in err and fix in err, err  # the recode refuses that very cell
+
+
+def test_owned_columns_to_add_go_past_merged_cells_beside_the_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A merged title right of the header (E1:F1, "Billing"): Code once went to F, inside it, and
+    the recode was refused. The added columns now go past the merged cells, which stay as they were."""
+    path = make(tmp_path / "book.xlsx", merged_header_cell)
+    assert not [w for w in check_json(capsys, path)["warnings"] if "recode would refuse" in w]
+    before = sheet_xml(path)
+    status, _, err = run(capsys, "recode", str(path))
+    assert status == 0, err
+    after = sheet_xml(path)
+    merges = re.compile(rb"<mergeCells\b.*?</mergeCells>", re.S)
+    kept, again = merges.search(before), merges.search(after)
+    assert kept is not None and again is not None and again.group(0) == kept.group(0)
+    sheet = openpyxl.load_workbook(path)["Sessions"]
+    header = [cell.value for cell in sheet[1]]
+    assert header[4:] == ["Billing", None, *OWNED], header
+    assert sheet["G2"].value in ("97124", "97140") and sheet["E2"].value is None
+
+
+def test_the_core_adds_owned_columns_past_the_merged_cells_a_door_knows() -> None:
+    """The same in the core, through `merged_areas`: a merged block in the rows of the lines pushes
+    the added columns past it; one below the last line does not."""
+    import datetime as dt
+
+    from cptbill.book import MemoryBook, recode
+
+    rows = [["Date", "Client", "Payer", "Minutes"], [dt.date(2026, 11, 2), "Ann", "Summit", 30]]
+    for merged, code_column in (([(1, 5, 2, 6)], 7), ([(5, 5, 5, 9)], 5), ([], 5)):
+        book = MemoryBook({"Sessions": [list(r) for r in rows]})
+        book.merged["Sessions"] = merged
+        recode(book)
+        header = book.sheets["Sessions"][0]
+        assert header.index("Code") + 1 == code_column, (merged, header)
 
 
 def test_the_warning_names_every_kind_of_trouble_on_a_sheet(

@@ -60,6 +60,11 @@ class Book(Protocol):
         """Mark (True) or unmark (False) flagged lines, where the door shows flags by colour."""
         ...
 
+    def merged_areas(self, sheet: str) -> list[tuple[int, int, int, int]]:
+        """The merged ranges of a sheet read (top, left, bottom, right; 1-based) that the door knows
+        before writing; [] where it learns of them only as it writes (and refuses them then)."""
+        ...
+
     def bar_chart(self, sheet: str, chart: BarChartSpec) -> None:
         """Add (or replace) a native clustered bar chart on a sheet, where the door can."""
         ...
@@ -143,9 +148,11 @@ def load(book: Book) -> Loaded:
             # The rows themselves are let go once parsed: a large sheet's values cost more
             # memory than its lines.
             header = list(rows[0])
-            sessions[name] = SessionSheet(
-                header=header, width=used_width(rows), taken=taken_columns(rows, last_header(header) + 1)
-            )
+            start = last_header(header) + 1
+            taken = taken_columns(rows, start)
+            if missing_owned(header):  # owned columns to add: they go past merged cells too
+                taken |= merged_columns(book.merged_areas(name), start, len(rows))
+            sessions[name] = SessionSheet(header=header, width=used_width(rows), taken=taken)
             lines += parse_sessions(name, rows, date_order=settings.date_order)
         del rows
     if not sessions:
@@ -259,6 +266,23 @@ def taken_columns(rows: Sequence[Sequence[Any]], start: int) -> frozenset[int]:
         if len(row) > start:
             taken.update(i for i in range(start, len(row)) if row[i] is not None)
     return frozenset(taken)
+
+
+def missing_owned(header: Sequence[Any]) -> bool:
+    """Whether a session header lacks an owned column (Code, Units, Expected, Flags) a recode adds."""
+    index = column_index(header)
+    return any(header_key(name) not in index for name in c.OWNED)
+
+
+def merged_columns(areas: Sequence[tuple[int, int, int, int]], start: int, last_row: int) -> frozenset[int]:
+    """The 0-based columns from `start` on that a merged range covers in rows 1 to `last_row` (an
+    owned column added there could not be written: it goes past them)."""
+    return frozenset(
+        column - 1
+        for top, left, _, right in areas
+        if top <= last_row
+        for column in range(max(left, start + 1), right + 1)
+    )
 
 
 def owned_columns(
@@ -457,12 +481,16 @@ class MemoryBook:
         self.formats: dict[tuple[str, int], str] = {}
         self.highlighted: dict[str, dict[int, bool]] = {}
         self.charts: dict[str, BarChartSpec] = {}
+        self.merged: dict[str, list[tuple[int, int, int, int]]] = {}  # as a file's mergeCells would say
 
     def sheet_names(self) -> list[str]:
         return list(self.sheets)
 
     def read(self, sheet: str) -> Rows:
         return [list(r) for r in self.sheets.get(sheet, [])]
+
+    def merged_areas(self, sheet: str) -> list[tuple[int, int, int, int]]:
+        return list(self.merged.get(sheet, ()))
 
     def write_column(
         self, sheet: str, column: int, cells: dict[int, Any], number_format: str | None = None

@@ -960,15 +960,16 @@ def _ranged_formulas(data: bytes, start: int, end: int) -> Iterator[re.Match[byt
         at = data.find(b"ref=", at + 4, end)
 
 
-def guarded_ranges(data: bytes) -> list[Guarded]:
-    """The merged ranges and ranged formulas (array, spilled, filled down) of a sheet's XML.
+def guarded_ranges(data: bytes, *, formulas: bool = True) -> list[Guarded]:
+    """The merged ranges and ranged formulas (array, spilled, filled down; not without `formulas`)
+    of a sheet's XML.
 
     Two byte searches come first: a sheet without `mergeCell` after its cells and without `ref=`
     among them (most sheets) costs no parsing at all.
     """
     start, end = data.find(b"sheetData"), data.rfind(b"sheetData")
     merges = end >= 0 and data.find(b"mergeCell", end) >= 0
-    formulas = end > start >= 0 and data.find(b"ref=", start, end) >= 0
+    formulas = formulas and end > start >= 0 and data.find(b"ref=", start, end) >= 0
     found: list[Guarded] = []
     if merges:
         for match in _MERGE.finditer(data, end):

@@ -826,6 +826,9 @@ class XlwingsBook:
             return [rows] if height == 1 else [[v] for v in rows]
         return [list(r) for r in rows]
 
+    def merged_areas(self, sheet: str) -> list[tuple[int, int, int, int]]:
+        return []  # found, and refused, as the door writes (Office.js cannot be asked while reading)
+
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
         """Fill flagged lines across the header's width; clear the fill only of the lines this run
         takes the flags of (their Flags cell held text when read): a fill of the user's own on a

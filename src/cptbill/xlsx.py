@@ -80,6 +80,15 @@ class FileBook:
                 rows.pop()
         return rows
 
+    def merged_areas(self, sheet: str) -> list[tuple[int, int, int, int]]:
+        entry = self.package.sheet(self._name(sheet))
+        if entry is None or entry.kind != "worksheet":
+            return []
+        guarded = (self.guarded or {}).get(entry.name)
+        if guarded is None:  # read again, only when asked (an owned column to add): byte searches mostly
+            guarded = guarded_ranges(self.package.read(entry.part), formulas=False)
+        return [g.bounds for g in guarded if g.kind == "merged"]
+
     def _read_sheet(self, entry: SheetEntry) -> Rows:
         if self.guarded is None or entry.kind != "worksheet":
             return read_sheet(self.package, entry)
