@@ -259,14 +259,19 @@ def sessions_on_first_sheet(source: Path, target: Path, tables: bool = False) ->
         xml = xml[: old.start()] + f"<{p}sheetData>{body}</{p}sheetData>" + xml[old.end() :]
         xml = re.sub(rf'(<{p}dimension\b[^>]*?ref=")[^"]*', r"\g<1>A1:E5", xml, count=1)
         parts[part] = xml.encode("utf-8")
-        staged = target.with_suffix(".staged" + target.suffix)
-        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
-            for info in infos:
-                out.writestr(info.filename, parts[info.filename], compress_type=info.compress_type)
-        add_sheets(staged, target, {"Payers": PAYERS})
-        staged.unlink()
+        _write_with_payers(infos, parts, target)
         return target, name.group(1), part
     return None
+
+
+def _write_with_payers(infos: list[zipfile.ZipInfo], parts: dict[str, bytes], target: Path) -> None:
+    """The parts zipped again in their order, then a Payers sheet added: the result at `target`."""
+    staged = target.with_suffix(".staged" + target.suffix)
+    with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in infos:
+            out.writestr(info.filename, parts[info.filename], compress_type=info.compress_type)
+    add_sheets(staged, target, {"Payers": PAYERS})
+    staged.unlink()
 
 
 def _plain_table(parts: dict[str, bytes], sheet: str, xml: str) -> bool:
@@ -392,11 +397,6 @@ def session_header_on_real_rows(
                 + row[cell.end() :]
             )
         parts[part] = (xml[: first.start(2)] + row + xml[first.end(2) :]).encode("utf-8")
-        staged = target.with_suffix(".staged" + target.suffix)
-        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
-            for info in infos:
-                out.writestr(info.filename, parts[info.filename], compress_type=info.compress_type)
-        add_sheets(staged, target, {"Payers": PAYERS})
-        staged.unlink()
+        _write_with_payers(infos, parts, target)
         return target, name.group(1), part
     return None
