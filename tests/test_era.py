@@ -484,7 +484,7 @@ def test_cli_reimporting_a_file_of_provider_adjustments_leaves_the_workbook(
     book = write_workbook(tmp_path / "billing.xlsx")
     status, out, _ = run(capsys, "import-era", str(book), str(PLB_ONLY))
     assert status == 0
-    assert "plb-only.835 #EFT701: FB HHC0009 -$15.00" in out
+    assert "plb-only.835 #EFT701: FB (forwarding balance) HHC0009 -$15.00" in out
     assert "total -$20.00" in out
     assert "1 payment without claims added to Claims (Reason PLB-...)" in out
     saved = book.read_bytes()
@@ -1501,8 +1501,8 @@ def test_cli_imports_the_sample_remittance(tmp_path: Path, capsys: pytest.Captur
 
     status, out, _ = run(capsys, "import-era", str(book), str(FIXTURES / "two-plb.835"))
     assert status == 0
-    assert "two-plb.835 #EFT603: WO HHC0001 $15.00" in out
-    assert "two-plb.835 #EFT603: L6 -$1.00" in out
+    assert "two-plb.835 #EFT603: WO (overpayment recovery) HHC0001 $15.00" in out
+    assert "two-plb.835 #EFT603: L6 (interest owed) -$1.00" in out
     assert "total $14.00" in out
     assert "Warning:" not in out  # several PLB segments are the standard's, whatever pyx12 says
 

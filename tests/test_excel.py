@@ -688,6 +688,19 @@ def test_import_era_refuses_a_broken_file_before_writing_and_says_when_there_is_
     assert actions[0]["args"][3] == "critical"
 
 
+def test_the_import_message_says_what_each_provider_adjustment_is() -> None:
+    """The add-in's message box lists a payment's PLB items as the command line does: code, meaning,
+    the payer's reference, amount."""
+    from cptbill.era import import_remittances
+
+    book = MemoryBook({"Payers": [list(r) for r in PAYERS]})
+    result = import_remittances(book, None, [FIXTURES / "two-plb.835"])
+    text = cptbill.excel.import_summary(result)
+    assert "  two-plb.835 #EFT603: WO (overpayment recovery) HHC0001 $15.00" in text
+    assert "  two-plb.835 #EFT603: L6 (interest owed) -$1.00" in text
+    assert "Warning" not in text
+
+
 def test_remittances_downloaded_under_other_names_are_found_by_what_they_hold(tmp_path: Path) -> None:
     """Clearinghouses and portals name 835 downloads .txt, .edi, .era...: such a file is taken when
     it holds an 835 (in any case, with any separators, saved as UTF-16); a 999 acknowledgment, a

@@ -595,10 +595,7 @@ def _print_provider_adjustments(result: ImportResult) -> None:
         soft_wrap=True,
     )
     for item in result.adjustments:
-        reference = f" {item.reference}" if item.reference else ""
-        out.print(
-            f"  {item.source}: {item.reason}{reference} {usd(item.amount)}", markup=False, soft_wrap=True
-        )
+        out.print(f"  {item.source}: {item.label} {usd(item.amount)}", markup=False, soft_wrap=True)
     out.print(f"  total {usd(result.provider_adjustments)}", markup=False)
     if result.provider_rows:
         out.print(f"  {provider_rows_note(result.provider_rows)}", markup=False, soft_wrap=True)

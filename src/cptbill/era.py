@@ -137,6 +137,50 @@ class ProviderAdjustment(Model):
         """As written on Claims, like a CAS group and reason: `PLB-WO`."""
         return f"{PLB}-{self.reason}"
 
+    @property
+    def label(self) -> str:
+        """The reason with what it means and the payer's reference: `WO (overpayment recovery) HHC0001`."""
+        meaning = PLB_REASONS.get(self.reason.upper())
+        text = f"{self.reason} ({meaning})" if meaning else self.reason
+        return f"{text} {self.reference}" if self.reference else text
+
+
+#: What a provider adjustment's reason code (PLB03-1, X12 element 426) means, for the common ones.
+PLB_REASONS = {
+    "50": "late charge",
+    "51": "interest penalty charge",
+    "72": "authorized return",
+    "90": "early payment allowance",
+    "AP": "acceleration of benefits",
+    "B2": "rebate",
+    "B3": "recovery allowance",
+    "BD": "bad debt adjustment",
+    "BN": "bonus",
+    "C5": "temporary allowance",
+    "CR": "capitation interest",
+    "CS": "adjustment",
+    "CT": "capitation payment",
+    "E3": "withholding",
+    "FB": "forwarding balance",
+    "FC": "fund allocation",
+    "IP": "incentive premium payment",
+    "IR": "IRS withholding",
+    "IS": "interim settlement",
+    "J1": "nonreimbursable",
+    "L3": "penalty",
+    "L6": "interest owed",
+    "LE": "levy",
+    "LS": "lump sum",
+    "OB": "offset for affiliated providers",
+    "PI": "periodic interim payment",
+    "PL": "payment final",
+    "RA": "retro-activity adjustment",
+    "SL": "student loan repayment",
+    "TL": "third party liability",
+    "WO": "overpayment recovery",
+    "WU": "unspecified recovery",
+}
+
 
 class Remittance(Model):
     """One 835 file: its Claims rows, provider-level adjustments (PLB) and the warnings of its reading."""

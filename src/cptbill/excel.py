@@ -1229,8 +1229,7 @@ def import_summary(result: ImportResult) -> str:
             "Provider adjustments (PLB, not claim lines; a positive amount was taken from the payment):"
         )
         for item in result.adjustments:
-            reference = f" {item.reference}" if item.reference else ""
-            lines.append(f"  {item.source}: {item.reason}{reference} {usd(item.amount)}")
+            lines.append(f"  {item.source}: {item.label} {usd(item.amount)}")
         lines.append(f"  total {usd(result.provider_adjustments)}")
         if result.provider_rows:
             lines.append(f"  {provider_rows_note(result.provider_rows)}")
