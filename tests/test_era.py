@@ -619,6 +619,26 @@ def test_a_claim_level_deductible_goes_to_the_paid_line_not_to_a_line_denied_to_
         assert line.billed - line.paid == sum(a.amount for a in line.adjustments)
 
 
+def test_a_reversal_takes_back_each_line_what_its_original_gave_it() -> None:
+    """A reversal (CLP02 22) negates its original's amounts: its claim-level adjustments and what
+    CLP04 differs from its lines must go to the lines the original's went to. Shared by billed
+    amount instead, the denied 97140 was "paid" 15.00 by the reversal and the 97124 kept 15.00 of a
+    payment the payer took back."""
+    original = ("CLP*RV1*1*200*30**12*P9", "CAS*PR*1*30", "NM1*QC*1*HALE*JUNE****MI*M1",
+                "SVC*HC:97124*100*60**2", "DTM*472*20260105", "CAS*CO*45*40",
+                "SVC*HC:97140*100*0**2", "DTM*472*20260105", "CAS*CO*96*100")  # fmt: skip
+    reversal = ("CLP*RV1*22*-200*-30**12*P9", "CAS*PR*1*-30", "NM1*QC*1*HALE*JUNE****MI*M1",
+                "SVC*HC:97124*-100*-60**-2", "DTM*472*20260105", "CAS*CO*45*-40",
+                "SVC*HC:97140*-100*0**-2", "DTM*472*20260105", "CAS*CO*96*-100")  # fmt: skip
+    lines = read_remittance_text("reversal.835", remittance_of(*original, *reversal)).lines
+    given, taken = lines[:2], lines[2:]
+    assert [(line.paid, line.adjusted) for line in given] == [(30, "CO-45 40.00; PR-1 30.00"), (0, "CO-96 100.00")]
+    for was, back in zip(given, taken, strict=True):
+        assert (back.paid, back.patient_owes) == (-was.paid, -was.patient_owes)
+        assert [(a.code, a.amount) for a in back.adjustments] == [(a.code, -a.amount) for a in was.adjustments]
+        assert back.status is Status.REVERSED
+
+
 def test_a_control_number_that_differs_in_a_trailer_is_a_warning() -> None:
     """IEA02, GE02 and SE02 other than their headers' lose no data: pyx12's findings, the file read."""
     data = remittance_of(*CLAIM)

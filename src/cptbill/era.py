@@ -766,13 +766,15 @@ def _claim_rows(
     weights = [abs(b) for b in billed]
     # what CLP04 pays beyond the lines (prompt-pay interest, AMT*I) or short of them (a claim-level
     # reduction) belongs to the lines paid: a denied line's Paid stays 0 (by billed amount when none is paid)
-    by_paid = [max(p, Decimal(0)) for p in paid] if any(p > 0 for p in paid) else weights
+    # a reversal (billed below 0) negates its original's amounts: shared as the original's were
+    sign = -1 if sum(billed, Decimal(0)) < 0 else 1
+    by_paid = [max(sign * p, Decimal(0)) for p in paid] if any(sign * p > 0 for p in paid) else weights
     paid_shares = _share(claim_paid - sum(paid, Decimal(0)), by_paid)
     # The claim's adjustments explain what its lines' own adjustments leave of billed less paid:
     # each goes to the lines so left open (a line the payer denied in full to the provider never
     # takes a share of a claim-level deductible); where no line is, to the lines paid.
     open_amounts = [
-        max(b - p - s - sum((a.amount for a in service.adjustments), Decimal(0)), Decimal(0))
+        max(sign * (b - p - s - sum((a.amount for a in service.adjustments), Decimal(0))), Decimal(0))
         for b, p, s, service in zip(billed, paid, paid_shares, claim.services, strict=True)
     ]
     claim_weights = open_amounts if any(open_amounts) else by_paid
