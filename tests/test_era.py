@@ -632,10 +632,15 @@ def test_a_reversal_takes_back_each_line_what_its_original_gave_it() -> None:
                 "SVC*HC:97140*-100*0**-2", "DTM*472*20260105", "CAS*CO*96*-100")  # fmt: skip
     lines = read_remittance_text("reversal.835", remittance_of(*original, *reversal)).lines
     given, taken = lines[:2], lines[2:]
-    assert [(line.paid, line.adjusted) for line in given] == [(30, "CO-45 40.00; PR-1 30.00"), (0, "CO-96 100.00")]
+    assert [(line.paid, line.adjusted) for line in given] == [
+        (30, "CO-45 40.00; PR-1 30.00"),
+        (0, "CO-96 100.00"),
+    ]
     for was, back in zip(given, taken, strict=True):
         assert (back.paid, back.patient_owes) == (-was.paid, -was.patient_owes)
-        assert [(a.code, a.amount) for a in back.adjustments] == [(a.code, -a.amount) for a in was.adjustments]
+        assert [(a.code, a.amount) for a in back.adjustments] == [
+            (a.code, -a.amount) for a in was.adjustments
+        ]
         assert back.status is Status.REVERSED
 
 
