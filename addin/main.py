@@ -1,5 +1,5 @@
-# cptbill add-in for xlwings Lite (cptbill 0.3.0): paste this whole file into the main.py tab of the xlwings Lite editor.
-"""cptbill 0.3.0 for xlwings Lite (written by `cptbill addin`; see addin/README.md).
+# cptbill add-in for xlwings Lite (cptbill 0.4.0): paste this whole file into the main.py tab of the xlwings Lite editor.
+"""cptbill 0.4.0 for xlwings Lite (written by `cptbill addin`; see addin/README.md).
 
 Formulas: CPTUNITS, CPTCODE, CPTEXPECTED, CPTFLAGS, CPTBESTCODE.
 Scripts: recode and report (the month is Settings > Month to recode; blank = the active sheet),
@@ -18,10 +18,10 @@ import sys
 import tempfile
 
 _ARCHIVE = """
-UEsDBBQAAAAIAAAAIQADHaSgtgAAAC0BAAATAAAAY3B0YmlsbC9fX2luaXRfXy5weVWOwU4DMQxE7/mKkc/LqhK3SpxQfwCJE0Kr
-NLglajZe2Vkof08dqCinjJ8zMyaitLR9LmWLJG+MOZrFI9+1d9a4fMHYLEs1HESRq60aa2K4I9cjDiozYsXunLjgU/S0FzmNRBRC
-3/2mj6wqasjzItrw+EN3Dgc819ys6/+e1fnV8rQWHhBLkRTbRfVlCNP0weoXThMeQJvxftyQ48vPjl7otowGkCf5+1fr002Qj9ci
-172KXsM3UEsDBBQAAAAIAAAAIQBw6OdOrxkAAFlSAAAPAAAAY3B0YmlsbC9ib29rLnB53Txrb9tGtt/1K2aVC5hsaCEu9pO6Kuom
+UEsDBBQAAAAIAAAAIQAGBbmMtgAAAC0BAAATAAAAY3B0YmlsbC9fX2luaXRfXy5weVWOwU4DMQxE7/mKkc/LqgdOlTih/gASJ4RW
+aXBL1Gy8srNQ/p46UFFOGT9nZkxEaWn7XMoWSd4YczSLR75r76xx+YKxWZZqOIgiV1s11sRwR65HHFRmxIrdOXHBp+hpL3IaiSiE
+vvtNH1lV1JDnRbTh8YfuHA54rrlZ1/89q/Or5WktPCCWIim2i+rLEKbpg9UvnCY8gDbj/bghx5efHb3QbRkNIE/y96/Wp5sgH69F
+rnsVvYZvUEsDBBQAAAAIAAAAIQBw6OdOrxkAAFlSAAAPAAAAY3B0YmlsbC9ib29rLnB53Txrb9tGtt/1K2aVC5hsaCEu9pO6Kuom
 zjaoEwe202whCDItjSzWFKmSVBxf1//9nte8SMpJgRZY3AKNxeHMmZlzzpz3cDgcnhVa1Zs0z1VWNLpapQut9Cdd3atlWVaqXK10
 VScqLZaqWWu1WOvFLT1VelEutfqtvK7VXZU1jS5UepNmRd2orBkNh8PBYFWVGzWfr3bNrtLzuco227JqYHhRNmmTlUU9GEjbMm10
 k220Smu1bHjkosxzvaB+o/R6YYa/hNWm17lO1IX+faeLhebuACJd5Gld61o5qNyUqFWm86V01IsMtmw6veJHfrfaFYumLHMLYpHC
@@ -1582,7 +1582,7 @@ ETmlxg5iJzdSSXumFFn0StsY6Obf3jY7lYuY4hVM061OaaiuXfHb+oihgFXDXnqoGlJ4aZFEC+FD80ja
 F0ppHNEQixFJb6Ec7C9i/aoJDyNEA1VX0E0pd+b6f3Nt2hbE1/ctlezdXG/wj0/f9yppuSRjfcuUHSXzykvuhFuH4u8uGshaNjeh
 hDxVB1A6oAoO1io8/TDUhd0MZPUTm8TQ2izvPKQcWxBe9GsFAf1AlYGHkHU+Prh83Bz5i0SI971+dzRgnvI3Fe23WyhrESakQlbK
 Vl6Y3wv8mKrcRS9QUnpPGt2HxRaLzs4z3w/DajIs91uADV5ZQQK31EFXggXqCN6Yv81fQ0YEnNI7EOyxW63WfO4FwXyOVYrrmyRU
-on4jgT/tyw0+a/0PUEsBAhQDFAAAAAgAAAAhAAMdpKC2AAAALQEAABMAAAAAAAAAAAAAAKQBAAAAAGNwdGJpbGwvX19pbml0X18u
+on4jgT/tyw0+a/0PUEsBAhQDFAAAAAgAAAAhAAYFuYy2AAAALQEAABMAAAAAAAAAAAAAAKQBAAAAAGNwdGJpbGwvX19pbml0X18u
 cHlQSwECFAMUAAAACAAAACEAcOjnTq8ZAABZUgAADwAAAAAAAAAAAAAApAHnAAAAY3B0YmlsbC9ib29rLnB5UEsBAhQDFAAAAAgA
 AAAhALlEQvezBgAA/REAABMAAAAAAAAAAAAAAKQBwxoAAGNwdGJpbGwvY2hlY2tpbmcucHlQSwECFAMUAAAACAAAACEAO1hbkXky
 AACzqwAAEQAAAAAAAAAAAAAApAGnIQAAY3B0YmlsbC9jbGFpbXMucHlQSwECFAMUAAAACAAAACEAZqYMSf8TAADGNgAAEgAAAAAA
@@ -1601,7 +1601,7 @@ AeCqAQBjcHRiaWxsL3N1Ym1pdC5weVBLAQIUAxQAAAAIAAAAIQBVyGxMDQYAAGoPAAAQAAAAAAAAAAAA
 L3VuaXRzLnB5UEsBAhQDFAAAAAgAAAAhALi6y0uRCwAAiCIAABIAAAAAAAAAAAAAAKQBf74BAGNwdGJpbGwveDEyXzgzNy5weVBL
 BQYAAAAAFAAUAO0EAABAygEAAAA=
 """
-_FILE = os.path.join(tempfile.gettempdir(), "cptbill-0.3.0-9b1046e78b4d.zip")
+_FILE = os.path.join(tempfile.gettempdir(), "cptbill-0.4.0-2e69e87871a1.zip")
 
 
 def _load_cptbill() -> None:
