@@ -621,6 +621,14 @@ def test_a_denial_for_the_client_alone_asks_only_to_bill_the_client() -> None:
     assert [(i.reason, i.amount) for i in rest] == [("PR-27", 50), ("?", 30)]
 
 
+def test_a_denial_of_only_the_clients_share_and_a_write_down_asks_only_to_bill_the_client() -> None:
+    """A claim denied (CLP02 4) whose charge is all the contractual write-down (CO-45) and the
+    client's deductible: the payer allowed 60.00 and the client owes it. Before, a second item
+    told the therapist to look up or appeal the CO-45 and said the payer allowed nothing."""
+    found = items(row(2, Status.DENIED, "CO-45; PR-1", owes=60, adjusted="CO-45 20.00; PR-1 60.00"))
+    assert [(i.reason, i.action, i.amount) for i in found] == [("PR-1", BILL_CLIENT, 60)]
+
+
 @pytest.mark.parametrize(
     "adjusted",
     [

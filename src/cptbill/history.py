@@ -651,7 +651,8 @@ def _items(claim: Claim, payer: Payer | None, either: bool) -> list[FollowUp]:
         (code, amount) for code, amount in found
         if not code.startswith("PR-") and _number(code) not in ROUTINE
     ]  # fmt: skip
-    if not payer_reasons and (status is Status.PARTIAL or (owes > 0 and owes >= unpaid)):
+    written_down = sum((a or Decimal(0) for c, a in found if not c.startswith("PR-")), Decimal(0))
+    if not payer_reasons and (status is Status.PARTIAL or (owes > 0 and owes + written_down >= unpaid)):
         return items  # nothing the payer must answer for: a cut by routine reasons, or all the client's
     code, amount = payer_reasons[0] if payer_reasons else ("", None)
     number = _number(code) if code else ""
