@@ -564,6 +564,16 @@ def test_a_claim_reversed_and_paid_again_in_a_later_payment_counts_the_new_payme
     assert (again.added, again.duplicates) == (0, 5)
 
 
+def test_a_payment_saved_again_under_a_name_with_a_hash_is_not_imported_twice() -> None:
+    """Source is `file #check`: a file name holding ` #` (Windows allows it: `remit #3.835`) must
+    not make the check/EFT number differ when the same payment comes again under another name."""
+    data = remittance_of(*CLAIM)
+    book = memory_book()
+    assert import_remittances(book, payers(), [read_remittance_text("remit #3.835", data)]).added == 1
+    again = import_remittances(book, payers(), [read_remittance_text("remit #3 (1).835", data)])
+    assert (again.added, again.duplicates) == (0, 1)
+
+
 def test_prompt_pay_interest_and_claim_reductions_go_to_the_paid_lines_not_a_denied_one() -> None:
     """Interest (AMT*I) paid in CLP04 on a claim with a paid and a denied line: shared by billed
     amount, it made the denied 97140 line `Partial`, paid 1.00, and taught the payer's history

@@ -1317,7 +1317,7 @@ def _trace(source: str) -> str:
     under the same claim numbers and amounts), not a line already imported; a row without a
     check/EFT number cannot tell, so it counts as the same.
     """
-    return source.partition(" #")[2].strip()
+    return source.rpartition(" #")[2].strip() if " #" in source else ""
 
 
 def _payment_key(source: str) -> str:
