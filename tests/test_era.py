@@ -431,6 +431,17 @@ def test_a_file_of_provider_adjustments_only_is_recorded_and_counted_once(tmp_pa
     assert all(r.paid == 0 for r in summary_rows(loaded, None, None))
 
 
+def test_provider_adjustments_saved_again_under_a_name_with_a_hash_are_not_counted_twice(
+    tmp_path: Path,
+) -> None:
+    """The payment's key is its check/EFT number after the last ` #` of Source, as for claim lines:
+    a file name holding ` #` (`remit #3.835`) once made the same payment look new under another name."""
+    book, first = imported(plb_only(tmp_path, "remit #3.835"))
+    assert first.provider_rows == 1
+    again = import_remittances(book, payers(), [plb_only(tmp_path, "remit #3 (1).835")])
+    assert (again.adjustments, again.provider_rows) == ([], 0)
+
+
 def test_another_payment_with_the_same_provider_adjustments_is_counted(tmp_path: Path) -> None:
     book, _ = imported(PLB_ONLY)
     # another EFT (TRN02) in another interchange, with the very same amounts: a new payment

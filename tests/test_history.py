@@ -472,6 +472,14 @@ def test_only_true_denials_are_learned() -> None:
         row(6, Status.FORWARDED, "OA-23"),
         row(7, Status.PREDETERMINATION, "CO-45"),
         row(9, Status.DENIED, "CO-24", adjusted="CO-24 80.00"),  # paid by a capitation, not judged
+        # the client's coverage or the claim's handling, which another code would meet alike
+        row(10, Status.DENIED, "CO-27", adjusted="CO-27 80.00"),  # after coverage ended
+        row(11, Status.DENIED, "CO-31", adjusted="CO-31 80.00"),  # not identified as insured
+        row(12, Status.DENIED, "CO-109", adjusted="CO-109 80.00"),  # another payer's
+        row(13, Status.DENIED, "CO-197", adjusted="CO-197 80.00"),  # no authorization
+        row(14, Status.DENIED, "CO-29", adjusted="CO-29 80.00"),  # filed late
+        row(15, Status.DENIED, "CO-119", adjusted="CO-119 80.00"),  # the benefit maximum
+        row(16, Status.DENIED, "PI-26", adjusted="PI-26 80.00"),  # before coverage began
     ]
     assert denied_before(summit().key, "97124", outcomes(claims)) == 0
     claims.append(row(8, Status.DENIED, "CO-16; CO-204", adjusted="CO-16 40.00; CO-204 40.00"))

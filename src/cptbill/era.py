@@ -1321,9 +1321,10 @@ def _trace(source: str) -> str:
 
 
 def _payment_key(source: str) -> str:
-    """What identifies a payment in a Source cell: its check/EFT number, else the file name."""
-    name, _, trace = source.partition(" #")
-    return f"#{trace.strip()}" if trace.strip() else name.strip()
+    """What identifies a payment in a Source cell: its check/EFT number (after the last ` #`, as
+    `_trace` reads it), else the file name."""
+    trace = _trace(source)
+    return f"#{trace}" if trace else (source.rpartition(" #")[0] if " #" in source else source).strip()
 
 
 def _rest(

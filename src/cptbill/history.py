@@ -440,14 +440,25 @@ def _number(code: str) -> str:
     return code.rsplit("-", 1)[-1].strip()
 
 
+#: Denials about the client's coverage or the claim's handling, not about the code billed: the
+#: client not covered on that day (26, 27, 200, 177) or not identified (31, 32, 33), another payer's
+#: turn (22, 23, 109), a benefit maximum reached (119), no authorization (197, 198), filed late (29).
+NOT_ABOUT_THE_CODE = frozenset(
+    {"22", "23", "26", "27", "29", "31", "32", "33", "109", "119", "177", "197", "198", "200"}
+)
+
+
 def true_denial(claim: Claim) -> bool:
     """A denial that judges the service: not one only for missing data (CO-16, CO-4), a duplicate
-    (OA-18) or a service the plan pays by capitation (CO-24).
+    (OA-18), a service the plan pays by capitation (CO-24), or the client's coverage or the claim's
+    handling (NOT_ABOUT_THE_CODE: eligibility, another payer, a benefit maximum, authorization,
+    timely filing), which another code would meet alike.
 
-    Only true denials teach the claim history and `DENIED_BEFORE`.
+    Only true denials teach the claim history and `DENIED_BEFORE`: a denial that says nothing of
+    the code must not move an `either` line to the other code.
     """
     reasons = {_number(code) for code, _ in adjustments(claim) if not code.startswith("PR-")} - ROUTINE
-    return not reasons or not reasons <= INFORMATION_ERRORS | {"18", "24"}
+    return not reasons or not reasons <= INFORMATION_ERRORS | NOT_ABOUT_THE_CODE | {"18", "24"}
 
 
 def _deadline(claim: Claim, payer: Payer | None) -> dt.date | None:
