@@ -827,7 +827,7 @@ class XlwingsBook:
         return [list(r) for r in rows]
 
     def merged_areas(self, sheet: str) -> list[tuple[int, int, int, int]]:
-        return []  # found, and refused, as the door writes (Office.js cannot be asked while reading)
+        return []  # this door finds merged cells (and refuses them) as it writes, not before
 
     def highlight(self, sheet: str, flagged: dict[int, bool]) -> None:
         """Fill flagged lines across the header's width; clear the fill only of the lines this run
