@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from cptbill.ooxml import column_letters
+
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 STRICT_MAIN = "http://purl.oclc.org/ooxml/spreadsheetml/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -72,21 +74,13 @@ def _serial(day: dt.date, date1904: bool) -> int:
     return (day - (dt.date(1904, 1, 1) if date1904 else dt.date(1899, 12, 30))).days
 
 
-def _column(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def sheet_xml(rows: Sequence[Sequence[Any]], main: str, date_style: int | None, date1904: bool) -> bytes:
     """A plain worksheet holding `rows` from A1."""
     out = []
     for r, values in enumerate(rows, start=1):
         cells = []
         for c, value in enumerate(values, start=1):
-            ref = f"{_column(c)}{r}"
+            ref = f"{column_letters(c)}{r}"
             if isinstance(value, dt.date) and date_style is not None:
                 cells.append(f'<c r="{ref}" s="{date_style}"><v>{_serial(value, date1904)}</v></c>')
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -98,7 +92,7 @@ def sheet_xml(rows: Sequence[Sequence[Any]], main: str, date_style: int | None, 
     width = max(len(v) for v in rows)
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
-        f'<worksheet xmlns="{main}"><dimension ref="A1:{_column(width)}{len(rows)}"/>'
+        f'<worksheet xmlns="{main}"><dimension ref="A1:{column_letters(width)}{len(rows)}"/>'
         f"<sheetData>{''.join(out)}</sheetData></worksheet>"
     ).encode()
 
@@ -209,13 +203,8 @@ def sessions_on_first_sheet(source: Path, target: Path, tables: bool = False) ->
     no totals row (its part still describing its old rows). Returns the path, the sheet's name
     and its part.
     """
-    with zipfile.ZipFile(source) as archive:
-        infos = archive.infolist()
-        parts = {info.filename: archive.read(info) for info in infos}
-    workbook_part = _workbook_part(parts)
+    infos, parts, workbook_part, workbook, rels = _opened(source)
     folder = workbook_part.rsplit("/", 1)[0]
-    workbook = _text(parts[workbook_part])
-    rels = _text(parts[f"{folder}/_rels/{workbook_part.rsplit('/', 1)[1]}.rels"])
     date1904 = bool(re.search(r'date1904="(?:1|true)"', workbook))
     styles_part = next((n for n in parts if re.fullmatch(rf"{folder}/styles\d*\.xml", n)), None)
     date_style = _date_style(_text(parts[styles_part])) if styles_part else None
@@ -262,6 +251,22 @@ def sessions_on_first_sheet(source: Path, target: Path, tables: bool = False) ->
         _write_with_payers(infos, parts, target)
         return target, name.group(1), part
     return None
+
+
+def _opened(source: Path) -> tuple[list[zipfile.ZipInfo], dict[str, bytes], str, str, str]:
+    """A workbook's members in order, its parts, and its workbook part's name, text and rels' text."""
+    with zipfile.ZipFile(source) as archive:
+        infos = archive.infolist()
+        parts = {info.filename: archive.read(info) for info in infos}
+    workbook_part = _workbook_part(parts)
+    folder, file = workbook_part.rsplit("/", 1)
+    return (
+        infos,
+        parts,
+        workbook_part,
+        _text(parts[workbook_part]),
+        _text(parts[f"{folder}/_rels/{file}.rels"]),
+    )
 
 
 def _write_with_payers(infos: list[zipfile.ZipInfo], parts: dict[str, bytes], target: Path) -> None:
@@ -359,13 +364,7 @@ def session_header_on_real_rows(
     two rows below.
     Returns the path, the sheet's name and its part, or None.
     """
-    with zipfile.ZipFile(source) as archive:
-        infos = archive.infolist()
-        parts = {info.filename: archive.read(info) for info in infos}
-    workbook_part = _workbook_part(parts)
-    folder = workbook_part.rsplit("/", 1)[0]
-    workbook = _text(parts[workbook_part])
-    rels = _text(parts[f"{folder}/_rels/{workbook_part.rsplit('/', 1)[1]}.rels"])
+    infos, parts, workbook_part, workbook, rels = _opened(source)
     targets = {}
     for rel in re.finditer(r"<Relationship\b[^>]*>", rels):
         rel_id = re.search(r'\bId="([^"]+)"', rel.group(0))
