@@ -49,6 +49,8 @@ SESSION_REQUIRED = (DATE, CLIENT, PAYER, MINUTES)
 SESSION_OPTIONAL = (SERVICE, MODIFIERS, VISIT, LOCK)
 #: Columns the program writes, in the order it adds missing ones at the right end.
 OWNED = (CODE, UNITS, EXPECTED, FLAGS)
+#: The workbook files cptbill edits: workbooks and templates, with or without macros.
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
 
 # Payers sheet columns
 ACCEPTS = "Accepts"

@@ -512,7 +512,7 @@ def read_remittance(path: str | os.PathLike[str]) -> Remittance:
     except OSError:
         raise CptbillError(f"{name}: the remittance file cannot be read.") from None
     if data.startswith(b"PK\x03\x04"):
-        if path.suffix.lower() in (".xlsx", ".xlsm", ".xltx", ".xltm") or b"[Content_Types].xml" in data:
+        if path.suffix.lower() in c.WORKBOOK_SUFFIXES or b"[Content_Types].xml" in data:
             raise CptbillError(
                 f"{name} is a workbook, not a remittance: name the workbook first, then the 835 files "
                 "(cptbill import-era WORKBOOK FILE.835)."
@@ -528,12 +528,26 @@ def read_remittance(path: str | os.PathLike[str]) -> Remittance:
     return read_remittance_text(name, data)
 
 
+def _begins_with_isa(text: str) -> bool:
+    return text.lstrip(" \t\r\n\x00")[:3].upper() == "ISA"
+
+
+_ST_835 = re.compile(r"(?:^|[^A-Za-z0-9])ST\s*(?P<sep>[^A-Za-z0-9\s])\s*835\s*(?P=sep)", re.IGNORECASE)
+
+
+def holds_835(head: bytes) -> bool:
+    """Whether a file's first bytes begin an X12 interchange (ISA) with an 835 transaction (ST*835)
+    in them: a remittance downloaded under another name than .835, not a 999 or 277 beside it."""
+    text = decode(head)
+    return _begins_with_isa(text) and _ST_835.search(text) is not None
+
+
 def read_remittance_text(name: str, data: bytes) -> Remittance:
     """Read an 835 given as bytes; `name` is the file name shown in messages and in Source."""
     text = decode(data)
     if not text.strip(" \t\r\n\x00"):
         raise _refused(name, "the file is empty")
-    if text.lstrip(" \t\r\n\x00")[:3].upper() != "ISA" and _binary(text):
+    if not _begins_with_isa(text) and _binary(text):
         raise _refused(name, "it is not a text file")
     try:
         found, marks, unterminated = segments(text)

@@ -1166,19 +1166,15 @@ def remittance_files(folder: str | os.PathLike[str] = IMPORT_FOLDER) -> list[Pat
     return sorted(found, key=lambda p: p.relative_to(root).as_posix().casefold())
 
 
-_ST_835 = re.compile(r"(?:^|[^A-Za-z0-9])ST\s*(?P<sep>[^A-Za-z0-9\s])\s*835\s*(?P=sep)", re.IGNORECASE)
-
-
 def _holds_835(path: Path) -> bool:
-    """Whether a file begins with an X12 interchange (ISA) with an 835 transaction in its first 64 KB."""
-    from cptbill.era import decode
+    """Whether a file begins with an X12 interchange with an 835 transaction in its first 64 KB."""
+    from cptbill.era import holds_835
 
     try:
         with open(path, "rb") as stream:
-            head = decode(stream.read(65536))
+            return holds_835(stream.read(65536))
     except OSError:
         return False
-    return head.lstrip(" \t\r\n\x00")[:3].upper() == "ISA" and _ST_835.search(head) is not None
 
 
 def _import_era_steps(book: xw.Book, folder: str | os.PathLike[str] | None = None) -> Steps[ImportResult]:

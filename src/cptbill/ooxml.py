@@ -276,9 +276,7 @@ def open_package(path: Path) -> Package:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        if head.startswith(
-            b"PK"
-        ):  # a ZIP, cut short or broken: most often a copy or sync that did not finish
+        if head.startswith(b"PK"):  # a ZIP cut short or broken: mostly a copy or sync not finished
             raise CptbillError(
                 f"{path.name} is damaged (an incomplete or broken file, often a copy or sync that did not "
                 "finish): open it in Excel, which may repair it, or use a backup."

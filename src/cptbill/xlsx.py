@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Progress = Callable[[str], None]
 
-SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm")
+SUFFIXES = c.WORKBOOK_SUFFIXES
 MACRO_SUFFIXES = (".xlsm", ".xltm")
 
 
